@@ -1,0 +1,161 @@
+/**
+ * `tcpcli`: the client of tcpservd. Above all a probe for cluster fault
+ * monitors (the exit code is the health); also a scripted sender (`-c`) and
+ * a telnet-like session (`-i`).
+ *
+ * ```sh
+ * deno run --allow-net --allow-ffi jsr:@tcpkit/tcpkit/tcpcli -t 2 node1 1971
+ * ```
+ *
+ * @module
+ */
+import {
+  ExitCode,
+  printErr,
+  printOut,
+  reportUsageError,
+  UsageError,
+  VERSION,
+} from "../common/mod.ts";
+import { interactive } from "./interactive.ts";
+import { probe, probeExitCode, type ProbeResult } from "./probe.ts";
+import { formatProbe, nagiosCode } from "./probe_format.ts";
+import { ProtocolError } from "./protocol_error.ts";
+import { TcpservdClient } from "./tcpservd_client.ts";
+import { parseTcpcliArgs, TCPCLI_USAGE, type TcpcliCli } from "./tcpcli_cli.ts";
+
+const DEFAULT_SERVICE = "tcpservd";
+const FALLBACK_PORT = 1971;
+const DEFAULT_TIMEOUT_MS = 5000;
+
+async function resolvePort(
+  cli: TcpcliCli,
+  trace: (m: string) => void,
+): Promise<number> {
+  if (cli.port !== undefined) return cli.port;
+  // Loaded only when needed: a probe given a port skips libc entirely.
+  const { getServiceByName } = await import("../ffi/mod.ts");
+  const service = cli.service ?? DEFAULT_SERVICE;
+  const port = getServiceByName(service, "tcp");
+  if (port !== null) {
+    trace(`service ${service} is port ${port}`);
+    return port;
+  }
+  // Same fallback as tcpservd, so both ends agree on an unknown name.
+  if (cli.service !== undefined) {
+    printErr(
+      `tcpcli: service ${service} not found in /etc/services, using port ${FALLBACK_PORT}\n`,
+    );
+  }
+  return FALLBACK_PORT;
+}
+
+async function runCommands(
+  cli: TcpcliCli,
+  port: number,
+  signal: AbortSignal,
+): Promise<number> {
+  const client = await TcpservdClient.connect(cli.hostname, port, { signal });
+  try {
+    for (const command of cli.commands) {
+      const isQuit = command.trim().toLowerCase() === "quit";
+      const reply = isQuit
+        ? await client.quit()
+        : await client.command(command);
+      if (!cli.quiet) await Deno.stdout.write(reply);
+      if (isQuit) return ExitCode.OK;
+    }
+    await client.quit();
+    return ExitCode.OK;
+  } finally {
+    client.close();
+  }
+}
+
+/** Runs tcpcli with the given arguments; resolves to the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let cli: TcpcliCli;
+  try {
+    cli = parseTcpcliArgs(args);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      return reportUsageError("tcpcli", error, TCPCLI_USAGE);
+    }
+    throw error;
+  }
+  if (cli.help) {
+    printOut(TCPCLI_USAGE);
+    return ExitCode.OK;
+  }
+  if (cli.version) {
+    printOut(`tcpcli ${VERSION}\n`);
+    return ExitCode.OK;
+  }
+  const trace = cli.debug
+    ? (m: string) => printErr(`tcpcli: ${m}\n`)
+    : () => {};
+  const port = await resolvePort(cli, trace);
+
+  if (cli.interactive) {
+    try {
+      await interactive(cli.hostname, port);
+      return ExitCode.OK;
+    } catch (error) {
+      printErr(
+        `tcpcli: ${error instanceof Error ? error.message : String(error)}\n`,
+      );
+      return cli.failureCode ?? ExitCode.UNREACHABLE;
+    }
+  }
+
+  if (cli.commands.length > 0) {
+    const abort = new AbortController();
+    const timer = cli.timeoutMs === undefined ? undefined : setTimeout(
+      () =>
+        abort.abort(new Error(`Timed out after ${cli.timeoutMs! / 1000} s`)),
+      cli.timeoutMs,
+    );
+    try {
+      return await runCommands(cli, port, abort.signal);
+    } catch (error) {
+      const why = abort.signal.aborted ? abort.signal.reason : error;
+      const kind = error instanceof ProtocolError ? "protocol error" : "error";
+      printErr(
+        `tcpcli: ${kind}: ${
+          why instanceof Error ? why.message : String(why)
+        }\n`,
+      );
+      return cli.failureCode ?? ExitCode.UNREACHABLE;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  const timeoutMs = cli.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const report = (result: ProbeResult): number => {
+    const code = cli.format === "nagios"
+      ? nagiosCode(result)
+      : probeExitCode(result, cli.failureCode);
+    if (!cli.quiet) printOut(formatProbe(result, cli.format, code));
+    return code;
+  };
+  // A monitor must never see a probe outlive its deadline, whatever hangs.
+  const backstop = setTimeout(() => {
+    Deno.exit(report({
+      status: "TIMEOUT",
+      hostname: cli.hostname,
+      port,
+      seconds: timeoutMs / 1000,
+      detail: `Timed out after ${timeoutMs / 1000} s`,
+    }));
+  }, timeoutMs + 250);
+  try {
+    return report(await probe(cli.hostname, port, { timeoutMs, trace }));
+  } finally {
+    clearTimeout(backstop);
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,144 @@
+/**
+ * The health probe: one `getstatus` round trip under a hard deadline, for
+ * cluster fault monitors whose only input is an exit code.
+ */
+import { ExitCode, formatHostPort } from "../common/mod.ts";
+import { ProtocolError } from "./protocol_error.ts";
+import { showBytes, TcpservdClient } from "./tcpservd_client.ts";
+
+/** What a probe found. */
+export type ProbeStatus =
+  | "GOOD"
+  | "BAD"
+  | "UNREACHABLE"
+  | "TIMEOUT"
+  | "PROTOCOL_ERROR";
+
+/** The outcome of {@linkcode probe}. */
+export interface ProbeResult {
+  /** What the probe found. */
+  status: ProbeStatus;
+  /** Host probed. */
+  hostname: string;
+  /** Port probed. */
+  port: number;
+  /** Time from start to the answer (or failure), in seconds. */
+  seconds: number;
+  /** Why the probe failed, for people; empty when GOOD or BAD. */
+  detail: string;
+}
+
+/** Options of {@linkcode probe}. */
+export interface ProbeOptions {
+  /** Hard deadline for the whole probe, in ms. @default {5000} */
+  timeoutMs?: number;
+  /** Called with each step, for `--debug`. */
+  trace?: (message: string) => void;
+}
+
+class ProbeTimeout extends Error {
+  constructor(ms: number) {
+    super(`Timed out after ${ms / 1000} s`);
+    this.name = "ProbeTimeout";
+  }
+}
+
+/**
+ * Connects, reads the prompt, sends `getstatus`, reads the reply, sends
+ * `quit` and closes. Never throws: every failure becomes a status.
+ *
+ * @example
+ * ```ts ignore
+ * import { probe } from "@tcpkit/tcpkit/client";
+ * const result = await probe("127.0.0.1", 1971, { timeoutMs: 2000 });
+ * if (result.status !== "GOOD") console.error(result.detail);
+ * ```
+ */
+export async function probe(
+  hostname: string,
+  port: number,
+  options: ProbeOptions = {},
+): Promise<ProbeResult> {
+  const { timeoutMs = 5000, trace = () => {} } = options;
+  const started = performance.now();
+  const abort = new AbortController();
+  const timer = setTimeout(
+    () => abort.abort(new ProbeTimeout(timeoutMs)),
+    timeoutMs,
+  );
+  const target = formatHostPort(hostname, port);
+  const result = (status: ProbeStatus, detail = ""): ProbeResult => ({
+    status,
+    hostname,
+    port,
+    seconds: (performance.now() - started) / 1000,
+    detail,
+  });
+  let client: TcpservdClient | undefined;
+  try {
+    trace(`connecting to ${target}`);
+    try {
+      client = await TcpservdClient.connect(hostname, port, {
+        signal: abort.signal,
+      });
+    } catch (error) {
+      if (error instanceof ProbeTimeout || error instanceof ProtocolError) {
+        throw error;
+      }
+      if (abort.signal.aborted) throw abort.signal.reason;
+      return result(
+        "UNREACHABLE",
+        `Cannot connect to ${target}: ${message(error)}`,
+      );
+    }
+    trace("sending getstatus");
+    const reply = await client.command("getstatus");
+    trace(`received "${showBytes(reply)}"`);
+    const word = new TextDecoder().decode(reply).trim();
+    if (word !== "GOOD" && word !== "BAD") {
+      throw new ProtocolError(
+        `Expected GOOD or BAD, got "${showBytes(reply)}"`,
+      );
+    }
+    const answered = result(word);
+    try {
+      trace("sending quit");
+      await client.quit();
+    } catch (error) {
+      // The state is known; a server that closes early does not change it.
+      trace(`quit failed: ${message(error)}`);
+    }
+    return answered;
+  } catch (error) {
+    if (error instanceof ProbeTimeout) {
+      return result("TIMEOUT", `${target}: ${error.message}`);
+    }
+    if (error instanceof ProtocolError) {
+      return result("PROTOCOL_ERROR", `${target}: ${error.message}`);
+    }
+    return result("UNREACHABLE", `${target}: ${message(error)}`);
+  } finally {
+    clearTimeout(timer);
+    client?.close();
+  }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The exit code of a probe result: 0 GOOD, 1 BAD, 2 anything else.
+ * `failureCode` (tcpcli `-r N`) replaces the code of every failure.
+ */
+export function probeExitCode(
+  result: ProbeResult,
+  failureCode?: number,
+): number {
+  const code = result.status === "GOOD"
+    ? ExitCode.OK
+    : result.status === "BAD"
+    ? ExitCode.UNHEALTHY
+    : ExitCode.UNREACHABLE;
+  return code !== ExitCode.OK && failureCode !== undefined ? failureCode : code;
+}

@@ -1,0 +1,225 @@
+import assert from "node:assert/strict";
+import { LineReader, writeAll } from "../common/mod.ts";
+import {
+  probe,
+  probeExitCode,
+  type ProbeResult,
+  type ProbeStatus,
+} from "./probe.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A listener on 127.0.0.1:0 that runs `handle` for each connection; dispose closes everything. */
+interface TestServer extends AsyncDisposable {
+  readonly port: number;
+}
+
+function closeQuietly(closer: { close(): void }): void {
+  try {
+    closer.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+function startServer(
+  handle: (conn: Deno.TcpConn) => Promise<void>,
+): TestServer {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.TcpConn[] = [];
+  const handlers: Promise<void>[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      conns.push(conn);
+      handlers.push(handle(conn).catch(() => {}));
+    }
+  })();
+  return {
+    port: listener.addr.port,
+    async [Symbol.asyncDispose]() {
+      closeQuietly(listener);
+      await accepting;
+      for (const conn of conns) closeQuietly(conn);
+      await Promise.allSettled(handlers);
+    },
+  };
+}
+
+/** A tcpservd stand-in: prompt, `getstatus` answered with `status`, `quit` answered and closed. */
+function tcpservd(
+  status: string,
+  received: string[] = [],
+): (conn: Deno.TcpConn) => Promise<void> {
+  return async (conn) => {
+    await writeAll(conn, encoder.encode("> "));
+    const reader = new LineReader(conn);
+    for (let i = 0; i < 100; i++) {
+      const line = await reader.readLine();
+      if (line === null) return;
+      const text = decoder.decode(line.bytes);
+      received.push(text);
+      if (text === "quit") {
+        await writeAll(conn, encoder.encode("QUIT\n"));
+        closeQuietly(conn);
+        return;
+      }
+      const reply = text === "getstatus" ? status : text;
+      await writeAll(conn, encoder.encode(`${reply}\n> `));
+    }
+  };
+}
+
+function result(status: ProbeStatus): ProbeResult {
+  return {
+    status,
+    hostname: "127.0.0.1",
+    port: 1971,
+    seconds: 0.001,
+    detail: "",
+  };
+}
+
+Deno.test("probeExitCode() maps GOOD to 0, BAD to 1 and failures to 2", () => {
+  assert.equal(probeExitCode(result("GOOD")), 0);
+  assert.equal(probeExitCode(result("BAD")), 1);
+  assert.equal(probeExitCode(result("UNREACHABLE")), 2);
+  assert.equal(probeExitCode(result("TIMEOUT")), 2);
+  assert.equal(probeExitCode(result("PROTOCOL_ERROR")), 2);
+});
+
+Deno.test("probeExitCode() replaces the code of every failure with failureCode", () => {
+  assert.equal(probeExitCode(result("GOOD"), 7), 0);
+  assert.equal(probeExitCode(result("BAD"), 7), 7);
+  assert.equal(probeExitCode(result("UNREACHABLE"), 7), 7);
+  assert.equal(probeExitCode(result("TIMEOUT"), 7), 7);
+  assert.equal(probeExitCode(result("PROTOCOL_ERROR"), 7), 7);
+});
+
+Deno.test("probeExitCode() honours a failureCode of 0", () => {
+  assert.equal(probeExitCode(result("BAD"), 0), 0);
+  assert.equal(probeExitCode(result("TIMEOUT"), 0), 0);
+});
+
+Deno.test("probe() reports GOOD from a server that says GOOD", async () => {
+  const received: string[] = [];
+  await using server = startServer(tcpservd("GOOD", received));
+  const got = await probe("127.0.0.1", server.port, { timeoutMs: 5000 });
+  assert.equal(got.status, "GOOD");
+  assert.equal(got.detail, "");
+  assert.equal(got.hostname, "127.0.0.1");
+  assert.equal(got.port, server.port);
+  assert.ok(got.seconds >= 0 && got.seconds < 3, `seconds ${got.seconds}`);
+  assert.deepEqual(received, ["getstatus", "quit"]);
+});
+
+Deno.test("probe() reports BAD from a server that says BAD", async () => {
+  const received: string[] = [];
+  await using server = startServer(tcpservd("BAD", received));
+  const got = await probe("127.0.0.1", server.port, { timeoutMs: 5000 });
+  assert.equal(got.status, "BAD");
+  assert.equal(got.detail, "");
+  assert.deepEqual(received, ["getstatus", "quit"]);
+});
+
+Deno.test("probe() accepts a reply ending in CRLF", async () => {
+  await using server = startServer(tcpservd("GOOD\r"));
+  const got = await probe("127.0.0.1", server.port, { timeoutMs: 5000 });
+  assert.equal(got.status, "GOOD");
+});
+
+Deno.test("probe() keeps GOOD when the server closes instead of answering quit", async () => {
+  await using server = startServer(async (conn) => {
+    await writeAll(conn, encoder.encode("> "));
+    const line = await new LineReader(conn).readLine();
+    if (line && decoder.decode(line.bytes) === "getstatus") {
+      await writeAll(conn, encoder.encode("GOOD\n> "));
+    }
+    closeQuietly(conn);
+  });
+  const got = await probe("127.0.0.1", server.port, { timeoutMs: 5000 });
+  assert.equal(got.status, "GOOD");
+});
+
+Deno.test("probe() reports UNREACHABLE when the connection is refused", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  const got = await probe("127.0.0.1", port, { timeoutMs: 5000 });
+  assert.equal(got.status, "UNREACHABLE");
+  assert.equal(got.port, port);
+  assert.match(
+    got.detail,
+    new RegExp(`^Cannot connect to 127\\.0\\.0\\.1:${port}: `),
+  );
+  assert.equal(probeExitCode(got), 2);
+});
+
+Deno.test("probe() reports TIMEOUT when the server never writes", async () => {
+  // Accept and stay silent: the client waits for a prompt that never comes.
+  await using server = startServer(() => Promise.resolve());
+  const got = await probe("127.0.0.1", server.port, { timeoutMs: 300 });
+  assert.equal(got.status, "TIMEOUT");
+  assert.equal(got.detail, `127.0.0.1:${server.port}: Timed out after 0.3 s`);
+  // Sanity bounds only: the deadline was waited for, and the result came back.
+  assert.ok(got.seconds >= 0.25, `seconds ${got.seconds}`);
+  assert.ok(got.seconds < 3, `seconds ${got.seconds}`);
+});
+
+Deno.test("probe() reports TIMEOUT when the server greets but never answers getstatus", async () => {
+  await using server = startServer(async (conn) => {
+    await writeAll(conn, encoder.encode("> "));
+    // Read the request, then say nothing until the client goes away.
+    const reader = new LineReader(conn);
+    for (let i = 0; i < 100; i++) {
+      if (await reader.readLine() === null) return;
+    }
+  });
+  const got = await probe("127.0.0.1", server.port, { timeoutMs: 300 });
+  assert.equal(got.status, "TIMEOUT");
+  assert.ok(got.seconds < 3, `seconds ${got.seconds}`);
+});
+
+Deno.test("probe() reports PROTOCOL_ERROR with the text of an error greeting", async () => {
+  await using server = startServer(async (conn) => {
+    await writeAll(conn, encoder.encode("ERR too many connections\n"));
+    closeQuietly(conn);
+  });
+  const got = await probe("127.0.0.1", server.port, { timeoutMs: 5000 });
+  assert.equal(got.status, "PROTOCOL_ERROR");
+  assert.match(got.detail, /ERR too many connections/);
+  assert.ok(got.detail.startsWith(`127.0.0.1:${server.port}: `), got.detail);
+});
+
+Deno.test("probe() reports PROTOCOL_ERROR for a reply that is neither GOOD nor BAD", async () => {
+  await using server = startServer(tcpservd("MAYBE"));
+  const got = await probe("127.0.0.1", server.port, { timeoutMs: 5000 });
+  assert.equal(got.status, "PROTOCOL_ERROR");
+  assert.match(got.detail, /MAYBE/);
+});
+
+Deno.test("probe() reports PROTOCOL_ERROR when the server closes before replying", async () => {
+  await using server = startServer(async (conn) => {
+    await writeAll(conn, encoder.encode("> "));
+    await new LineReader(conn).readLine();
+    closeQuietly(conn);
+  });
+  const got = await probe("127.0.0.1", server.port, { timeoutMs: 5000 });
+  assert.equal(got.status, "PROTOCOL_ERROR");
+  assert.match(got.detail, /Connection closed while waiting for a reply/);
+});
+
+Deno.test("probe() traces each step", async () => {
+  await using server = startServer(tcpservd("GOOD"));
+  const steps: string[] = [];
+  await probe("127.0.0.1", server.port, {
+    timeoutMs: 5000,
+    trace: (m) => steps.push(m),
+  });
+  assert.deepEqual(steps, [
+    `connecting to 127.0.0.1:${server.port}`,
+    "sending getstatus",
+    'received "GOOD\\n"',
+    "sending quit",
+  ]);
+});

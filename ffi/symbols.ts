@@ -1,0 +1,221 @@
+/**
+ * The libc symbol table: every foreign function tcpkit calls, in one place.
+ *
+ * Parameter types follow the C prototypes (given beside each parameter) on
+ * Linux LP64 (x86_64, aarch64): `int` and `socklen_t` are 32-bit, `size_t`,
+ * `ssize_t` and `nfds_t` are 64-bit and take a `bigint` (a number works but
+ * falls off V8's fast-call path). `i32` parameters reject `-0`, fractions and
+ * values ≥ 2^31, so callers pass `x | 0`. Out-parameters and structs we own
+ * are `"buffer"`; memory libc owns comes back as `"pointer"`.
+ *
+ * @module
+ */
+
+/** The foreign function interface passed to the single `Deno.dlopen` of libc. */
+export const LIBC_SYMBOLS = {
+  /** `int *__errno_location(void)`: the calling thread's `errno` (glibc). */
+  __errno_location: { parameters: [], result: "pointer" },
+  /** `char *strerror(int errnum)` */
+  strerror: {
+    parameters: [
+      "i32", // int errnum
+    ],
+    result: "pointer",
+  },
+  /** `struct servent *getservbyname(const char *name, const char *proto)` */
+  getservbyname: {
+    parameters: [
+      "buffer", // const char *name (NUL-terminated)
+      "buffer", // const char *proto (NUL-terminated)
+    ],
+    result: "pointer",
+  },
+  /** `int socket(int domain, int type, int protocol)` */
+  socket: {
+    parameters: [
+      "i32", // int domain
+      "i32", // int type (may be or-ed with SOCK_NONBLOCK | SOCK_CLOEXEC)
+      "i32", // int protocol
+    ],
+    result: "i32",
+  },
+  /** `int socketpair(int domain, int type, int protocol, int sv[2])` */
+  socketpair: {
+    parameters: [
+      "i32", // int domain
+      "i32", // int type
+      "i32", // int protocol
+      "buffer", // int sv[2] (out)
+    ],
+    result: "i32",
+  },
+  /** `int setsockopt(int sockfd, int level, int optname, const void *optval, socklen_t optlen)` */
+  setsockopt: {
+    parameters: [
+      "i32", // int sockfd
+      "i32", // int level
+      "i32", // int optname
+      "buffer", // const void *optval
+      "u32", // socklen_t optlen
+    ],
+    result: "i32",
+  },
+  /** `int getsockopt(int sockfd, int level, int optname, void *optval, socklen_t *optlen)` */
+  getsockopt: {
+    parameters: [
+      "i32", // int sockfd
+      "i32", // int level
+      "i32", // int optname
+      "buffer", // void *optval (out)
+      "buffer", // socklen_t *optlen (in/out)
+    ],
+    result: "i32",
+  },
+  /** `int getsockname(int sockfd, struct sockaddr *addr, socklen_t *addrlen)` */
+  getsockname: {
+    parameters: [
+      "i32", // int sockfd
+      "buffer", // struct sockaddr *addr (out)
+      "buffer", // socklen_t *addrlen (in/out)
+    ],
+    result: "i32",
+  },
+  /** `int getpeername(int sockfd, struct sockaddr *addr, socklen_t *addrlen)` */
+  getpeername: {
+    parameters: [
+      "i32", // int sockfd
+      "buffer", // struct sockaddr *addr (out)
+      "buffer", // socklen_t *addrlen (in/out)
+    ],
+    result: "i32",
+  },
+  /** `int bind(int sockfd, const struct sockaddr *addr, socklen_t addrlen)` */
+  bind: {
+    parameters: [
+      "i32", // int sockfd
+      "buffer", // const struct sockaddr *addr
+      "u32", // socklen_t addrlen
+    ],
+    result: "i32",
+  },
+  /** `int listen(int sockfd, int backlog)` */
+  listen: {
+    parameters: [
+      "i32", // int sockfd
+      "i32", // int backlog
+    ],
+    result: "i32",
+  },
+  /** `int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags)` */
+  accept4: {
+    parameters: [
+      "i32", // int sockfd
+      "buffer", // struct sockaddr *addr (out, may be NULL)
+      "buffer", // socklen_t *addrlen (in/out, may be NULL)
+      "i32", // int flags (SOCK_NONBLOCK | SOCK_CLOEXEC)
+    ],
+    result: "i32",
+  },
+  /** `int close(int fd)` */
+  close: {
+    parameters: [
+      "i32", // int fd
+    ],
+    result: "i32",
+  },
+  /** `int dup(int oldfd)` */
+  dup: {
+    parameters: [
+      "i32", // int oldfd
+    ],
+    result: "i32",
+  },
+  /** `int dup3(int oldfd, int newfd, int flags)` */
+  dup3: {
+    parameters: [
+      "i32", // int oldfd
+      "i32", // int newfd
+      "i32", // int flags (O_CLOEXEC)
+    ],
+    result: "i32",
+  },
+  /**
+   * `int fcntl(int fd, int cmd, ...)`, declared with one `int` argument: the
+   * variadic slot is passed like a fixed one on Linux x86_64 and aarch64.
+   */
+  fcntl: {
+    parameters: [
+      "i32", // int fd
+      "i32", // int cmd
+      "i32", // int arg (F_SETFD / F_SETFL flags; ignored by F_GETFD / F_GETFL)
+    ],
+    result: "i32",
+  },
+  /** `int shutdown(int sockfd, int how)` */
+  shutdown: {
+    parameters: [
+      "i32", // int sockfd
+      "i32", // int how (SHUT_RD, SHUT_WR, SHUT_RDWR)
+    ],
+    result: "i32",
+  },
+  /** `ssize_t read(int fd, void *buf, size_t count)` */
+  read: {
+    parameters: [
+      "i32", // int fd
+      "buffer", // void *buf (out)
+      "usize", // size_t count
+    ],
+    result: "isize",
+  },
+  /** `ssize_t write(int fd, const void *buf, size_t count)` */
+  write: {
+    parameters: [
+      "i32", // int fd
+      "buffer", // const void *buf
+      "usize", // size_t count
+    ],
+    result: "isize",
+  },
+  /** `ssize_t sendmsg(int sockfd, const struct msghdr *msg, int flags)` */
+  sendmsg: {
+    parameters: [
+      "i32", // int sockfd
+      "buffer", // const struct msghdr *msg
+      "i32", // int flags (MSG_NOSIGNAL, ...)
+    ],
+    result: "isize",
+  },
+  /** `ssize_t recvmsg(int sockfd, struct msghdr *msg, int flags)` */
+  recvmsg: {
+    parameters: [
+      "i32", // int sockfd
+      "buffer", // struct msghdr *msg (in/out)
+      "i32", // int flags (MSG_CMSG_CLOEXEC, ...)
+    ],
+    result: "isize",
+  },
+  /** `int poll(struct pollfd *fds, nfds_t nfds, int timeout)` */
+  poll: {
+    parameters: [
+      "buffer", // struct pollfd *fds (in/out)
+      "usize", // nfds_t nfds (unsigned long)
+      "i32", // int timeout (milliseconds, -1 = forever)
+    ],
+    result: "i32",
+  },
+  /** `int getrlimit(int resource, struct rlimit *rlim)` */
+  getrlimit: {
+    parameters: [
+      "i32", // int resource (RLIMIT_NOFILE, ...)
+      "buffer", // struct rlimit *rlim (out)
+    ],
+    result: "i32",
+  },
+  /** `pid_t getpid(void)` */
+  getpid: { parameters: [], result: "i32" },
+  /** `uid_t getuid(void)` */
+  getuid: { parameters: [], result: "u32" },
+  /** `gid_t getgid(void)` */
+  getgid: { parameters: [], result: "u32" },
+} as const satisfies Deno.ForeignLibraryInterface;

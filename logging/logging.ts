@@ -1,0 +1,83 @@
+/**
+ * Logging set-up for the commands: LogTape records written synchronously to
+ * stderr, as text or as JSON lines.
+ *
+ * Library code only asks for loggers; only a command's `main` configures
+ * them, so an embedding program keeps control of its own logging.
+ */
+import {
+  configureSync,
+  getJsonLinesFormatter,
+  getLogger,
+  getTextFormatter,
+  type Logger,
+  type LogRecord,
+  type TextFormatter,
+} from "@logtape/logtape";
+
+/** How log lines are written. */
+export type LogFormat = "text" | "json";
+
+/** The formats accepted by `--log-format`. */
+export const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
+
+/** Options of {@linkcode setupLogging}. */
+export interface LoggingOptions {
+  /** Log debug records too. @default {false} */
+  debug?: boolean;
+  /** Text lines or JSON lines. @default {"text"} */
+  format?: LogFormat;
+  /** Where the lines go. @default {Deno.stderr} */
+  output?: { writeSync(p: Uint8Array): number };
+}
+
+/** The root category of every tcpkit logger. */
+export const ROOT_CATEGORY = "tcpkit";
+
+/**
+ * Returns the logger of one part of tcpkit, e.g. `tcpkitLogger("tcpservd")`.
+ */
+export function tcpkitLogger(...names: string[]): Logger {
+  return getLogger([ROOT_CATEGORY, ...names]);
+}
+
+/**
+ * Configures LogTape for a command. Writes are synchronous so that a line
+ * such as `listening on …` is out before anything else happens, and nothing
+ * is lost when the process exits.
+ */
+export function setupLogging(options: LoggingOptions = {}): void {
+  const output = options.output ?? Deno.stderr;
+  const format: TextFormatter = options.format === "json"
+    ? getJsonLinesFormatter({ properties: "flatten", message: "rendered" })
+    : getTextFormatter({ timestamp: "date-time-tz", value: "bare" });
+  const encoder = new TextEncoder();
+  configureSync({
+    reset: true,
+    sinks: {
+      stderr(record: LogRecord): void {
+        const bytes = encoder.encode(format(record));
+        let written = 0;
+        try {
+          while (written < bytes.length) {
+            written += output.writeSync(bytes.subarray(written));
+          }
+        } catch {
+          // A closed stderr must never take a server down.
+        }
+      },
+    },
+    loggers: [
+      {
+        category: ["logtape", "meta"],
+        sinks: ["stderr"],
+        lowestLevel: "warning",
+      },
+      {
+        category: [ROOT_CATEGORY],
+        sinks: ["stderr"],
+        lowestLevel: options.debug ? "debug" : "info",
+      },
+    ],
+  });
+}

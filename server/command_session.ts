@@ -1,0 +1,166 @@
+/**
+ * tcpservd's line protocol on one connection: prompt, commands, replies.
+ */
+import { LineReader, LineTooLongError } from "../common/mod.ts";
+import { tcpkitLogger } from "../logging/mod.ts";
+import { parseCommand } from "./commands.ts";
+import { burnCpu } from "./cpu_loop.ts";
+import { helpText } from "./help_text.ts";
+import type { HealthState } from "./health_state.ts";
+import type { ServerConn } from "./server_conn.ts";
+import type { ConnectionHandler } from "./tcp_server.ts";
+
+const log = tcpkitLogger("tcpservd");
+const encoder = new TextEncoder();
+
+/** The prompt sent on connect and after every reply. */
+export const PROMPT = "> ";
+
+/** What a command session needs to know about its server. */
+export interface CommandSessionOptions {
+  /** The server-wide health state. */
+  state: HealthState;
+  /** Reply to `version`. */
+  version: string;
+  /** Name in the reply to `hostname`. */
+  hostname: string;
+  /** `quit` answers `BAD` instead of `QUIT` while the state is BAD. @default {false} */
+  badQuit?: boolean;
+  /** Longest request line in bytes. @default {4096} */
+  maxLine?: number;
+  /** Most `startloop`s running at once on the server. @default {8} */
+  maxLoops?: number;
+}
+
+/**
+ * Builds the handler that speaks tcpservd's protocol. The handler never
+ * throws for bad input: over-long lines get `ERR line too long` and a
+ * close, anything unknown is echoed.
+ */
+export function commandSession(
+  options: CommandSessionOptions,
+): ConnectionHandler {
+  const {
+    state,
+    version,
+    hostname,
+    badQuit = false,
+    maxLine = 4096,
+    maxLoops = 8,
+  } = options;
+  const help = helpText(version);
+  let loopsRunning = 0;
+
+  async function startLoop(conn: ServerConn, seconds: number): Promise<string> {
+    if (loopsRunning >= maxLoops) {
+      return `ERR too many loops running (limit ${maxLoops})\n`;
+    }
+    loopsRunning++;
+    const abort = new AbortController();
+    conn.onDrain(() => abort.abort());
+    try {
+      await conn.writeAll("START_LOOP_WAIT\n");
+      log.info("connection {id} burns one CPU core for {seconds} s", {
+        id: conn.id,
+        seconds,
+      });
+      const elapsed = await burnCpu(seconds, abort.signal);
+      return `END_LOOP: ${Math.round(elapsed)} seconds\n`;
+    } finally {
+      loopsRunning--;
+    }
+  }
+
+  function setHealth(conn: ServerConn, health: "GOOD" | "BAD"): string {
+    const previous = state.get();
+    state.set(health);
+    if (previous !== health) {
+      log.info("state {previous} -> {health} (connection {id} from {peer})", {
+        previous,
+        health,
+        id: conn.id,
+        peer: conn.peer,
+      });
+    }
+    return `Status is ${health}\n`;
+  }
+
+  return async function handle(conn: ServerConn): Promise<void> {
+    const reader = new LineReader(conn, { maxLine });
+    await conn.writeAll(PROMPT);
+    while (!conn.draining) {
+      let line;
+      try {
+        line = await reader.readLine();
+      } catch (error) {
+        if (!(error instanceof LineTooLongError)) throw error;
+        log.warn(
+          "connection {id} from {peer}: line longer than {maxLine} bytes",
+          {
+            id: conn.id,
+            peer: conn.peer,
+            maxLine,
+          },
+        );
+        await conn.lingeringClose("ERR line too long\n");
+        return;
+      }
+      if (line === null) return;
+      conn.busy = true;
+      const command = parseCommand(line.bytes);
+      log.debug("connection {id} command {command}", {
+        id: conn.id,
+        command: command.name,
+      });
+      let reply: string | Uint8Array;
+      switch (command.name) {
+        case "help":
+          reply = help;
+          break;
+        case "version":
+          reply = `${version}\n`;
+          break;
+        case "hostname":
+          reply = `hostname:[${hostname}]\n`;
+          break;
+        case "getstatus":
+          reply = `${state.get()}\n`;
+          break;
+        case "setbad":
+          reply = setHealth(conn, "BAD");
+          break;
+        case "setgood":
+          reply = setHealth(conn, "GOOD");
+          break;
+        case "startloop":
+          reply = await startLoop(conn, command.seconds);
+          break;
+        case "error":
+          reply = `ERR ${command.message}\n`;
+          break;
+        case "quit": {
+          const word = badQuit && state.get() === "BAD" ? "BAD" : "QUIT";
+          await conn.writeAll(`${word}\n`);
+          return;
+        }
+        case "echo": {
+          const end = encoder.encode(line.terminator || "\n");
+          const bytes = new Uint8Array(
+            line.bytes.length + end.length + PROMPT.length,
+          );
+          bytes.set(line.bytes);
+          bytes.set(end, line.bytes.length);
+          encoder.encodeInto(
+            PROMPT,
+            bytes.subarray(line.bytes.length + end.length),
+          );
+          await conn.writeAll(bytes);
+          conn.busy = false;
+          continue;
+        }
+      }
+      await conn.writeAll(conn.draining ? reply : reply + PROMPT);
+      conn.busy = false;
+    }
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * Parsing of tcpservd's line protocol. Pure: bytes in, a command out.
+ */
+
+/** The longest `startloop` accepted, in seconds. */
+export const MAX_LOOP_SECONDS = 3600;
+/** The `startloop` duration when none is given, in seconds. */
+export const DEFAULT_LOOP_SECONDS = 5;
+
+/** A parsed request line. */
+export type Command =
+  | {
+    name:
+      | "help"
+      | "version"
+      | "hostname"
+      | "getstatus"
+      | "setbad"
+      | "setgood"
+      | "quit";
+  }
+  | { name: "startloop"; seconds: number }
+  | { name: "error"; message: string }
+  | { name: "echo" };
+
+const SIMPLE = new Set([
+  "help",
+  "version",
+  "hostname",
+  "getstatus",
+  "setbad",
+  "setgood",
+  "quit",
+]);
+const decoder = new TextDecoder();
+
+/**
+ * Parses one line (terminator removed). Commands are case-insensitive and
+ * surrounding blanks are ignored; anything that is not a command is echoed
+ * back unchanged, as the original server does.
+ *
+ * @example
+ * ```ts
+ * import { parseCommand } from "./commands.ts";
+ * parseCommand(new TextEncoder().encode("StartLoop 2")); // { name: "startloop", seconds: 2 }
+ * ```
+ */
+export function parseCommand(line: Uint8Array): Command {
+  // Commands are short ASCII; don't decode a long line just to echo it.
+  if (line.length > 64) return { name: "echo" };
+  const words = decoder.decode(line).trim().toLowerCase().split(/[ \t]+/);
+  const [word = "", ...rest] = words;
+  if (SIMPLE.has(word) && rest.length === 0) {
+    return { name: word as "help" };
+  }
+  if (word === "startloop" && rest.length <= 1) {
+    const arg = rest[0];
+    if (arg === undefined) {
+      return { name: "startloop", seconds: DEFAULT_LOOP_SECONDS };
+    }
+    const seconds = Number(arg);
+    if (!/^\d+(\.\d+)?$/.test(arg) || seconds > MAX_LOOP_SECONDS) {
+      return {
+        name: "error",
+        message:
+          `startloop: SECONDS must be a number from 0 to ${MAX_LOOP_SECONDS}`,
+      };
+    }
+    return { name: "startloop", seconds };
+  }
+  return { name: "echo" };
+}

@@ -1,0 +1,23 @@
+/**
+ * The online help of tcpservd: the original's text, extended with the
+ * commands this version adds.
+ */
+
+/** The reply to `help`, with the server's version filled in. */
+export function helpText(version: string): string {
+  return [
+    `Wellcome to tcpservd ${version} online help`,
+    "----------------------------",
+    "getstatus  :\tSend request to tcpservd.",
+    "           :\tIf tcpservd is in Bad Status: return BAD",
+    "           :\tIf tcpservd is in Good Status: return GOOD",
+    "           :\t",
+    "version    :\tGet the tcpservd server version",
+    "hostname   :\tGet the hostname where tcpservd run",
+    "setbad     :\tPut tcpservd in setbad  STATE (bad state)",
+    "setgood    :\tPut tcpservd in setgood STATE (normal)",
+    "startloop  :\tStart a loop for performance tests (startloop [SECONDS], default 5)",
+    "quit       :\texit tcpservd client",
+    "",
+  ].join("\n");
+}

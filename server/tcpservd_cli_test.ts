@@ -1,0 +1,252 @@
+import assert from "node:assert/strict";
+import { UsageError } from "../common/usage_error.ts";
+import {
+  DEFAULT_SERVICE,
+  FALLBACK_PORT,
+  parseTcpservdArgs,
+  TCPSERVD_USAGE,
+} from "./tcpservd_cli.ts";
+
+Deno.test("parseTcpservdArgs() returns the defaults for no arguments", () => {
+  assert.deepEqual(parseTcpservdArgs([]), {
+    help: false,
+    version: false,
+    debug: false,
+    logFormat: "text",
+    reuseAddr: false,
+    keepAlive: false,
+    keepAliveIdleSecs: undefined,
+    badQuit: false,
+    service: "tcpservd",
+    port: undefined,
+    address: "0.0.0.0",
+    initialState: "GOOD",
+    maxConns: 10000,
+    maxLine: 4096,
+    idleTimeoutSecs: 300,
+    drainTimeoutSecs: 10,
+    maxLoops: 8,
+  });
+});
+
+Deno.test("parseTcpservdArgs() defaults match the exported constants", () => {
+  assert.equal(DEFAULT_SERVICE, "tcpservd");
+  assert.equal(FALLBACK_PORT, 1971);
+});
+
+Deno.test("parseTcpservdArgs() accepts combined short flags -dkr", () => {
+  const cli = parseTcpservdArgs(["-dkr"]);
+  assert.equal(cli.debug, true);
+  assert.equal(cli.keepAlive, true);
+  assert.equal(cli.reuseAddr, true);
+  assert.equal(cli.badQuit, false);
+});
+
+Deno.test("parseTcpservdArgs() accepts a port glued to -p", () => {
+  assert.equal(parseTcpservdArgs(["-p9000"]).port, 9000);
+});
+
+Deno.test("parseTcpservdArgs() accepts -p with a separate value and port 0", () => {
+  assert.equal(parseTcpservdArgs(["-p", "0"]).port, 0);
+  assert.equal(parseTcpservdArgs(["--port", "65535"]).port, 65535);
+});
+
+Deno.test("parseTcpservdArgs() accepts --port=N", () => {
+  assert.equal(parseTcpservdArgs(["--port=9000"]).port, 9000);
+});
+
+Deno.test("parseTcpservdArgs() accepts flags combined with a glued value", () => {
+  const cli = parseTcpservdArgs(["-dp9000"]);
+  assert.equal(cli.debug, true);
+  assert.equal(cli.port, 9000);
+});
+
+Deno.test("parseTcpservdArgs() throws UsageError for a value given to a flag", () => {
+  assert.throws(() => parseTcpservdArgs(["--debug=yes"]), {
+    name: "UsageError",
+    message: /--debug/,
+  });
+});
+
+Deno.test("parseTcpservdArgs() treats words after -- as arguments", () => {
+  assert.throws(() => parseTcpservdArgs(["--", "-d"]), {
+    name: "UsageError",
+    message: "Unexpected argument: -d",
+  });
+});
+
+Deno.test("parseTcpservdArgs() accepts a service name with -s", () => {
+  const cli = parseTcpservdArgs(["-s", "name"]);
+  assert.equal(cli.service, "name");
+  assert.equal(cli.port, undefined);
+});
+
+Deno.test("parseTcpservdArgs() accepts long boolean flags", () => {
+  const cli = parseTcpservdArgs([
+    "--debug",
+    "--reuseaddr",
+    "--keepalive",
+    "--bad-quit",
+  ]);
+  assert.deepEqual(
+    [cli.debug, cli.reuseAddr, cli.keepAlive, cli.badQuit],
+    [true, true, true, true],
+  );
+});
+
+Deno.test("parseTcpservdArgs() makes --keepalive-idle imply keepalive", () => {
+  const cli = parseTcpservdArgs(["--keepalive-idle", "30"]);
+  assert.equal(cli.keepAlive, true);
+  assert.equal(cli.keepAliveIdleSecs, 30);
+});
+
+Deno.test("parseTcpservdArgs() reads help and version", () => {
+  assert.equal(parseTcpservdArgs(["-h"]).help, true);
+  assert.equal(parseTcpservdArgs(["--version"]).version, true);
+  assert.equal(parseTcpservdArgs(["-V"]).version, true);
+});
+
+Deno.test("parseTcpservdArgs() reads the address and removes IPv6 brackets", () => {
+  assert.equal(parseTcpservdArgs(["-a", "127.0.0.1"]).address, "127.0.0.1");
+  assert.equal(parseTcpservdArgs(["--address", "[::1]"]).address, "::1");
+  assert.equal(parseTcpservdArgs(["-a", "::"]).address, "::");
+});
+
+Deno.test("parseTcpservdArgs() reads the numeric limits", () => {
+  const cli = parseTcpservdArgs([
+    "--max-conns",
+    "5",
+    "--max-line",
+    "16",
+    "--idle-timeout",
+    "0.5",
+    "--drain-timeout",
+    "0",
+    "--max-loops",
+    "0",
+  ]);
+  assert.deepEqual(
+    [
+      cli.maxConns,
+      cli.maxLine,
+      cli.idleTimeoutSecs,
+      cli.drainTimeoutSecs,
+      cli.maxLoops,
+    ],
+    [5, 16, 0.5, 0, 0],
+  );
+});
+
+Deno.test("parseTcpservdArgs() reads the initial state in any case", () => {
+  assert.equal(
+    parseTcpservdArgs(["--initial-state", "bad"]).initialState,
+    "BAD",
+  );
+  assert.equal(
+    parseTcpservdArgs(["--initial-state", "GOOD"]).initialState,
+    "GOOD",
+  );
+});
+
+Deno.test("parseTcpservdArgs() reads the log format", () => {
+  assert.equal(parseTcpservdArgs(["--log-format", "json"]).logFormat, "json");
+});
+
+Deno.test("parseTcpservdArgs() throws UsageError for port 70000", () => {
+  assert.throws(() => parseTcpservdArgs(["-p", "70000"]), {
+    name: "UsageError",
+    message: /70000/,
+  });
+});
+
+Deno.test("parseTcpservdArgs() throws UsageError for --initial-state ugly", () => {
+  assert.throws(() => parseTcpservdArgs(["--initial-state", "ugly"]), {
+    name: "UsageError",
+    message: /--initial-state.*ugly/,
+  });
+});
+
+Deno.test("parseTcpservdArgs() throws UsageError for --log-format xml", () => {
+  assert.throws(() => parseTcpservdArgs(["--log-format", "xml"]), {
+    name: "UsageError",
+    message: /--log-format.*xml/,
+  });
+});
+
+Deno.test("parseTcpservdArgs() throws UsageError for --max-line 1", () => {
+  assert.throws(() => parseTcpservdArgs(["--max-line", "1"]), {
+    name: "UsageError",
+    message: /--max-line/,
+  });
+});
+
+Deno.test("parseTcpservdArgs() throws UsageError for --keepalive-idle 0 and garbage", () => {
+  assert.throws(() => parseTcpservdArgs(["--keepalive-idle", "0"]), UsageError);
+  assert.throws(
+    () => parseTcpservdArgs(["--keepalive-idle", "soon"]),
+    UsageError,
+  );
+});
+
+Deno.test("parseTcpservdArgs() throws UsageError for a bad --max-conns", () => {
+  assert.throws(() => parseTcpservdArgs(["--max-conns", "0"]), UsageError);
+  assert.throws(() => parseTcpservdArgs(["--max-conns", "1.5"]), UsageError);
+});
+
+Deno.test("parseTcpservdArgs() throws UsageError for an empty address or service", () => {
+  assert.throws(() => parseTcpservdArgs(["-a", ""]), UsageError);
+  assert.throws(() => parseTcpservdArgs(["-s", " "]), UsageError);
+});
+
+Deno.test("parseTcpservdArgs() throws a one-line UsageError for the unknown flag -x", () => {
+  assert.throws(() => parseTcpservdArgs(["-x"]), (error: unknown) => {
+    assert.ok(error instanceof UsageError);
+    assert.match(error.message, /-x/);
+    assert.ok(!error.message.includes("\n"), error.message);
+    return true;
+  });
+});
+
+Deno.test("parseTcpservdArgs() throws UsageError for an option without its value", () => {
+  assert.throws(() => parseTcpservdArgs(["--port"]), {
+    name: "UsageError",
+    message: /--port/,
+  });
+  assert.throws(() => parseTcpservdArgs(["-d", "-p"]), {
+    name: "UsageError",
+    message: /-p/,
+  });
+});
+
+Deno.test("parseTcpservdArgs() throws UsageError for an extra positional argument", () => {
+  assert.throws(() => parseTcpservdArgs(["-d", "extra"]), {
+    name: "UsageError",
+    message: "Unexpected argument: extra",
+  });
+});
+
+Deno.test("TCPSERVD_USAGE lists every long option", () => {
+  for (
+    const option of [
+      "--help",
+      "--version",
+      "--debug",
+      "--reuseaddr",
+      "--keepalive",
+      "--keepalive-idle",
+      "--bad-quit",
+      "--service",
+      "--port",
+      "--address",
+      "--initial-state",
+      "--max-conns",
+      "--max-line",
+      "--idle-timeout",
+      "--drain-timeout",
+      "--max-loops",
+      "--log-format",
+    ]
+  ) {
+    assert.ok(TCPSERVD_USAGE.includes(option), option);
+  }
+});
