@@ -56,7 +56,7 @@ export function formatProbe(
       const code = nagiosCode(result);
       const label = Object.keys(NagiosCode)[code] ?? "UNKNOWN";
       const text = result.status === "GOOD" || result.status === "BAD"
-        ? `${result.status} on ${target}`
+        ? result.status
         : result.detail.replaceAll("|", "/");
       return `TCPSERVD ${label} - ${text} | time=${seconds}s\n`;
     }

@@ -114,14 +114,14 @@ Deno.test("formatProbe() writes the host without brackets in JSON", () => {
 Deno.test("formatProbe() writes GOOD as a Nagios OK line", () => {
   assert.equal(
     formatProbe(result("GOOD"), "nagios", 0),
-    "TCPSERVD OK - GOOD on 127.0.0.1:1971 | time=0.003s\n",
+    "TCPSERVD OK - GOOD | time=0.003s\n",
   );
 });
 
 Deno.test("formatProbe() writes BAD as a Nagios CRITICAL line", () => {
   assert.equal(
     formatProbe(result("BAD"), "nagios", 2),
-    "TCPSERVD CRITICAL - BAD on 127.0.0.1:1971 | time=0.003s\n",
+    "TCPSERVD CRITICAL - BAD | time=0.003s\n",
   );
 });
 

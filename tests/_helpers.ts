@@ -63,8 +63,11 @@ export class CommandProcess {
   readonly #pumps: Promise<void>;
   #status: Deno.CommandStatus | undefined;
 
-  constructor(args: string[], options: { stdin?: "piped" | "null" } = {}) {
-    this.child = new Deno.Command(Deno.execPath(), {
+  constructor(
+    args: string[],
+    options: { stdin?: "piped" | "null"; command?: string } = {},
+  ) {
+    this.child = new Deno.Command(options.command ?? Deno.execPath(), {
       args,
       cwd: ROOT,
       stdin: options.stdin ?? "null",
@@ -185,7 +188,10 @@ export class ServerProcess extends CommandProcess {
    * Starts `tcpservd ARGS` (with `-a 127.0.0.1 -p 0` unless given) and
    * waits for its `listening on` line.
    */
-  static async start(args: string[] = []): Promise<ServerProcess> {
+  static async start(
+    args: string[] = [],
+    options: { command?: string } = {},
+  ): Promise<ServerProcess> {
     const full = [...args];
     if (!full.some((a) => /^(-a|--address)/.test(a))) {
       full.push("-a", "127.0.0.1");
@@ -193,7 +199,9 @@ export class ServerProcess extends CommandProcess {
     if (!full.some((a) => /^(-p|--port|-s|--service)/.test(a))) {
       full.push("-p", "0");
     }
-    const server = new ServerProcess([...taskArgs("tcpservd"), ...full]);
+    const server = options.command === undefined
+      ? new ServerProcess([...taskArgs("tcpservd"), ...full])
+      : new ServerProcess(full, { command: options.command });
     try {
       const match = await server.waitForLine(
         /listening on (\[[^\]]+\]|[^\s:"]+):(\d+)/,
