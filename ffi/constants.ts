@@ -70,6 +70,8 @@ export const TCP_KEEPIDLE = 4;
 export const TCP_KEEPINTVL = 5;
 /** `TCP_KEEPCNT`: unanswered probes before the connection is dropped. */
 export const TCP_KEEPCNT = 6;
+/** `TCP_LINGER2`: seconds an orphaned connection may stay in FIN-WAIT-2. */
+export const TCP_LINGER2 = 8;
 
 // IPPROTO_IPV6 options
 /** `IPV6_V6ONLY`: an IPv6 socket refuses IPv4-mapped peers. */
@@ -122,8 +124,26 @@ export const F_SETFL = 4;
 export const FD_CLOEXEC = 1;
 /** `O_NONBLOCK`: the non-blocking file status flag. */
 export const O_NONBLOCK = 0o4000;
-/** `O_CLOEXEC`: close-on-exec, for dup3(). */
+/** `O_CLOEXEC`: close-on-exec, for dup3() and open(). */
 export const O_CLOEXEC = 0o2000000;
+/** `O_RDWR`: open() for reading and writing. */
+export const O_RDWR = 0o2;
+
+// <unistd.h>
+/** `SEEK_END`: lseek() relative to the end of the file. */
+export const SEEK_END = 2;
+
+// <sys/mman.h>
+/** `MFD_CLOEXEC`: memfd_create() sets close-on-exec on the new fd. */
+export const MFD_CLOEXEC = 0x1;
+/** `PROT_READ`: mapped pages may be read. */
+export const PROT_READ = 0x1;
+/** `PROT_WRITE`: mapped pages may be written. */
+export const PROT_WRITE = 0x2;
+/** `MAP_SHARED`: writes reach the file and every other mapping of it. */
+export const MAP_SHARED = 0x01;
+/** `MAP_FAILED`: what mmap() returns on failure, `(void *)-1`, as a pointer value. */
+export const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
 
 // <poll.h>
 /** `POLLIN`: data to read. */

@@ -41,6 +41,15 @@ Deno.test("constants have the Linux values tcpkit relies on", () => {
   assert.equal(constants.SHUT_RDWR, 2);
   assert.equal(constants.RLIMIT_NOFILE, 7);
   assert.equal(constants.RLIM_INFINITY, 2n ** 64n - 1n);
+  assert.equal(constants.TCP_LINGER2, 8);
+  assert.equal(constants.O_RDWR, 2);
+  assert.equal(constants.O_CLOEXEC, 0o2000000);
+  assert.equal(constants.SEEK_END, 2);
+  assert.equal(constants.MFD_CLOEXEC, 1);
+  assert.equal(constants.PROT_READ, 1);
+  assert.equal(constants.PROT_WRITE, 2);
+  assert.equal(constants.MAP_SHARED, 1);
+  assert.equal(constants.MAP_FAILED, 2n ** 64n - 1n);
 });
 
 Deno.test("constants are all UPPER_SNAKE numbers or bigints", () => {
@@ -63,8 +72,10 @@ Deno.test({
       "#include <netinet/in.h>",
       "#include <netinet/tcp.h>",
       "#include <poll.h>",
+      "#include <sys/mman.h>",
       "#include <sys/resource.h>",
       "#include <sys/socket.h>",
+      "#include <unistd.h>",
       "int main(void) {",
       ...names.map((name) =>
         `#ifdef ${name}\n  printf("${name} %llu\\n", (unsigned long long)(${name}));\n#endif`

@@ -2,7 +2,9 @@
  * tcpkit's libc layer: the one `Deno.dlopen` of libc, its symbol table,
  * struct layouts, errno handling, and thin typed wrappers for what Deno does
  * not expose — service names, socket options such as TCP keepalive timing,
- * SO_LINGER, SO_REUSEPORT and SO_COOKIE, and the fd behind a Deno socket.
+ * SO_LINGER, SO_REUSEPORT and SO_COOKIE, the fd behind a Deno socket,
+ * closing a connection with an RST, memory shared with child processes, and
+ * holding a port for SO_REUSEPORT listeners.
  *
  * **Unsafe.** Everything here needs `--allow-ffi`, which is effectively full
  * access: FFI code can do anything the process can, whatever other
@@ -73,3 +75,6 @@ export {
   type SocketOption,
 } from "./socket_options.ts";
 export { socketFdOf } from "./find_fd.ts";
+export { closeWithReset } from "./reset_close.ts";
+export { SharedMemory } from "./shared_memory.ts";
+export { PortReservation } from "./port_reservation.ts";

@@ -91,6 +91,39 @@ Deno.test("getSocketOption() reads SO_REUSEADDR and SO_ACCEPTCONN on Deno socket
   assert.equal(getSocketOption(socketFdOf(pair.server), "SO_ACCEPTCONN"), 0);
 });
 
+Deno.test("setSocketOption() sets TCP_LINGER2 on a Deno listener, and accepted conns inherit it", async () => {
+  using pair = await tcpPair();
+  const fd = socketFdOf(pair.listener);
+  // Unset, it reads as the net.ipv4.tcp_fin_timeout sysctl (60 by default).
+  let finTimeout = 60;
+  try {
+    finTimeout = Number(
+      await Deno.readTextFile("/proc/sys/net/ipv4/tcp_fin_timeout"),
+    );
+  } catch {
+    // Not readable here: assume the default.
+  }
+  assert.equal(getSocketOption(fd, "TCP_LINGER2"), finTimeout);
+  setSocketOption(fd, "TCP_LINGER2", 15);
+  assert.equal(getSocketOption(fd, "TCP_LINGER2"), 15);
+  // Linux clamps to TCP_FIN_TIMEOUT_MAX (120 s); negative reads back as -1.
+  setSocketOption(fd, "TCP_LINGER2", 500);
+  assert.equal(getSocketOption(fd, "TCP_LINGER2"), 120);
+  setSocketOption(fd, "TCP_LINGER2", -5);
+  assert.equal(getSocketOption(fd, "TCP_LINGER2"), -1);
+  setSocketOption(fd, "TCP_LINGER2", 0);
+  assert.equal(getSocketOption(fd, "TCP_LINGER2"), finTimeout);
+  setSocketOption(fd, "TCP_LINGER2", 7);
+  const accepted = pair.listener.accept();
+  using client = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: pair.listener.addr.port,
+  });
+  using server = await accepted;
+  assert.equal(getSocketOption(socketFdOf(server), "TCP_LINGER2"), 7);
+  assert.equal(getSocketOption(socketFdOf(client), "TCP_LINGER2"), finTimeout);
+});
+
 Deno.test("setSocketOption() sets SO_REUSEPORT, SO_RCVBUF and SO_SNDBUF on a raw socket", () => {
   const fd = check(
     libc().socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0),

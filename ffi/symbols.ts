@@ -204,6 +204,66 @@ export const LIBC_SYMBOLS = {
     ],
     result: "i32",
   },
+  /** `int memfd_create(const char *name, unsigned int flags)` */
+  memfd_create: {
+    parameters: [
+      "buffer", // const char *name (NUL-terminated)
+      "u32", // unsigned int flags (MFD_CLOEXEC, ...)
+    ],
+    result: "i32",
+  },
+  /**
+   * `int open(const char *pathname, int flags, ...)`, declared with the
+   * `mode_t mode` slot fixed, as for `fcntl`.
+   */
+  open: {
+    parameters: [
+      "buffer", // const char *pathname (NUL-terminated)
+      "i32", // int flags (O_RDWR | O_CLOEXEC, ...)
+      "u32", // mode_t mode (only read with O_CREAT / O_TMPFILE)
+    ],
+    result: "i32",
+  },
+  /** `int ftruncate(int fd, off_t length)` */
+  ftruncate: {
+    parameters: [
+      "i32", // int fd
+      "i64", // off_t length
+    ],
+    result: "i32",
+  },
+  /** `off_t lseek(int fd, off_t offset, int whence)` */
+  lseek: {
+    parameters: [
+      "i32", // int fd
+      "i64", // off_t offset
+      "i32", // int whence (SEEK_SET, SEEK_CUR, SEEK_END)
+    ],
+    result: "i64",
+  },
+  /**
+   * `void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)`;
+   * returns `MAP_FAILED` (`(void *)-1`), not NULL, on failure.
+   */
+  mmap: {
+    parameters: [
+      "pointer", // void *addr (NULL: the kernel chooses)
+      "usize", // size_t length
+      "i32", // int prot (PROT_READ | PROT_WRITE)
+      "i32", // int flags (MAP_SHARED, ...)
+      "i32", // int fd
+      "i64", // off_t offset
+    ],
+    result: "pointer",
+  },
+  /** `int munmap(void *addr, size_t length)` */
+  munmap: {
+    parameters: [
+      "pointer", // void *addr
+      "usize", // size_t length
+    ],
+    result: "i32",
+  },
   /** `int getrlimit(int resource, struct rlimit *rlim)` */
   getrlimit: {
     parameters: [

@@ -29,6 +29,8 @@ export interface LoggingOptions {
   format?: LogFormat;
   /** Where the lines go. @default {Deno.stderr} */
   output?: { writeSync(p: Uint8Array): number };
+  /** Added to every record's category, e.g. `worker-2`, to tell processes apart. */
+  label?: string;
 }
 
 /** The root category of every tcpkit logger. */
@@ -52,11 +54,15 @@ export function setupLogging(options: LoggingOptions = {}): void {
     ? getJsonLinesFormatter({ properties: "flatten", message: "rendered" })
     : getTextFormatter({ timestamp: "date-time-tz", value: "bare" });
   const encoder = new TextEncoder();
+  const label = options.label;
   configureSync({
     reset: true,
     sinks: {
       stderr(record: LogRecord): void {
-        const bytes = encoder.encode(format(record));
+        const labelled = label === undefined
+          ? record
+          : { ...record, category: [...record.category, label] };
+        const bytes = encoder.encode(format(labelled));
         let written = 0;
         try {
           while (written < bytes.length) {

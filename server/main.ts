@@ -1,9 +1,12 @@
 /**
  * `tcpservd`: a test TCP server whose health (GOOD/BAD) is flipped by its
- * clients, for proving that load balancers and cluster monitors react.
+ * clients, for proving that load balancers and cluster monitors react; with
+ * `--echo`, a byte-transparent echo server; with `-w N`, a master and N
+ * worker processes on one port (SO_REUSEPORT).
  *
  * ```sh
- * deno run --allow-net --allow-ffi --allow-sys=hostname jsr:@tcpkit/tcpkit/tcpservd -p 1971
+ * deno run --allow-net --allow-ffi --allow-sys=hostname --allow-run --unstable-net \
+ *   jsr:@tcpkit/tcpkit/tcpservd -p 1971
  * ```
  *
  * @module
@@ -16,19 +19,32 @@ import {
   UsageError,
   VERSION,
 } from "../common/mod.ts";
+import { getServiceByName, PortReservation, SharedMemory } from "../ffi/mod.ts";
 import { setupLogging, tcpkitLogger } from "../logging/mod.ts";
-import { getServiceByName } from "../ffi/mod.ts";
 import { Tcpservd } from "./tcpservd.ts";
 import {
   FALLBACK_PORT,
+  idleTimeoutOf,
+  maxConnsOf,
   parseTcpservdArgs,
   TCPSERVD_USAGE,
   type TcpservdCli,
+  workerArgs,
 } from "./tcpservd_cli.ts";
+import { announceReady, watchMaster } from "./worker_link.ts";
+import { WorkerSupervisor } from "./worker_supervisor.ts";
 
 const log = tcpkitLogger("tcpservd");
 // A second SIGTERM/SIGINT this long after the first forces the exit.
 const FORCE_AFTER_MS = 1000;
+// The permissions a worker needs; the master passes exactly these on.
+const WORKER_FLAGS = [
+  "--allow-net",
+  "--allow-ffi",
+  "--allow-sys=hostname",
+  "--allow-env=TCPKIT_LIBC_PATH",
+  "--unstable-net",
+];
 
 function resolvePort(cli: TcpservdCli): number {
   if (cli.port !== undefined) return cli.port;
@@ -45,6 +61,215 @@ function resolvePort(cli: TcpservdCli): number {
     port: FALLBACK_PORT,
   });
   return FALLBACK_PORT;
+}
+
+/** Calls `stop` on SIGTERM/SIGINT/SIGQUIT; a deliberate second signal exits at once. */
+function onStopSignals(
+  signals: Deno.Signal[],
+  stop: (signal: Deno.Signal) => void,
+): () => void {
+  let firstAt: number | undefined;
+  const handlers = signals.map((signal) => {
+    const handler = () => {
+      const now = performance.now();
+      if (firstAt !== undefined) {
+        // `deno task` and process groups can deliver one kill twice at once;
+        // only a deliberate second signal cuts the drain short.
+        if (now - firstAt < FORCE_AFTER_MS) return;
+        log.warn("{signal} again: exiting without waiting", { signal });
+        Deno.exit(ExitCode.SOFTWARE);
+      }
+      firstAt = now;
+      stop(signal);
+    };
+    Deno.addSignalListener(signal, handler);
+    return [signal, handler] as const;
+  });
+  return () => {
+    for (const [signal, handler] of handlers) {
+      Deno.removeSignalListener(signal, handler);
+    }
+  };
+}
+
+function onSignal(signal: Deno.Signal, handler: () => void): () => void {
+  Deno.addSignalListener(signal, handler);
+  return () => Deno.removeSignalListener(signal, handler);
+}
+
+/** One serving process: the whole server (no master), or one worker. */
+async function serve(cli: TcpservdCli, port: number): Promise<number> {
+  const worker = cli.workerId;
+  let shared: SharedMemory | undefined;
+  let server: Tcpservd;
+  try {
+    if (cli.sharedState !== undefined) {
+      shared = SharedMemory.open(cli.sharedState, 4);
+    }
+    server = new Tcpservd({
+      mode: cli.echo ? "echo" : "command",
+      hostname: cli.address,
+      port,
+      reusePort: worker !== undefined,
+      backlog: cli.backlog,
+      initialState: cli.initialState,
+      ...(shared ? { stateCell: shared.int32 } : {}),
+      badQuit: cli.badQuit,
+      maxConns: cli.maxConcurrentConns > 0
+        ? cli.maxConcurrentConns
+        : maxConnsOf(cli),
+      maxConnsPolicy: cli.maxConcurrentConns > 0 ? "pause" : "refuse",
+      ...(cli.echo ? { refusalMessage: "" } : {}),
+      maxTotalConns: cli.maxTotalConns,
+      maxLine: cli.maxLine,
+      maxLoops: cli.maxLoops,
+      idleTimeoutMs: idleTimeoutOf(cli) * 1000,
+      drainTimeoutMs: cli.drainTimeoutSecs * 1000,
+      resetOnClose: cli.sendReset,
+      keepAlive: cli.keepAlive,
+      noDelay: cli.noDelay,
+      reuseAddr: cli.reuseAddr,
+      ...(cli.keepAliveIdleSecs === undefined
+        ? {}
+        : { keepAliveIdleSecs: cli.keepAliveIdleSecs }),
+      ...(cli.lingerTimeoutSecs === undefined
+        ? {}
+        : { finTimeoutSecs: cli.lingerTimeoutSecs }),
+    });
+  } catch (error) {
+    shared?.close();
+    log.error("cannot listen on {addr}: {error}", {
+      addr: formatHostPort(cli.address, port),
+      error: error instanceof Error ? error.message : String(error),
+    });
+    return ExitCode.OS_ERROR;
+  }
+  const tcp = server.server;
+  const stop = (why: string) => {
+    log.info("{why}: draining {count} connections", {
+      why,
+      count: tcp.connectionCount,
+    });
+    void server.shutdown();
+  };
+  // Signals first: a supervisor may signal as soon as it reads the line.
+  const cleanups = [
+    onStopSignals(
+      worker === undefined
+        ? ["SIGTERM", "SIGINT", "SIGQUIT"]
+        : ["SIGTERM", "SIGQUIT"],
+      stop,
+    ),
+    onSignal("SIGUSR1", () => {
+      log.info("handling {current} connections; handled {total} in total", {
+        current: tcp.connectionCount,
+        total: tcp.acceptedCount,
+      });
+    }),
+  ];
+  const { hostname, port: bound } = server.addr;
+  if (worker === undefined) {
+    log.info(`listening on ${formatHostPort(hostname, bound)}`);
+    if (!cli.echo) log.info("state is {state}", { state: server.state.get() });
+  } else {
+    // The master tells INT to every worker itself; a terminal's Ctrl-C reaches us too.
+    cleanups.push(
+      onSignal("SIGINT", () => log.debug("SIGINT ignored: the master decides")),
+    );
+    log.info("worker {worker} (pid {pid}) accepting on {addr}", {
+      worker,
+      pid: Deno.pid,
+      addr: formatHostPort(hostname, bound),
+    });
+    watchMaster(() => stop("master gone"));
+    announceReady();
+  }
+  await tcp.finished;
+  for (const cleanup of cleanups) cleanup();
+  shared?.close();
+  log.info("stopped after {count} connections", { count: tcp.acceptedCount });
+  return ExitCode.OK;
+}
+
+/** The command that starts worker `id`, under `deno run` or as a compiled binary. */
+function workerCommand(
+  cli: TcpservdCli,
+  port: number,
+  id: number,
+  statePath: string,
+): Deno.Command {
+  const args = workerArgs(cli, port, id, statePath);
+  let argv: string[];
+  if (Deno.build.standalone) {
+    argv = args;
+  } else {
+    const main = Deno.mainModule;
+    // Installed commands run outside the project: name its config explicitly.
+    const config = main.startsWith("file:")
+      ? ["--config", new URL("../deno.json", main).pathname]
+      : [];
+    argv = ["run", ...WORKER_FLAGS, ...config, main, ...args];
+  }
+  return new Deno.Command(Deno.execPath(), {
+    args: argv,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  });
+}
+
+/** The master: reserve the port, share the state, keep the workers running. */
+async function master(
+  cli: TcpservdCli,
+  port: number,
+  count: number,
+): Promise<number> {
+  let reservation: PortReservation;
+  try {
+    // Held, never listened on: port 0 resolves once for all workers, and
+    // the port stays ours while workers come and go.
+    reservation = PortReservation.reserve(cli.address, port);
+  } catch (error) {
+    log.error("cannot listen on {addr}: {error}", {
+      addr: formatHostPort(cli.address, port),
+      error: error instanceof Error ? error.message : String(error),
+    });
+    return ExitCode.OS_ERROR;
+  }
+  const shared = SharedMemory.create(4, "tcpservd-state");
+  shared.int32[0] = cli.initialState === "BAD" ? 1 : 0;
+  const bound = reservation.port;
+  const supervisor = new WorkerSupervisor({
+    count,
+    spawn: (id) => workerCommand(cli, bound, id, shared.path).spawn(),
+  });
+  const cleanups = [
+    onStopSignals(["SIGTERM", "SIGINT", "SIGQUIT"], (signal) => {
+      log.info("{signal}: stopping {count} workers", { signal, count });
+      void supervisor.stop();
+    }),
+    onSignal("SIGUSR1", () => supervisor.signal("SIGUSR1")),
+  ];
+  try {
+    await supervisor.start();
+    log.info("{count} workers ready; state is {state}", {
+      count,
+      state: shared.int32[0] === 1 ? "BAD" : "GOOD",
+    });
+    log.info(`listening on ${formatHostPort(cli.address, bound)}`);
+  } catch {
+    // Stopped or crash-looping before all were ready: the outcome says which.
+  }
+  const outcome = await supervisor.finished;
+  for (const cleanup of cleanups) cleanup();
+  reservation.close();
+  shared.close();
+  if (outcome === "crash-loop") {
+    log.error("workers crash in a loop: giving up");
+    return ExitCode.SOFTWARE;
+  }
+  log.info("all workers stopped");
+  return ExitCode.OK;
 }
 
 /** Runs tcpservd with the given arguments; resolves to the exit code. */
@@ -66,70 +291,17 @@ export async function main(args: string[]): Promise<number> {
     printOut(`tcpservd ${VERSION}\n`);
     return ExitCode.OK;
   }
-  setupLogging({ debug: cli.debug, format: cli.logFormat });
+  setupLogging({
+    debug: cli.debug,
+    format: cli.logFormat,
+    ...(cli.workerId === undefined ? {} : { label: `worker-${cli.workerId}` }),
+  });
   const port = resolvePort(cli);
-  let server: Tcpservd;
-  try {
-    server = new Tcpservd({
-      hostname: cli.address,
-      port,
-      initialState: cli.initialState,
-      badQuit: cli.badQuit,
-      maxConns: cli.maxConns,
-      maxLine: cli.maxLine,
-      maxLoops: cli.maxLoops,
-      idleTimeoutMs: cli.idleTimeoutSecs * 1000,
-      drainTimeoutMs: cli.drainTimeoutSecs * 1000,
-      keepAlive: cli.keepAlive,
-      reuseAddr: cli.reuseAddr,
-      ...(cli.keepAliveIdleSecs === undefined
-        ? {}
-        : { keepAliveIdleSecs: cli.keepAliveIdleSecs }),
-    });
-  } catch (error) {
-    log.error("cannot listen on {addr}: {error}", {
-      addr: formatHostPort(cli.address, port),
-      error: error instanceof Error ? error.message : String(error),
-    });
-    return ExitCode.OS_ERROR;
+  const count = cli.workers === 0 ? navigator.hardwareConcurrency : cli.workers;
+  if (cli.workerId === undefined && count > 1) {
+    return await master(cli, port, count);
   }
-  // Signals first: a supervisor may signal as soon as it reads the line.
-  let firstSignalAt: number | undefined;
-  const onSignal = (signal: Deno.Signal) => {
-    const now = performance.now();
-    if (firstSignalAt !== undefined) {
-      // `deno task` and process groups can deliver one kill twice at once;
-      // only a deliberate second signal cuts the drain short.
-      if (now - firstSignalAt < FORCE_AFTER_MS) return;
-      log.warn("{signal} again: exiting without waiting for clients", {
-        signal,
-      });
-      Deno.exit(ExitCode.SOFTWARE);
-    }
-    firstSignalAt = now;
-    log.info("{signal}: draining {count} connections", {
-      signal,
-      count: server.server.connectionCount,
-    });
-    void server.shutdown();
-  };
-  const handlers = (["SIGTERM", "SIGINT"] as const).map((signal) => {
-    const handler = () => onSignal(signal);
-    Deno.addSignalListener(signal, handler);
-    return [signal, handler] as const;
-  });
-  const { hostname, port: bound } = server.addr;
-  log.info(`listening on ${formatHostPort(hostname, bound)}`);
-  log.info("state is {state}", { state: server.state.get() });
-
-  await server.server.finished;
-  for (const [signal, handler] of handlers) {
-    Deno.removeSignalListener(signal, handler);
-  }
-  log.info("stopped after {count} connections", {
-    count: server.server.acceptedCount,
-  });
-  return ExitCode.OK;
+  return await serve(cli, port);
 }
 
 if (import.meta.main) {

@@ -1,7 +1,7 @@
 /**
  * tcpservd as a library: the health-flipping test server, its line
- * protocol, and the listener machinery (limits, idle sweep, drain) that
- * other server modes build on.
+ * protocol, the echo service, the listener machinery (limits, idle sweep,
+ * drain) that every mode builds on, and the master + workers supervisor.
  *
  * @example
  * ```ts ignore
@@ -25,6 +25,7 @@ export {
   PROMPT,
 } from "./command_session.ts";
 export { burnCpu } from "./cpu_loop.ts";
+export { echoSession, type EchoSessionOptions } from "./echo_session.ts";
 export {
   type Health,
   type HealthListener,
@@ -32,6 +33,10 @@ export {
   parseHealth,
 } from "./health_state.ts";
 export { helpText } from "./help_text.ts";
+export {
+  applyListenerOptions,
+  type ListenerSocketOptions,
+} from "./listener_options.ts";
 export {
   IDLE_MESSAGE,
   type LingeringCloseOptions,
@@ -42,11 +47,25 @@ export {
   TcpServer,
   type TcpServerOptions,
 } from "./tcp_server.ts";
-export { Tcpservd, type TcpservdOptions } from "./tcpservd.ts";
+export {
+  Tcpservd,
+  type TcpservdMode,
+  type TcpservdOptions,
+} from "./tcpservd.ts";
 export {
   DEFAULT_SERVICE,
   FALLBACK_PORT,
+  idleTimeoutOf,
+  maxConnsOf,
   parseTcpservdArgs,
   TCPSERVD_USAGE,
   type TcpservdCli,
+  workerArgs,
 } from "./tcpservd_cli.ts";
+export { announceReady, watchMaster } from "./worker_link.ts";
+export {
+  READY_LINE,
+  type SupervisorOutcome,
+  WorkerSupervisor,
+  type WorkerSupervisorOptions,
+} from "./worker_supervisor.ts";

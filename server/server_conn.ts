@@ -1,8 +1,9 @@
 /**
  * One accepted connection as the server machinery sees it: Deno's conn plus
- * the bookkeeping for idle timeouts, draining and polite closes.
+ * the bookkeeping for idle timeouts, draining and server-side closes.
  */
-import { writeAll } from "../common/mod.ts";
+import { formatAddr, writeAll } from "../common/mod.ts";
+import { closeWithReset } from "../ffi/mod.ts";
 
 const encoder = new TextEncoder();
 
@@ -17,41 +18,55 @@ export interface LingeringCloseOptions {
   maxBytes?: number;
 }
 
+/** Options of {@linkcode ServerConn}. */
+export interface ServerConnOptions {
+  /** Closes the server starts (idle, drain) send an RST instead of a FIN. @default {false} */
+  resetOnClose?: boolean;
+}
+
 /**
- * A server-side connection. Reads and writes count as activity; `busy`
- * marks a command in progress, which the idle sweep leaves alone.
+ * A server-side connection. Reads and writes bump an activity counter that
+ * the idle sweep compares between ticks (cheaper than a clock per read);
+ * `busy` marks a command in progress, which the sweep leaves alone.
  */
 export class ServerConn {
   /** The underlying Deno connection. */
   readonly conn: Deno.TcpConn;
-  /** The peer, formatted for logs. */
-  readonly peer: string;
   /** Sequence number of this connection on its server, from 1. */
   readonly id: number;
-  /** When the connection last read or wrote, `performance.now()` ms. */
-  lastActivity: number = performance.now();
+  /** Settles when the server is done with the connection (set by the server). */
+  done: Promise<void> = Promise.resolve();
+  /** Count of reads and writes so far; hot loops may bump it themselves. */
+  activity = 0;
+  /** True while a read is pending, i.e. the peer owes us bytes. Hot loops set it themselves. */
+  reading = false;
   /** True while a command runs: the idle timeout does not apply. */
   busy = false;
-  #reading = false;
+  /** Activity count at the last idle sweep. */
+  idleSeen = -1;
+  /** When the activity count last changed, as the idle sweep saw it (ms). */
+  idleSince = 0;
+  readonly #resetOnClose: boolean;
+  #peer: string | undefined;
   #closed = false;
   #draining = false;
   #onDrain: (() => void) | undefined;
 
   /** Wraps an accepted connection. */
-  constructor(conn: Deno.TcpConn, id: number, peer: string) {
+  constructor(conn: Deno.TcpConn, id: number, options: ServerConnOptions = {}) {
     this.conn = conn;
     this.id = id;
-    this.peer = peer;
+    this.#resetOnClose = options.resetOnClose ?? false;
   }
 
-  /** True once {@linkcode ServerConn.close} ran. */
+  /** The peer, formatted for logs; built on first use (10,000 idle conns need no strings). */
+  get peer(): string {
+    return this.#peer ??= formatAddr(this.conn.remoteAddr);
+  }
+
+  /** True once the connection was closed by this side. */
   get closed(): boolean {
     return this.#closed;
-  }
-
-  /** True while a read is pending, i.e. the peer owes us bytes. */
-  get reading(): boolean {
-    return this.#reading;
   }
 
   /** True once the server asked this connection to finish. */
@@ -61,20 +76,19 @@ export class ServerConn {
 
   /** Reads like `Deno.Conn.read`, recording activity. */
   async read(p: Uint8Array): Promise<number | null> {
-    this.#reading = true;
+    this.reading = true;
     try {
-      const n = await this.conn.read(p);
-      this.lastActivity = performance.now();
-      return n;
+      return await this.conn.read(p);
     } finally {
-      this.#reading = false;
+      this.reading = false;
+      this.activity++;
     }
   }
 
   /** Writes like `Deno.Conn.write`, recording activity. */
   async write(p: Uint8Array): Promise<number> {
     const n = await this.conn.write(p);
-    this.lastActivity = performance.now();
+    this.activity++;
     return n;
   }
 
@@ -93,7 +107,7 @@ export class ServerConn {
   drain(): void {
     if (this.#draining) return;
     this.#draining = true;
-    if (this.#reading) this.close();
+    if (this.reading) this.closeByServer();
     this.#onDrain?.();
   }
 
@@ -113,9 +127,27 @@ export class ServerConn {
     }
   }
 
+  /** Closes as the server's policy says: a FIN, or an RST with `resetOnClose`. */
+  closeByServer(): void {
+    if (this.#closed) return;
+    if (!this.#resetOnClose) return this.close();
+    this.#closed = true;
+    try {
+      closeWithReset(this.conn);
+    } catch {
+      // The socket is gone already; make sure Deno's resource is too.
+      try {
+        this.conn.close();
+      } catch {
+        // Already closed.
+      }
+    }
+  }
+
   /**
-   * Sends a last message, then closes. The write is bounded in time so a
-   * peer that reads nothing cannot hold the connection.
+   * Sends a last message, then closes as the server's policy says. The
+   * write is bounded in time so a peer that reads nothing cannot hold the
+   * connection.
    */
   async closeWithMessage(message: string, timeoutMs = 1000): Promise<void> {
     if (this.#closed) return;
@@ -125,7 +157,7 @@ export class ServerConn {
       new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs)),
     ]);
     clearTimeout(timer);
-    this.close();
+    this.closeByServer();
   }
 
   /**

@@ -1,8 +1,7 @@
 /**
  * The listener machinery every tcpkit server mode shares: accept loop,
- * connection limit, idle sweep, and a graceful drain.
+ * connection limits, idle sweep, and a graceful drain.
  */
-import { formatAddr } from "../common/mod.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
 import { IDLE_MESSAGE, ServerConn } from "./server_conn.ts";
 
@@ -23,11 +22,23 @@ export interface TcpServerOptions {
   reusePort?: boolean;
   /** Most connections served at once; 0 means no limit. @default {10000} */
   maxConns?: number;
+  /**
+   * At `maxConns`: `"refuse"` accepts and sends `refusalMessage`, `"pause"`
+   * stops accepting so new connections wait in the backlog.
+   * @default {"refuse"}
+   */
+  maxConnsPolicy?: "refuse" | "pause";
+  /** Stop accepting after this many connections, then finish once they end; 0 never. @default {0} */
+  maxTotalConns?: number;
   /** Close connections idle this long, in ms; 0 disables. @default {0} */
   idleTimeoutMs?: number;
   /** How long a drain waits for connections to finish, in ms. @default {10000} */
   drainTimeoutMs?: number;
-  /** Called on every accepted connection before the handler, e.g. for socket options. */
+  /** Server-side closes (idle, drain) send an RST instead of a FIN. @default {false} */
+  resetOnClose?: boolean;
+  /** Called once on the new listener, e.g. to set socket options accepted sockets inherit. */
+  configureListener?: (listener: Deno.TcpListener) => void;
+  /** Called on every accepted connection before the handler. */
   configure?: (conn: Deno.TcpConn) => void;
   /** The line sent to a connection refused by `maxConns`. @default {"ERR too many connections\n"} */
   refusalMessage?: string;
@@ -35,7 +46,7 @@ export interface TcpServerOptions {
 
 /**
  * A TCP listener that runs a handler per connection, enforces the
- * connection limit and idle timeout, and drains gracefully.
+ * connection limits and idle timeout, and drains gracefully.
  *
  * @example
  * ```ts ignore
@@ -49,17 +60,22 @@ export interface TcpServerOptions {
 export class TcpServer {
   readonly #listener: Deno.TcpListener;
   readonly #handler: ConnectionHandler;
-  readonly #options: Required<Omit<TcpServerOptions, "configure">> & {
-    configure: ((conn: Deno.TcpConn) => void) | undefined;
-  };
+  readonly #options:
+    & Required<Omit<TcpServerOptions, "configure" | "configureListener">>
+    & {
+      configure: ((conn: Deno.TcpConn) => void) | undefined;
+    };
   readonly #conns = new Set<ServerConn>();
-  readonly #handlers = new Set<Promise<void>>();
+  // Closes of refused connections still in progress.
+  readonly #refusing = new Set<Promise<void>>();
   readonly #done: Promise<void>;
   #sweep: ReturnType<typeof setInterval> | undefined;
+  #slotFreed: (() => void) | undefined;
   #nextId = 1;
   #accepted = 0;
   #refused = 0;
   #closing = false;
+  #retiring = false;
 
   /**
    * Listens at once (so `addr` is known) and starts accepting.
@@ -73,8 +89,11 @@ export class TcpServer {
       backlog: options.backlog ?? 511,
       reusePort: options.reusePort ?? false,
       maxConns: options.maxConns ?? 10000,
+      maxConnsPolicy: options.maxConnsPolicy ?? "refuse",
+      maxTotalConns: options.maxTotalConns ?? 0,
       idleTimeoutMs: options.idleTimeoutMs ?? 0,
       drainTimeoutMs: options.drainTimeoutMs ?? 10000,
+      resetOnClose: options.resetOnClose ?? false,
       configure: options.configure,
       refusalMessage: options.refusalMessage ?? "ERR too many connections\n",
     };
@@ -86,12 +105,16 @@ export class TcpServer {
       tcpBacklog: backlog,
       ...(reusePort ? { reusePort: true } : {}),
     });
+    try {
+      options.configureListener?.(this.#listener);
+    } catch (error) {
+      this.#listener.close();
+      throw error;
+    }
     const idle = this.#options.idleTimeoutMs;
     if (idle > 0) {
-      this.#sweep = setInterval(
-        () => this.#sweepIdle(),
-        Math.min(1000, Math.max(50, idle / 4)),
-      );
+      const period = Math.min(1000, Math.max(20, idle / 4));
+      this.#sweep = setInterval(() => this.#sweepIdle(), period);
     }
     this.#done = this.#acceptLoop();
   }
@@ -121,13 +144,36 @@ export class TcpServer {
     return this.#refused;
   }
 
+  /** True once `maxTotalConns` was reached: no more accepting. */
+  get retiring(): boolean {
+    return this.#retiring;
+  }
+
   /** Resolves once the server has stopped and every connection is closed. */
   get finished(): Promise<void> {
     return this.#done;
   }
 
   async #acceptLoop(): Promise<void> {
+    const { maxConns, maxConnsPolicy, maxTotalConns } = this.#options;
     while (!this.#closing) {
+      if (
+        maxConnsPolicy === "pause" && maxConns > 0 &&
+        this.#conns.size >= maxConns
+      ) {
+        log.info(
+          "pausing accept: {count} connections open (limit {maxConns})",
+          {
+            count: this.#conns.size,
+            maxConns,
+          },
+        );
+        while (!this.#closing && this.#conns.size >= maxConns) {
+          await new Promise<void>((resolve) => this.#slotFreed = resolve);
+        }
+        if (this.#closing) break;
+        log.info("resuming accept");
+      }
       let conn: Deno.TcpConn;
       try {
         conn = await this.#listener.accept();
@@ -139,37 +185,51 @@ export class TcpServer {
         continue;
       }
       this.#admit(conn);
+      if (maxTotalConns > 0 && this.#accepted >= maxTotalConns) {
+        this.#retiring = true;
+        log.info(
+          "served {count} connections (limit {maxTotalConns}): no longer accepting",
+          {
+            count: this.#accepted,
+            maxTotalConns,
+          },
+        );
+        this.#closeListener();
+        await this.#allDone();
+        break;
+      }
     }
     await this.#drainConnections();
   }
 
   #admit(conn: Deno.TcpConn): void {
-    const peer = formatAddr(conn.remoteAddr);
-    const { maxConns, refusalMessage } = this.#options;
+    const { maxConns, refusalMessage, resetOnClose } = this.#options;
     if (maxConns > 0 && this.#conns.size >= maxConns) {
       this.#refused++;
+      const refused = new ServerConn(conn, 0, { resetOnClose });
       log.warn("refusing {peer}: {count} connections open (limit {maxConns})", {
-        peer,
+        peer: refused.peer,
         count: this.#conns.size,
         maxConns,
       });
-      const refused = new ServerConn(conn, 0, peer);
-      this.#track(refused.closeWithMessage(refusalMessage));
+      const closing = refused.closeWithMessage(refusalMessage);
+      this.#refusing.add(closing);
+      closing.finally(() => this.#refusing.delete(closing));
       return;
     }
-    const serverConn = new ServerConn(conn, this.#nextId++, peer);
+    const serverConn = new ServerConn(conn, this.#nextId++, { resetOnClose });
     this.#accepted++;
     this.#conns.add(serverConn);
-    log.debug("connection {id} from {peer}", { id: serverConn.id, peer });
+    log.debug("connection {id} from {peer}", () => ({ id: serverConn.id, peer: serverConn.peer }));
     try {
       this.#options.configure?.(conn);
     } catch (error) {
       log.warn("cannot set socket options for {peer}: {error}", {
-        peer,
+        peer: serverConn.peer,
         error: String(error),
       });
     }
-    this.#track(this.#serve(serverConn));
+    serverConn.done = this.#serve(serverConn);
   }
 
   async #serve(conn: ServerConn): Promise<void> {
@@ -177,31 +237,36 @@ export class TcpServer {
       await this.#handler(conn);
     } catch (error) {
       if (!conn.closed) {
-        log.debug("connection {id} from {peer} ended: {error}", {
+        log.debug("connection {id} from {peer} ended: {error}", () => ({
           id: conn.id,
           peer: conn.peer,
           error: String(error),
-        });
+        }));
       }
     } finally {
-      conn.close();
+      if (conn.draining) conn.closeByServer();
+      else conn.close();
       this.#conns.delete(conn);
-      log.debug("connection {id} from {peer} closed", {
-        id: conn.id,
-        peer: conn.peer,
-      });
+      this.#slotFreed?.();
+      this.#slotFreed = undefined;
+      log.debug("connection {id} from {peer} closed", () => ({ id: conn.id, peer: conn.peer }));
     }
   }
 
-  #track(promise: Promise<void>): void {
-    this.#handlers.add(promise);
-    promise.finally(() => this.#handlers.delete(promise));
+  /** Settles when every connection open now (and every refusal) is done. */
+  #allDone(): Promise<unknown> {
+    return Promise.allSettled([...[...this.#conns].map((c) => c.done), ...this.#refusing]);
   }
 
   #sweepIdle(): void {
-    const limit = performance.now() - this.#options.idleTimeoutMs;
+    const now = performance.now();
+    const limit = this.#options.idleTimeoutMs;
     for (const conn of this.#conns) {
-      if (!conn.busy && !conn.closed && conn.lastActivity < limit) {
+      if (conn.busy || conn.closed) continue;
+      if (conn.activity !== conn.idleSeen) {
+        conn.idleSeen = conn.activity;
+        conn.idleSince = now;
+      } else if (now - conn.idleSince >= limit) {
         log.info("closing idle connection {id} from {peer}", {
           id: conn.id,
           peer: conn.peer,
@@ -209,6 +274,14 @@ export class TcpServer {
         conn.busy = true; // one message only
         void conn.closeWithMessage(IDLE_MESSAGE);
       }
+    }
+  }
+
+  #closeListener(): void {
+    try {
+      this.#listener.close();
+    } catch {
+      // Already closed.
     }
   }
 
@@ -220,11 +293,8 @@ export class TcpServer {
   shutdown(): Promise<void> {
     if (!this.#closing) {
       this.#closing = true;
-      try {
-        this.#listener.close();
-      } catch {
-        // Already closed.
-      }
+      this.#closeListener();
+      this.#slotFreed?.();
     }
     return this.#done;
   }
@@ -235,11 +305,11 @@ export class TcpServer {
     const deadline = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.#options.drainTimeoutMs);
     });
-    // New handlers cannot appear: the accept loop has ended.
-    await Promise.race([Promise.allSettled([...this.#handlers]), deadline]);
+    // No connection can be added: the accept loop has ended.
+    await Promise.race([this.#allDone(), deadline]);
     clearTimeout(timer);
-    for (const conn of this.#conns) conn.close();
-    await Promise.allSettled([...this.#handlers]);
+    for (const conn of this.#conns) conn.closeByServer();
+    await this.#allDone();
     clearInterval(this.#sweep);
   }
 

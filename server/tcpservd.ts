@@ -1,29 +1,41 @@
 /**
- * tcpservd as a library: a health-flipping test server on one port.
+ * tcpservd as a library: a health-flipping test server on one port, or a
+ * byte-transparent echo server, on the shared listener machinery.
  */
 import { VERSION } from "../common/mod.ts";
-import { tcpkitLogger } from "../logging/mod.ts";
 import { getSocketOption, setSocketOption, socketFdOf } from "../ffi/mod.ts";
+import { tcpkitLogger } from "../logging/mod.ts";
 import { commandSession } from "./command_session.ts";
+import { echoSession } from "./echo_session.ts";
 import { type Health, HealthState } from "./health_state.ts";
+import {
+  applyListenerOptions,
+  type ListenerSocketOptions,
+} from "./listener_options.ts";
 import { TcpServer, type TcpServerOptions } from "./tcp_server.ts";
 
 const log = tcpkitLogger("tcpservd");
 
+/** What a tcpservd serves. */
+export type TcpservdMode = "command" | "echo";
+
 /** Options of {@linkcode Tcpservd}. */
-export interface TcpservdOptions extends Omit<TcpServerOptions, "configure"> {
+export interface TcpservdOptions
+  extends
+    Omit<TcpServerOptions, "configure" | "configureListener">,
+    ListenerSocketOptions {
+  /** The line protocol with GOOD/BAD state, or a plain echo. @default {"command"} */
+  mode?: TcpservdMode;
   /** The state at start. @default {"GOOD"} */
   initialState?: Health;
+  /** Where the state lives when it is shared with other processes (see {@linkcode HealthState}). */
+  stateCell?: Int32Array;
   /** `quit` answers `BAD` while the state is BAD. @default {false} */
   badQuit?: boolean;
   /** Longest request line in bytes. @default {4096} */
   maxLine?: number;
   /** Most `startloop`s running at once. @default {8} */
   maxLoops?: number;
-  /** Turn on SO_KEEPALIVE on accepted sockets. @default {false} */
-  keepAlive?: boolean;
-  /** TCP_KEEPIDLE for accepted sockets, in seconds (implies keepAlive). */
-  keepAliveIdleSecs?: number;
   /** Check (and log) SO_REUSEADDR on the listener. @default {false} */
   reuseAddr?: boolean;
   /** Name in the reply to `hostname`. @default {Deno.hostname()} */
@@ -47,36 +59,29 @@ export class Tcpservd {
 
   /** Listens at once; throws `Deno.errors.AddrInUse` if the port is taken. */
   constructor(options: TcpservdOptions = {}) {
-    this.state = new HealthState(options.initialState ?? "GOOD");
-    const keepAlive = options.keepAlive ||
-      options.keepAliveIdleSecs !== undefined;
-    const idle = options.keepAliveIdleSecs;
-    this.#server = new TcpServer(
-      commandSession({
-        state: this.state,
-        version: VERSION,
-        hostname: options.serverName ?? Deno.hostname(),
-        badQuit: options.badQuit ?? false,
-        maxLine: options.maxLine ?? 4096,
-        maxLoops: options.maxLoops ?? 8,
-      }),
-      {
-        ...options,
-        ...(keepAlive
-          ? { configure: (conn) => configureKeepAlive(conn, idle) }
-          : {}),
+    this.state = options.stateCell
+      ? new HealthState(undefined, options.stateCell)
+      : new HealthState(options.initialState ?? "GOOD");
+    const handler = options.mode === "echo" ? echoSession() : commandSession({
+      state: this.state,
+      version: VERSION,
+      hostname: options.serverName ?? Deno.hostname(),
+      badQuit: options.badQuit ?? false,
+      maxLine: options.maxLine ?? 4096,
+      maxLoops: options.maxLoops ?? 8,
+    });
+    this.#server = new TcpServer(handler, {
+      ...options,
+      configureListener: (listener) => {
+        const applied = applyListenerOptions(listener, options);
+        if (Object.keys(applied).length > 0) {
+          log.debug("listener socket options (getsockopt): {applied}", {
+            applied,
+          });
+        }
+        if (options.reuseAddr) reportReuseAddr(listener);
       },
-    );
-    if (options.reuseAddr) {
-      // Deno sets SO_REUSEADDR on every listener; read it back to prove it.
-      const fd = socketFdOf(this.#server.listener);
-      if (getSocketOption(fd, "SO_REUSEADDR") !== 1) {
-        setSocketOption(fd, "SO_REUSEADDR", 1);
-      }
-      log.info("SO_REUSEADDR on listener: {value} (getsockopt)", {
-        value: getSocketOption(fd, "SO_REUSEADDR"),
-      });
-    }
+    });
   }
 
   /** The address bound. */
@@ -100,16 +105,13 @@ export class Tcpservd {
   }
 }
 
-function configureKeepAlive(
-  conn: Deno.TcpConn,
-  idleSecs: number | undefined,
-): void {
-  conn.setKeepAlive(true);
-  if (idleSecs === undefined) return;
-  // Deno has no API for the keepalive timers: set them on the fd.
-  const fd = socketFdOf(conn);
-  setSocketOption(fd, "TCP_KEEPIDLE", idleSecs);
-  log.debug("SO_KEEPALIVE on, TCP_KEEPIDLE {value} s", {
-    value: getSocketOption(fd, "TCP_KEEPIDLE"),
+function reportReuseAddr(listener: Deno.TcpListener): void {
+  // Deno sets SO_REUSEADDR on every listener; read it back to prove it.
+  const fd = socketFdOf(listener);
+  if (getSocketOption(fd, "SO_REUSEADDR") !== 1) {
+    setSocketOption(fd, "SO_REUSEADDR", 1);
+  }
+  log.info("SO_REUSEADDR on listener: {value} (getsockopt)", {
+    value: getSocketOption(fd, "SO_REUSEADDR"),
   });
 }

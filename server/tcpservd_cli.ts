@@ -23,6 +23,7 @@ export const TCPSERVD_USAGE = `USAGE:
   A test TCP server whose health (GOOD/BAD) is flipped by its clients.
   Commands: help, version, hostname, getstatus, setbad, setgood,
   startloop [SECONDS], quit; any other line is echoed back.
+  With --echo: a byte-transparent echo server (tcp-echo), no prompt.
 
 OPTIONS:
   -h, --help                 Print this help and exit
@@ -30,21 +31,35 @@ OPTIONS:
   -d, --debug                Log debug records
   -r, --reuseaddr            SO_REUSEADDR on the listener (read back and logged)
   -k, --keepalive            SO_KEEPALIVE on accepted sockets
-      --keepalive-idle SECS  TCP_KEEPIDLE on accepted sockets (implies -k)
+      --keepalive-idle SECS  TCP keepalive after SECS idle (implies -k; alias --keepalive-delay)
   -b, --bad-quit             quit answers BAD instead of QUIT while the state is BAD
   -s, --service NAME         Port from /etc/services (default: tcpservd, else 1971)
   -p, --port N               Port; overrides -s; 0 picks a free port
   -a, --address ADDR         Address to listen on (default 0.0.0.0; :: and IPv6 work)
       --initial-state S      good or bad (default good)
-      --max-conns N          Connections served at once; more are refused (default 10000)
+      --echo                 Echo every byte back: no prompt, no commands
+  -w, --workers N            N worker processes on one port (SO_REUSEPORT); 0: one per
+                             CPU; 1 (default): a single process, no master
+      --connection-backlog N Listen queue length (default 511)
+      --max-conns N          Connections at once; more are refused (default 10000;
+                             with --echo 0 = no limit); per worker
+      --max-concurrent-connections N
+                             At N connections stop accepting (they wait in the backlog)
+                             until one closes; 0 off (default); per worker
+      --max-connections N    A worker stops after serving N connections and is
+                             replaced; 0 never (default)
       --max-line BYTES       Longest request line (default 4096)
-      --idle-timeout SECS    Close connections idle this long; 0 never (default 300)
+      --idle-timeout SECS    Close connections idle this long; 0 never
+                             (default 300; with --echo 10)
+      --linger-timeout SECS  TCP_LINGER2 on accepted sockets (FIN-WAIT-2 lifetime)
+      --nodelay              TCP_NODELAY on accepted sockets
+      --send-reset           Close idle and drained connections with an RST, not a FIN
       --drain-timeout SECS   On SIGTERM/SIGINT, wait this long for clients (default 10)
       --max-loops N          startloop commands running at once (default 8)
       --log-format FORMAT    text or json (default text)
 
-Prints "listening on HOST:PORT" on stderr once it accepts. SIGTERM or SIGINT
-drain the connections, then exit 0.
+Prints "listening on HOST:PORT" on stderr once it accepts. SIGTERM, SIGINT or
+SIGQUIT drain the connections, then exit 0. SIGUSR1 logs connection counts.
 `;
 
 /** The parsed command line. */
@@ -73,16 +88,75 @@ export interface TcpservdCli {
   address: string;
   /** State at start. */
   initialState: Health;
-  /** Connection limit. */
-  maxConns: number;
+  /** Echo mode. */
+  echo: boolean;
+  /** Worker processes; 0 means one per CPU, 1 no master. */
+  workers: number;
+  /** Listen queue length. */
+  backlog: number;
+  /** Connection limit (refuse), if given. */
+  maxConns: number | undefined;
+  /** Connection limit (pause accepting); 0 off. */
+  maxConcurrentConns: number;
+  /** Connections served before a worker retires; 0 never. */
+  maxTotalConns: number;
   /** Line limit in bytes. */
   maxLine: number;
-  /** Idle timeout in seconds; 0 disables. */
-  idleTimeoutSecs: number;
+  /** Idle timeout in seconds, if given; 0 disables. */
+  idleTimeoutSecs: number | undefined;
+  /** TCP_LINGER2 in seconds, if given. */
+  lingerTimeoutSecs: number | undefined;
+  /** TCP_NODELAY on accepted sockets. */
+  noDelay: boolean;
+  /** Server-side closes send an RST. */
+  sendReset: boolean;
   /** Drain timeout in seconds. */
   drainTimeoutSecs: number;
   /** Concurrent startloops. */
   maxLoops: number;
+  /** Internal: this process is worker N of a master. */
+  workerId: number | undefined;
+  /** Internal: path of the master's shared state. */
+  sharedState: string | undefined;
+}
+
+const OPTIONS = {
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
+  debug: { type: "boolean", short: "d" },
+  reuseaddr: { type: "boolean", short: "r" },
+  keepalive: { type: "boolean", short: "k" },
+  "keepalive-idle": { type: "string" },
+  "keepalive-delay": { type: "string" },
+  "bad-quit": { type: "boolean", short: "b" },
+  service: { type: "string", short: "s" },
+  port: { type: "string", short: "p" },
+  address: { type: "string", short: "a" },
+  "initial-state": { type: "string" },
+  echo: { type: "boolean" },
+  workers: { type: "string", short: "w" },
+  "connection-backlog": { type: "string" },
+  "max-conns": { type: "string" },
+  "max-concurrent-connections": { type: "string" },
+  "max-connections": { type: "string" },
+  "max-line": { type: "string" },
+  "idle-timeout": { type: "string" },
+  "linger-timeout": { type: "string" },
+  nodelay: { type: "boolean" },
+  "send-reset": { type: "boolean" },
+  "drain-timeout": { type: "string" },
+  "max-loops": { type: "string" },
+  "log-format": { type: "string" },
+  worker: { type: "string" },
+  "shared-state": { type: "string" },
+} as const;
+
+function optional(
+  name: string,
+  text: string | undefined,
+  bounds: Parameters<typeof parseNumberOption>[2],
+): number | undefined {
+  return text === undefined ? undefined : parseNumberOption(name, text, bounds);
 }
 
 /**
@@ -92,25 +166,7 @@ export interface TcpservdCli {
  * @throws {UsageError} for unknown options, bad values or extra arguments.
  */
 export function parseTcpservdArgs(args: string[]): TcpservdCli {
-  const { values, positionals } = parseCommandLine(args, {
-    help: { type: "boolean", short: "h" },
-    version: { type: "boolean", short: "V" },
-    debug: { type: "boolean", short: "d" },
-    reuseaddr: { type: "boolean", short: "r" },
-    keepalive: { type: "boolean", short: "k" },
-    "keepalive-idle": { type: "string" },
-    "bad-quit": { type: "boolean", short: "b" },
-    service: { type: "string", short: "s" },
-    port: { type: "string", short: "p" },
-    address: { type: "string", short: "a" },
-    "initial-state": { type: "string" },
-    "max-conns": { type: "string" },
-    "max-line": { type: "string" },
-    "idle-timeout": { type: "string" },
-    "drain-timeout": { type: "string" },
-    "max-loops": { type: "string" },
-    "log-format": { type: "string" },
-  });
+  const { values, positionals } = parseCommandLine(args, OPTIONS);
   if (positionals.length > 0) {
     throw new UsageError(`Unexpected argument: ${positionals[0]}`);
   }
@@ -131,40 +187,78 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
   if (service.trim() === "" || service.includes("\0")) {
     throw new UsageError(`Invalid service name: "${service}"`);
   }
-  const keepAliveIdle = values["keepalive-idle"];
+  if (
+    values["keepalive-idle"] !== undefined &&
+    values["keepalive-delay"] !== undefined
+  ) {
+    throw new UsageError(
+      "Give --keepalive-idle or --keepalive-delay, not both",
+    );
+  }
+  const keepAliveName = values["keepalive-delay"] !== undefined
+    ? "--keepalive-delay"
+    : "--keepalive-idle";
+  const keepAliveIdleSecs = optional(
+    keepAliveName,
+    values["keepalive-idle"] ?? values["keepalive-delay"],
+    { min: 1, max: 32767 },
+  );
+  const sharedState = values["shared-state"];
+  if (
+    sharedState !== undefined &&
+    (sharedState === "" || sharedState.includes("\0"))
+  ) {
+    throw new UsageError(`Invalid value for --shared-state: "${sharedState}"`);
+  }
   return {
     help: values.help ?? false,
     version: values.version ?? false,
     debug: values.debug ?? false,
     logFormat: logFormat as LogFormat,
     reuseAddr: values.reuseaddr ?? false,
-    keepAlive: (values.keepalive ?? false) || keepAliveIdle !== undefined,
-    keepAliveIdleSecs: keepAliveIdle === undefined
-      ? undefined
-      : parseNumberOption("--keepalive-idle", keepAliveIdle, {
-        min: 1,
-        max: 32767,
-      }),
+    keepAlive: (values.keepalive ?? false) || keepAliveIdleSecs !== undefined,
+    keepAliveIdleSecs,
     badQuit: values["bad-quit"] ?? false,
     service,
     port: values.port === undefined ? undefined : parsePort(values.port),
     address: parseHost(values.address ?? "0.0.0.0"),
     initialState,
-    maxConns: parseNumberOption("--max-conns", values["max-conns"] ?? "10000", {
-      min: 1,
+    echo: values.echo ?? false,
+    workers: parseNumberOption("--workers", values.workers ?? "1", {
+      max: 256,
     }),
+    backlog: parseNumberOption(
+      "--connection-backlog",
+      values["connection-backlog"] ?? "511",
+      {
+        min: 1,
+        max: 65535,
+      },
+    ),
+    maxConns: optional("--max-conns", values["max-conns"], { max: 1 << 20 }),
+    maxConcurrentConns: parseNumberOption(
+      "--max-concurrent-connections",
+      values["max-concurrent-connections"] ?? "0",
+      { max: 1 << 20 },
+    ),
+    maxTotalConns: parseNumberOption(
+      "--max-connections",
+      values["max-connections"] ?? "0",
+    ),
     maxLine: parseNumberOption("--max-line", values["max-line"] ?? "4096", {
       min: 16,
       max: 16 << 20,
     }),
-    idleTimeoutSecs: parseNumberOption(
-      "--idle-timeout",
-      values["idle-timeout"] ?? "300",
-      {
-        fractional: true,
-        max: 86400 * 365,
-      },
-    ),
+    idleTimeoutSecs: optional("--idle-timeout", values["idle-timeout"], {
+      fractional: true,
+      max: 86400 * 365,
+    }),
+    lingerTimeoutSecs: optional("--linger-timeout", values["linger-timeout"], {
+      min: 1,
+      max: 32767,
+    }),
+    noDelay: values.nodelay ?? false,
+    sendReset: values["send-reset"] ?? false,
     drainTimeoutSecs: parseNumberOption(
       "--drain-timeout",
       values["drain-timeout"] ?? "10",
@@ -174,8 +268,79 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
       },
     ),
     maxLoops: parseNumberOption("--max-loops", values["max-loops"] ?? "8", {
-      min: 0,
       max: 1024,
     }),
+    workerId: optional("--worker", values.worker, { min: 1, max: 256 }),
+    sharedState,
   };
+}
+
+/** The idle timeout in effect, in seconds: as given, else 10 for echo and 300 for commands. */
+export function idleTimeoutOf(cli: TcpservdCli): number {
+  return cli.idleTimeoutSecs ?? (cli.echo ? 10 : 300);
+}
+
+/** The refusing connection limit in effect: as given, else 10000 (0, none, for echo). */
+export function maxConnsOf(cli: TcpservdCli): number {
+  return cli.maxConns ?? (cli.echo ? 0 : 10000);
+}
+
+/**
+ * The arguments of worker `workerId`: the master's own options, with the
+ * port the master reserved, one process per worker, and the shared state.
+ */
+export function workerArgs(
+  cli: TcpservdCli,
+  port: number,
+  workerId: number,
+  sharedState: string,
+): string[] {
+  const args = [
+    "-a",
+    cli.address,
+    "-p",
+    String(port),
+    "--workers",
+    "1",
+    "--worker",
+    String(workerId),
+    "--shared-state",
+    sharedState,
+    "--initial-state",
+    cli.initialState.toLowerCase(),
+    "--log-format",
+    cli.logFormat,
+    "--connection-backlog",
+    String(cli.backlog),
+    "--max-concurrent-connections",
+    String(cli.maxConcurrentConns),
+    "--max-connections",
+    String(cli.maxTotalConns),
+    "--max-line",
+    String(cli.maxLine),
+    "--drain-timeout",
+    String(cli.drainTimeoutSecs),
+    "--max-loops",
+    String(cli.maxLoops),
+  ];
+  const flags: [boolean, string][] = [
+    [cli.debug, "--debug"],
+    [cli.reuseAddr, "--reuseaddr"],
+    [cli.keepAlive, "--keepalive"],
+    [cli.badQuit, "--bad-quit"],
+    [cli.echo, "--echo"],
+    [cli.noDelay, "--nodelay"],
+    [cli.sendReset, "--send-reset"],
+  ];
+  for (const [on, flag] of flags) if (on) args.push(flag);
+  const numbers: [number | undefined, string][] = [
+    [cli.keepAliveIdleSecs, "--keepalive-idle"],
+    [cli.maxConns, "--max-conns"],
+    [cli.idleTimeoutSecs, "--idle-timeout"],
+    [cli.lingerTimeoutSecs, "--linger-timeout"],
+  ];
+  for (const [value, flag] of numbers) {
+    if (value !== undefined) args.push(flag, String(value));
+  }
+  return args;
 }

@@ -3,8 +3,11 @@ import { UsageError } from "../common/usage_error.ts";
 import {
   DEFAULT_SERVICE,
   FALLBACK_PORT,
+  idleTimeoutOf,
+  maxConnsOf,
   parseTcpservdArgs,
   TCPSERVD_USAGE,
+  workerArgs,
 } from "./tcpservd_cli.ts";
 
 Deno.test("parseTcpservdArgs() returns the defaults for no arguments", () => {
@@ -21,11 +24,21 @@ Deno.test("parseTcpservdArgs() returns the defaults for no arguments", () => {
     port: undefined,
     address: "0.0.0.0",
     initialState: "GOOD",
-    maxConns: 10000,
+    echo: false,
+    workers: 1,
+    backlog: 511,
+    maxConns: undefined,
+    maxConcurrentConns: 0,
+    maxTotalConns: 0,
     maxLine: 4096,
-    idleTimeoutSecs: 300,
+    idleTimeoutSecs: undefined,
+    lingerTimeoutSecs: undefined,
+    noDelay: false,
+    sendReset: false,
     drainTimeoutSecs: 10,
     maxLoops: 8,
+    workerId: undefined,
+    sharedState: undefined,
   });
 });
 
@@ -189,8 +202,10 @@ Deno.test("parseTcpservdArgs() throws UsageError for --keepalive-idle 0 and garb
 });
 
 Deno.test("parseTcpservdArgs() throws UsageError for a bad --max-conns", () => {
-  assert.throws(() => parseTcpservdArgs(["--max-conns", "0"]), UsageError);
+  assert.throws(() => parseTcpservdArgs(["--max-conns", "-1"]), UsageError);
   assert.throws(() => parseTcpservdArgs(["--max-conns", "1.5"]), UsageError);
+  // 0 means no limit.
+  assert.equal(parseTcpservdArgs(["--max-conns", "0"]).maxConns, 0);
 });
 
 Deno.test("parseTcpservdArgs() throws UsageError for an empty address or service", () => {
@@ -249,4 +264,89 @@ Deno.test("TCPSERVD_USAGE lists every long option", () => {
   ) {
     assert.ok(TCPSERVD_USAGE.includes(option), option);
   }
+});
+
+Deno.test("idleTimeoutOf() and maxConnsOf() default by mode", () => {
+  const command = parseTcpservdArgs([]);
+  const echo = parseTcpservdArgs(["--echo"]);
+  assert.equal(idleTimeoutOf(command), 300);
+  assert.equal(idleTimeoutOf(echo), 10);
+  assert.equal(
+    idleTimeoutOf(parseTcpservdArgs(["--echo", "--idle-timeout", "0"])),
+    0,
+  );
+  assert.equal(maxConnsOf(command), 10000);
+  assert.equal(maxConnsOf(echo), 0);
+});
+
+Deno.test("parseTcpservdArgs() reads tcp-echo's options", () => {
+  const cli = parseTcpservdArgs([
+    "--echo",
+    "-w",
+    "4",
+    "--connection-backlog",
+    "128",
+    "--max-connections",
+    "100",
+    "--max-concurrent-connections",
+    "10",
+    "--linger-timeout",
+    "10",
+    "--keepalive-delay",
+    "5",
+    "--nodelay",
+    "--send-reset",
+  ]);
+  assert.equal(cli.echo, true);
+  assert.equal(cli.workers, 4);
+  assert.equal(cli.backlog, 128);
+  assert.equal(cli.maxTotalConns, 100);
+  assert.equal(cli.maxConcurrentConns, 10);
+  assert.equal(cli.lingerTimeoutSecs, 10);
+  assert.equal(cli.keepAliveIdleSecs, 5);
+  assert.equal(cli.keepAlive, true);
+  assert.equal(cli.noDelay, true);
+  assert.equal(cli.sendReset, true);
+  assert.throws(
+    () =>
+      parseTcpservdArgs(["--keepalive-idle", "5", "--keepalive-delay", "5"]),
+    UsageError,
+  );
+  assert.throws(() => parseTcpservdArgs(["-w", "-1"]), UsageError);
+  assert.throws(() => parseTcpservdArgs(["-w", "257"]), UsageError);
+});
+
+Deno.test("workerArgs() round-trips the options a worker needs", () => {
+  const master = parseTcpservdArgs([
+    "-dkrb",
+    "--echo",
+    "-w",
+    "3",
+    "-a",
+    "::1",
+    "--initial-state",
+    "bad",
+    "--keepalive-idle",
+    "30",
+    "--max-conns",
+    "50",
+    "--idle-timeout",
+    "2.5",
+    "--linger-timeout",
+    "7",
+    "--nodelay",
+    "--send-reset",
+    "--max-line",
+    "100",
+    "--log-format",
+    "json",
+  ]);
+  const worker = parseTcpservdArgs(workerArgs(master, 4321, 2, "/proc/1/fd/9"));
+  assert.deepEqual(worker, {
+    ...master,
+    port: 4321,
+    workers: 1,
+    workerId: 2,
+    sharedState: "/proc/1/fd/9",
+  });
 });

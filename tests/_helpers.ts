@@ -122,10 +122,16 @@ export class CommandProcess {
     return this.lines.join("\n");
   }
 
-  /** Waits for a stderr line matching `pattern`; fails if the process exits first. */
-  async waitForLine(pattern: RegExp, ms = 15000): Promise<RegExpMatchArray> {
+  /**
+   * Waits for a stderr line matching `pattern`, looking at lines from index
+   * `from` on (see `lines.length`); fails if the process exits first.
+   */
+  async waitForLine(
+    pattern: RegExp,
+    ms = 15000,
+    from = 0,
+  ): Promise<RegExpMatchArray> {
     const limit = deadline(ms, `a line matching ${pattern}`);
-    let from = 0;
     try {
       while (true) {
         for (; from < this.lines.length; from++) {
@@ -317,4 +323,17 @@ export async function session(
 /** Encodes text. */
 export function bytes(text: string): Uint8Array {
   return encoder.encode(text);
+}
+
+/**
+ * Whether a process with this pid runs: it exists and is not a zombie (an
+ * exited orphan waits for init to reap it).
+ */
+export async function isRunning(pid: number): Promise<boolean> {
+  const out = await new Deno.Command("ps", {
+    args: ["-o", "stat=", "-p", String(pid)],
+    stdout: "piped",
+  }).output();
+  const state = new TextDecoder().decode(out.stdout).trim();
+  return out.success && state !== "" && !state.startsWith("Z");
 }

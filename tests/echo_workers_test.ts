@@ -1,0 +1,427 @@
+/**
+ * tcpservd --echo and master + workers, as separate processes over real
+ * sockets: data integrity, spreading, respawn, shutdown, shared state.
+ */
+import assert from "node:assert/strict";
+import {
+  ask,
+  bytes,
+  connect,
+  isRunning,
+  readToEnd,
+  readUntil,
+  ServerProcess,
+  session,
+  within,
+} from "./_helpers.ts";
+
+/** Which worker logged the connection from `port` (needs `-d`). */
+async function workerOf(
+  server: ServerProcess,
+  conn: Deno.TcpConn,
+): Promise<number> {
+  const port = conn.localAddr.port;
+  const match = await server.waitForLine(
+    new RegExp(`worker-(\\d+): connection \\d+ from 127\\.0\\.0\\.1:${port}$`),
+  );
+  return Number(match[1]);
+}
+
+/** Worker pids as the master logged them, by worker id (latest start wins). */
+function workerPids(server: ServerProcess): Map<number, number> {
+  const pids = new Map<number, number>();
+  for (const line of server.lines) {
+    const m = line.match(/worker (\d+) started \(pid (\d+)\)/);
+    if (m) pids.set(Number(m[1]), Number(m[2]));
+  }
+  return pids;
+}
+
+/** Echoes `data` through `conn` and returns what came back. */
+async function echoed(
+  conn: Deno.TcpConn,
+  data: Uint8Array,
+): Promise<Uint8Array> {
+  const back = new Uint8Array(data.length);
+  const reading = (async () => {
+    let got = 0;
+    while (got < data.length) {
+      const n = await conn.read(back.subarray(got));
+      if (n === null) {
+        throw new Error(`EOF after ${got} of ${data.length} bytes`);
+      }
+      got += n;
+    }
+  })();
+  let sent = 0;
+  while (sent < data.length) sent += await conn.write(data.subarray(sent));
+  await within(20000, "the echo", reading);
+  return back;
+}
+
+function randomBytes(size: number): Uint8Array {
+  const data = new Uint8Array(size);
+  for (let i = 0; i < size; i += 65536) {
+    crypto.getRandomValues(data.subarray(i, i + 65536));
+  }
+  return data;
+}
+
+Deno.test("tcpservd --echo sends 1 MB of random bytes back identical", async () => {
+  await using server = await ServerProcess.start(["--echo"]);
+  const conn = await connect(server.port);
+  try {
+    const data = randomBytes(1 << 20);
+    assert.deepEqual(await echoed(conn, data), data);
+  } finally {
+    conn.close();
+  }
+});
+
+Deno.test("tcpservd --echo has no prompt and no commands", async () => {
+  await using server = await ServerProcess.start(["--echo"]);
+  const conn = await connect(server.port);
+  try {
+    assert.deepEqual(
+      await echoed(conn, bytes("getstatus\n")),
+      bytes("getstatus\n"),
+    );
+    assert.deepEqual(await echoed(conn, bytes("quit\n")), bytes("quit\n"));
+  } finally {
+    conn.close();
+  }
+});
+
+Deno.test("tcpservd --echo -w 2 echoes 1 MB identical through each worker", async () => {
+  await using server = await ServerProcess.start(["--echo", "-w", "2", "-d"]);
+  const seen = new Set<number>();
+  const conns: Deno.TcpConn[] = [];
+  try {
+    for (let i = 0; i < 64 && seen.size < 2; i++) {
+      const conn = await connect(server.port);
+      conns.push(conn);
+      const worker = await workerOf(server, conn);
+      if (seen.has(worker)) continue;
+      seen.add(worker);
+      const data = randomBytes(1 << 20);
+      assert.deepEqual(await echoed(conn, data), data);
+    }
+    assert.deepEqual(
+      [...seen].sort(),
+      [1, 2],
+      "connections reach both workers",
+    );
+  } finally {
+    for (const conn of conns) conn.close();
+  }
+});
+
+Deno.test("tcpservd -w 2: a killed worker is replaced and other clients notice nothing", async () => {
+  await using server = await ServerProcess.start(["--echo", "-w", "2", "-d"]);
+  const conns: Deno.TcpConn[] = [];
+  try {
+    const byWorker = new Map<number, Deno.TcpConn>();
+    for (let i = 0; i < 64 && byWorker.size < 2; i++) {
+      const conn = await connect(server.port);
+      conns.push(conn);
+      byWorker.set(await workerOf(server, conn), conn);
+    }
+    assert.equal(byWorker.size, 2);
+    const victimPid = workerPids(server).get(1)!;
+    const survivor = byWorker.get(2)!;
+    assert.deepEqual(
+      await echoed(survivor, bytes("before\n")),
+      bytes("before\n"),
+    );
+    const mark = server.lines.length;
+    Deno.kill(victimPid, "SIGKILL");
+    await server.waitForLine(
+      /worker 1 \(pid \d+\) exited \(signal SIGKILL\).*respawning/,
+      15000,
+      mark,
+    );
+    const restarted = await server.waitForLine(
+      /worker 1 started \(pid (\d+)\)/,
+      15000,
+      mark,
+    );
+    assert.notEqual(Number(restarted[1]), victimPid);
+    await server.waitForLine(
+      new RegExp(`worker-1: worker 1 \\(pid ${restarted[1]}\\) accepting`),
+    );
+    // The client on worker 2 goes on as if nothing happened.
+    for (let i = 0; i < 20; i++) {
+      const line = bytes(`after ${i}\n`);
+      assert.deepEqual(await echoed(survivor, line), line);
+    }
+    // And the new worker 1 serves new connections.
+    let reachedNew = false;
+    for (let i = 0; i < 64 && !reachedNew; i++) {
+      const conn = await connect(server.port);
+      conns.push(conn);
+      assert.deepEqual(await echoed(conn, bytes("new\n")), bytes("new\n"));
+      reachedNew = (await workerOf(server, conn)) === 1;
+    }
+    assert.ok(reachedNew, "a connection reached the respawned worker");
+  } finally {
+    for (const conn of conns) conn.close();
+  }
+});
+
+Deno.test("tcpservd -w 2 on SIGTERM: every client reads a clean EOF, the master exits 0", async () => {
+  await using server = await ServerProcess.start(["--echo", "-w", "2", "-d"]);
+  const conns: Deno.TcpConn[] = [];
+  try {
+    const workers = new Set<number>();
+    for (let i = 0; i < 64 && (conns.length < 6 || workers.size < 2); i++) {
+      const conn = await connect(server.port);
+      conns.push(conn);
+      workers.add(await workerOf(server, conn));
+      assert.deepEqual(await echoed(conn, bytes("hi\n")), bytes("hi\n"));
+    }
+    assert.equal(workers.size, 2);
+    server.kill("SIGTERM");
+    for (const conn of conns) {
+      // A FIN reads as EOF; an RST would throw ConnectionReset here.
+      assert.equal(await readToEnd(conn), "");
+    }
+    assert.equal((await server.wait()).code, 0);
+    assert.match(server.stderr, /all workers stopped/);
+  } finally {
+    for (const conn of conns) conn.close();
+  }
+});
+
+Deno.test("tcpservd --echo --send-reset resets idle clients instead of a FIN", async () => {
+  await using server = await ServerProcess.start([
+    "--echo",
+    "--send-reset",
+    "--idle-timeout",
+    "0.3",
+  ]);
+  const conn = await connect(server.port);
+  try {
+    await assert.rejects(
+      within(
+        10000,
+        "the reset",
+        (async () => {
+          const buf = new Uint8Array(256);
+          while ((await conn.read(buf)) !== null) {
+            // The inactivity message may arrive first.
+          }
+          throw new Error("clean EOF: no reset");
+        })(),
+      ),
+      Deno.errors.ConnectionReset,
+    );
+  } finally {
+    conn.close();
+  }
+});
+
+Deno.test("tcpservd --echo --send-reset resets clients on SIGTERM", async () => {
+  await using server = await ServerProcess.start([
+    "--echo",
+    "--send-reset",
+    "-w",
+    "2",
+  ]);
+  const conn = await connect(server.port);
+  try {
+    assert.deepEqual(await echoed(conn, bytes("x")), bytes("x"));
+    server.kill("SIGTERM");
+    await assert.rejects(readToEnd(conn), Deno.errors.ConnectionReset);
+    assert.equal((await server.wait()).code, 0);
+  } finally {
+    conn.close();
+  }
+});
+
+Deno.test("tcpservd --echo closes an idle client with the inactivity message", async () => {
+  await using server = await ServerProcess.start([
+    "--echo",
+    "--idle-timeout",
+    "0.5",
+  ]);
+  const conn = await connect(server.port);
+  try {
+    assert.deepEqual(await echoed(conn, bytes("ping\n")), bytes("ping\n"));
+    assert.equal(
+      await readToEnd(conn),
+      "Closing connection due to inactivity\n",
+    );
+  } finally {
+    conn.close();
+  }
+});
+
+Deno.test("tcpservd -w 2: a setbad on one worker is seen at once on the other", async () => {
+  await using server = await ServerProcess.start(["-w", "2", "-d"]);
+  const byWorker = new Map<number, Deno.TcpConn>();
+  const conns: Deno.TcpConn[] = [];
+  try {
+    for (let i = 0; i < 64 && byWorker.size < 2; i++) {
+      const conn = await session(server.port);
+      conns.push(conn);
+      byWorker.set(await workerOf(server, conn), conn);
+    }
+    assert.equal(byWorker.size, 2);
+    const [one, two] = [byWorker.get(1)!, byWorker.get(2)!];
+    assert.equal(await ask(two, "getstatus"), "GOOD\n");
+    assert.equal(await ask(one, "setbad"), "Status is BAD\n");
+    assert.equal(await ask(two, "getstatus"), "BAD\n");
+    assert.equal(await ask(two, "setgood"), "Status is GOOD\n");
+    assert.equal(await ask(one, "getstatus"), "GOOD\n");
+  } finally {
+    for (const conn of conns) conn.close();
+  }
+});
+
+Deno.test("tcpservd -w 2 --initial-state bad starts every worker BAD", async () => {
+  await using server = await ServerProcess.start([
+    "-w",
+    "2",
+    "--initial-state",
+    "bad",
+  ]);
+  const conn = await session(server.port);
+  try {
+    assert.equal(await ask(conn, "getstatus"), "BAD\n");
+  } finally {
+    conn.close();
+  }
+});
+
+Deno.test("tcpservd -w 2: no worker is left running after the master is SIGKILLed", async () => {
+  await using server = await ServerProcess.start(["--echo", "-w", "2"]);
+  const pids = [...workerPids(server).values()];
+  assert.equal(pids.length, 2);
+  for (const pid of pids) assert.ok(await isRunning(pid), `worker ${pid} runs`);
+  server.kill("SIGKILL");
+  // Workers share the master's stderr: it reaches EOF only when all are gone.
+  await server.wait(15000);
+  for (const pid of pids) {
+    assert.equal(await isRunning(pid), false, `worker ${pid} is gone`);
+  }
+});
+
+Deno.test("tcpservd -w 2 exits with an error when workers crash in a loop", async () => {
+  await using server = await ServerProcess.start(["--echo", "-w", "2"]);
+  const killed = new Set<number>();
+  // Kill worker 1 each time it starts, until the master gives up.
+  const killer = (async () => {
+    for (let round = 0; round < 20 && !server.exited; round++) {
+      const pid = workerPids(server).get(1)!;
+      if (!killed.has(pid)) {
+        killed.add(pid);
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }
+      await server.waitForLine(
+        new RegExp(
+          `worker 1 started \\(pid (?!${
+            [...killed].join("|")
+          }\\))\\d+\\)|crash loop`,
+        ),
+        15000,
+      ).catch(() => {});
+    }
+  })();
+  const status = await server.wait(30000);
+  await killer;
+  assert.equal(status.code, 70);
+  assert.match(server.stderr, /crash loop/);
+  assert.ok(killed.size >= 5, `killed ${killed.size} workers`);
+});
+
+Deno.test("tcpservd -w 2 forwards SIGUSR1: each worker logs its connection counts", async () => {
+  await using server = await ServerProcess.start(["--echo", "-w", "2"]);
+  const conn = await connect(server.port);
+  try {
+    assert.deepEqual(await echoed(conn, bytes("x")), bytes("x"));
+    server.kill("SIGUSR1");
+    await server.waitForLine(
+      /worker-1: handling \d+ connections; handled \d+ in total/,
+    );
+    await server.waitForLine(
+      /worker-2: handling \d+ connections; handled \d+ in total/,
+    );
+    const counts = server.lines.flatMap((l) => {
+      const m = l.match(/handling (\d+) connections; handled (\d+) in total/);
+      return m ? [[Number(m[1]), Number(m[2])]] : [];
+    });
+    assert.deepEqual(
+      counts.reduce((a, [cur, tot]) => [a[0]! + cur!, a[1]! + tot!], [0, 0]),
+      [1, 1],
+    );
+  } finally {
+    conn.close();
+  }
+});
+
+Deno.test("tcpservd --max-connections retires a worker after N and the master replaces it", async () => {
+  await using server = await ServerProcess.start([
+    "--echo",
+    "-w",
+    "2",
+    "--max-connections",
+    "2",
+  ]);
+  // Three connections on two workers: one worker serves two and retires,
+  // while the other still listens (two retiring at once would leave a gap).
+  for (let i = 0; i < 3; i++) {
+    const conn = await connect(server.port);
+    try {
+      assert.deepEqual(await echoed(conn, bytes("x")), bytes("x"));
+    } finally {
+      conn.close();
+    }
+  }
+  await server.waitForLine(
+    /served 2 connections \(limit 2\): no longer accepting/,
+  );
+  await server.waitForLine(
+    /worker \d \(pid \d+\) exited \(code 0\).*respawning/,
+  );
+  assert.equal(server.exited, undefined, "the master keeps running");
+});
+
+Deno.test("tcpservd --max-concurrent-connections pauses accepting until a slot frees", async () => {
+  await using server = await ServerProcess.start([
+    "--echo",
+    "--max-concurrent-connections",
+    "1",
+  ]);
+  const first = await connect(server.port);
+  const second = await connect(server.port);
+  try {
+    assert.deepEqual(await echoed(first, bytes("1")), bytes("1"));
+    await server.waitForLine(/pausing accept: 1 connections open \(limit 1\)/);
+    // Queued in the backlog: the write is buffered, no echo until `first` closes.
+    await second.write(bytes("2"));
+    first.close();
+    const { text } = await readUntil(second, (t) => t === "2");
+    assert.equal(text, "2");
+    await server.waitForLine(/resuming accept/);
+  } finally {
+    try {
+      first.close();
+    } catch {
+      // Closed above.
+    }
+    second.close();
+  }
+});
+
+Deno.test("tcpservd -w 0 starts one worker per CPU", async () => {
+  await using server = await ServerProcess.start(["--echo", "-w", "0"]);
+  assert.equal(workerPids(server).size, navigator.hardwareConcurrency);
+  assert.match(
+    server.stderr,
+    new RegExp(`${navigator.hardwareConcurrency} workers ready`),
+  );
+});
