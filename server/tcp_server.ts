@@ -220,7 +220,10 @@ export class TcpServer {
     const serverConn = new ServerConn(conn, this.#nextId++, { resetOnClose });
     this.#accepted++;
     this.#conns.add(serverConn);
-    log.debug("connection {id} from {peer}", () => ({ id: serverConn.id, peer: serverConn.peer }));
+    log.debug(
+      "connection {id} from {peer}",
+      () => ({ id: serverConn.id, peer: serverConn.peer }),
+    );
     try {
       this.#options.configure?.(conn);
     } catch (error) {
@@ -249,13 +252,19 @@ export class TcpServer {
       this.#conns.delete(conn);
       this.#slotFreed?.();
       this.#slotFreed = undefined;
-      log.debug("connection {id} from {peer} closed", () => ({ id: conn.id, peer: conn.peer }));
+      log.debug(
+        "connection {id} from {peer} closed",
+        () => ({ id: conn.id, peer: conn.peer }),
+      );
     }
   }
 
   /** Settles when every connection open now (and every refusal) is done. */
   #allDone(): Promise<unknown> {
-    return Promise.allSettled([...[...this.#conns].map((c) => c.done), ...this.#refusing]);
+    return Promise.allSettled([
+      ...[...this.#conns].map((c) => c.done),
+      ...this.#refusing,
+    ]);
   }
 
   #sweepIdle(): void {
