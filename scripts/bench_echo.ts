@@ -25,10 +25,12 @@
  * means that figure is capped by the load generator, not the server. /proc
  * is read through `cat`: Deno 2 wants --allow-all to read /proc itself.
  *
- * Usage: deno task bench:echo [--rounds N] [--seconds S] [--json]
+ * Usage: deno task bench:echo [--rounds N] [--seconds S] [--scenario NAME]... [--json]
  *          [--server "CMD ARGS..."]
  *   --rounds   rounds (default 5, at most 50)
  *   --seconds  load window per run (default 3, at most 60)
+ *   --scenario only this scenario (repeatable): pingpong-1, pingpong-50,
+ *              pipeline-50, stream-1
  *   --json     human report on stderr, final medians as one JSON object on
  *              stdout
  *   --server   replaces the tcpservd side's command (split on whitespace; it
@@ -67,6 +69,7 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "3" },
     json: { type: "boolean", default: false },
     server: { type: "string" },
+    scenario: { type: "string", multiple: true },
   },
 });
 const rounds = Math.round(numberFlag("rounds", values.rounds, 1, 50));
@@ -82,12 +85,22 @@ interface Scenario {
   conns: number;
   size: number;
 }
-const SCENARIOS: Scenario[] = [
+const ALL_SCENARIOS: Scenario[] = [
   { name: "pingpong-1", mode: "pingpong", conns: 1, size: 64 },
   { name: "pingpong-50", mode: "pingpong", conns: 50, size: 64 },
   { name: "pipeline-50", mode: "pipeline", conns: 50, size: 64 },
   { name: "stream-1", mode: "stream", conns: 1, size: 65536 },
 ];
+// `--scenario NAME` (repeatable) runs only those.
+const SCENARIOS = values.scenario === undefined
+  ? ALL_SCENARIOS
+  : ALL_SCENARIOS.filter((s) => values.scenario!.includes(s.name));
+if (SCENARIOS.length === 0) {
+  console.error(
+    `unknown --scenario; known: ${ALL_SCENARIOS.map((s) => s.name).join(", ")}`,
+  );
+  Deno.exit(2);
+}
 
 /** What echo_load prints. */
 interface LoadResult {

@@ -65,11 +65,11 @@ export class CommandProcess {
 
   constructor(
     args: string[],
-    options: { stdin?: "piped" | "null"; command?: string } = {},
+    options: { stdin?: "piped" | "null"; command?: string; cwd?: string } = {},
   ) {
     this.child = new Deno.Command(options.command ?? Deno.execPath(), {
       args,
-      cwd: ROOT,
+      cwd: options.cwd ?? ROOT,
       stdin: options.stdin ?? "null",
       stdout: "piped",
       stderr: "piped",
@@ -196,7 +196,7 @@ export class ServerProcess extends CommandProcess {
    */
   static async start(
     args: string[] = [],
-    options: { command?: string } = {},
+    options: { command?: string; cwd?: string } = {},
   ): Promise<ServerProcess> {
     const full = [...args];
     if (!full.some((a) => /^(-a|--address)/.test(a))) {
@@ -207,7 +207,10 @@ export class ServerProcess extends CommandProcess {
     }
     const server = options.command === undefined
       ? new ServerProcess([...taskArgs("tcpservd"), ...full])
-      : new ServerProcess(full, { command: options.command });
+      : new ServerProcess(full, {
+        command: options.command,
+        ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+      });
     try {
       const match = await server.waitForLine(
         /listening on (\[[^\]]+\]|[^\s:"]+):(\d+)/,
