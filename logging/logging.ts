@@ -7,7 +7,6 @@
  */
 import {
   configureSync,
-  getJsonLinesFormatter,
   getLogger,
   getTextFormatter,
   type Logger,
@@ -33,6 +32,32 @@ export interface LoggingOptions {
   label?: string;
 }
 
+// BigInts (e.g. socket cookies) have no JSON form of their own.
+function jsonValue(_key: string, value: unknown): unknown {
+  return typeof value === "bigint" ? value.toString() : value;
+}
+
+/**
+ * One JSON object per record: `@timestamp`, `level`, `message` rendered
+ * with bare values (strings unquoted, as in the text format), `logger`, and
+ * the properties as fields.
+ */
+function jsonLine(record: LogRecord): string {
+  let message = "";
+  record.message.forEach((part, i) => {
+    message += i % 2 === 0 || typeof part === "string"
+      ? String(part)
+      : JSON.stringify(part, jsonValue) ?? String(part);
+  });
+  return JSON.stringify({
+    "@timestamp": new Date(record.timestamp).toISOString(),
+    level: record.level.toUpperCase(),
+    message,
+    logger: record.category.join("."),
+    ...record.properties,
+  }, jsonValue) + "\n";
+}
+
 /** The root category of every tcpkit logger. */
 export const ROOT_CATEGORY = "tcpkit";
 
@@ -51,7 +76,7 @@ export function tcpkitLogger(...names: string[]): Logger {
 export function setupLogging(options: LoggingOptions = {}): void {
   const output = options.output ?? Deno.stderr;
   const format: TextFormatter = options.format === "json"
-    ? getJsonLinesFormatter({ properties: "flatten", message: "rendered" })
+    ? jsonLine
     : getTextFormatter({ timestamp: "date-time-tz", value: "bare" });
   const encoder = new TextEncoder();
   const label = options.label;

@@ -4,6 +4,14 @@
 import { LineReader, LineTooLongError } from "../common/mod.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
 import { parseCommand } from "./commands.ts";
+import { ConnFaults } from "./conn_faults.ts";
+import type { FaultSet } from "./fault_set.ts";
+import {
+  FaultSpecError,
+  formatFaultSpec,
+  parseFaultSpec,
+} from "./fault_spec.ts";
+import { SeededRandom } from "./seeded_random.ts";
 import { burnCpu } from "./cpu_loop.ts";
 import { helpText } from "./help_text.ts";
 import type { HealthState } from "./health_state.ts";
@@ -30,6 +38,8 @@ export interface CommandSessionOptions {
   maxLine?: number;
   /** Most `startloop`s running at once on the server. @default {8} */
   maxLoops?: number;
+  /** The server's faults, which the `fault` command changes; none: `fault` is refused. */
+  faults?: FaultSet;
 }
 
 /**
@@ -47,6 +57,7 @@ export function commandSession(
     badQuit = false,
     maxLine = 4096,
     maxLoops = 8,
+    faults,
   } = options;
   const help = helpText(version);
   let loopsRunning = 0;
@@ -83,6 +94,64 @@ export function commandSession(
       });
     }
     return `Status is ${health}\n`;
+  }
+
+  /**
+   * `fault SPEC | list | clear`. Returns the reply, and whether the
+   * connection's own faults must act now (`on=current`).
+   */
+  function faultCommand(
+    conn: ServerConn,
+    text: string,
+  ): { reply: string; actNow: boolean } {
+    if (!faults) {
+      return { reply: "ERR fault: not available here\n", actNow: false };
+    }
+    if (text === "list") {
+      const list = faults.list();
+      if (list.length === 0) return { reply: "no faults\n", actNow: false };
+      return {
+        reply: list.map((f) =>
+          `fault ${f.id}: ${formatFaultSpec(f.spec)} seed=${f.random.seed}\n`
+        )
+          .join(""),
+        actNow: false,
+      };
+    }
+    if (text === "clear") {
+      return { reply: `OK ${faults.clear()} faults cleared\n`, actNow: false };
+    }
+    let spec;
+    try {
+      spec = parseFaultSpec(text);
+    } catch (error) {
+      if (!(error instanceof FaultSpecError)) throw error;
+      return { reply: `ERR fault: ${error.message}\n`, actNow: false };
+    }
+    if (spec.on === "new") {
+      const fault = faults.add(spec);
+      return {
+        reply: `OK fault ${fault.id}: ${
+          formatFaultSpec(spec)
+        } seed=${fault.random.seed}\n`,
+        actNow: false,
+      };
+    }
+    const random = new SeededRandom(spec.seed);
+    if (!random.chance(spec.p)) {
+      return { reply: "OK fault not drawn (p)\n", actNow: false };
+    }
+    conn.faults ??= new ConnFaults();
+    conn.faults.add(spec, random);
+    log.info("fault {fault} applied to connection {id} from {peer}", {
+      fault: formatFaultSpec(spec),
+      id: conn.id,
+      peer: conn.peer,
+    });
+    return {
+      reply: `OK fault on this connection: ${formatFaultSpec(spec)}\n`,
+      actNow: true,
+    };
   }
 
   return async function handle(conn: ServerConn): Promise<void> {
@@ -138,6 +207,34 @@ export function commandSession(
         case "error":
           reply = `ERR ${command.message}\n`;
           break;
+        case "fault": {
+          const { reply: text, actNow } = faultCommand(conn, command.spec);
+          if (!actNow) {
+            reply = text;
+            break;
+          }
+          // The OK goes out before the fault changes how we write.
+          const faultsOfConn = conn.faults!;
+          conn.faults = undefined;
+          await conn.writeAll(text + PROMPT);
+          conn.faults = faultsOfConn;
+          conn.busy = false;
+          if (!(await faultsOfConn.open(conn))) return;
+          if (faultsOfConn.zeroWindow || faultsOfConn.hang) {
+            // Stop reading (zero-window) or stop replying (hang) from now on.
+            conn.busy = true;
+            if (faultsOfConn.hang) {
+              const sink = new Uint8Array(4096);
+              while ((await conn.read(sink)) !== null) {
+                // Read on, so the peer's close is seen.
+              }
+            } else {
+              await conn.whenDraining();
+            }
+            return;
+          }
+          continue;
+        }
         case "quit": {
           const word = badQuit && state.get() === "BAD" ? "BAD" : "QUIT";
           await conn.writeAll(`${word}\n`);

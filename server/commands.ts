@@ -20,6 +20,7 @@ export type Command =
       | "quit";
   }
   | { name: "startloop"; seconds: number }
+  | { name: "fault"; spec: string }
   | { name: "error"; message: string }
   | { name: "echo" };
 
@@ -33,6 +34,8 @@ const SIMPLE = new Set([
   "quit",
 ]);
 const decoder = new TextDecoder();
+// The longest line that can be a command, in bytes.
+const MAX_COMMAND = 256;
 
 /**
  * Parses one line (terminator removed). Commands are case-insensitive and
@@ -47,11 +50,15 @@ const decoder = new TextDecoder();
  */
 export function parseCommand(line: Uint8Array): Command {
   // Commands are short ASCII; don't decode a long line just to echo it.
-  if (line.length > 64) return { name: "echo" };
+  if (line.length > MAX_COMMAND) return { name: "echo" };
   const words = decoder.decode(line).trim().toLowerCase().split(/[ \t]+/);
   const [word = "", ...rest] = words;
   if (SIMPLE.has(word) && rest.length === 0) {
     return { name: word as "help" };
+  }
+  if (word === "fault" && rest.length > 0) {
+    // Keep the spec's own case-insensitivity simple: specs are lower case.
+    return { name: "fault", spec: rest.join(" ") };
   }
   if (word === "startloop" && rest.length <= 1) {
     const arg = rest[0];

@@ -116,9 +116,9 @@ Deno.test("parseCommand() parses a padded command of exactly 64 bytes", () => {
   assert.deepEqual(parse(line), { name: "quit" });
 });
 
-Deno.test("parseCommand() echoes a line longer than 64 bytes", () => {
-  const padded = "quit" + " ".repeat(61);
-  assert.equal(padded.length, 65);
+Deno.test("parseCommand() echoes a line longer than 256 bytes", () => {
+  const padded = "quit" + " ".repeat(253);
+  assert.equal(padded.length, 257);
   assert.deepEqual(parse(padded), { name: "echo" });
   assert.deepEqual(parse("x".repeat(10_000)), { name: "echo" });
 });
@@ -126,4 +126,13 @@ Deno.test("parseCommand() echoes a line longer than 64 bytes", () => {
 Deno.test("parseCommand() echoes invalid UTF-8 and NUL bytes", () => {
   assert.deepEqual(parseCommand(Uint8Array.of(0xff, 0xfe)), { name: "echo" });
   assert.deepEqual(parse("quit\0"), { name: "echo" });
+});
+
+Deno.test("parseCommand() reads fault commands with their spec", () => {
+  assert.deepEqual(parse("fault delay ms=200 p=0.5"), {
+    name: "fault",
+    spec: "delay ms=200 p=0.5",
+  });
+  assert.deepEqual(parse("FAULT List"), { name: "fault", spec: "list" });
+  assert.deepEqual(parse("fault"), { name: "echo" });
 });

@@ -35,7 +35,16 @@ export function echoSession(
       const n = await raw.read(buf);
       conn.reading = false;
       conn.activity++;
-      if (n === null) return;
+      conn.reads++;
+      if (n === null) {
+        conn.eof = true;
+        return;
+      }
+      if (conn.faults) {
+        // Faults bend the writes; copy, since the buffer is read into again.
+        await conn.writeAll(buf.slice(0, n));
+        continue;
+      }
       let offset = 0;
       while (offset < n) offset += await raw.write(buf.subarray(offset, n));
       if (n === buf.length) {

@@ -18,6 +18,9 @@ export function helpText(version: string): string {
     "setgood    :\tPut tcpservd in setgood STATE (normal)",
     "startloop  :\tStart a loop for performance tests (startloop [SECONDS], default 5)",
     "quit       :\texit tcpservd client",
+    "fault SPEC :\tInject a fault, e.g. fault delay ms=200 p=0.5 seed=7 on=new|current",
+    "fault list :\tShow the faults in force",
+    "fault clear:\tRemove every fault",
     "",
   ].join("\n");
 }

@@ -21,6 +21,8 @@ import {
 } from "../common/mod.ts";
 import { getServiceByName, PortReservation, SharedMemory } from "../ffi/mod.ts";
 import { setupLogging, tcpkitLogger } from "../logging/mod.ts";
+import { FaultSet } from "./fault_set.ts";
+import { parseFaultSpec } from "./fault_spec.ts";
 import { Tcpservd } from "./tcpservd.ts";
 import {
   FALLBACK_PORT,
@@ -106,8 +108,13 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
     if (cli.sharedState !== undefined) {
       shared = SharedMemory.open(cli.sharedState, 4);
     }
+    const faults = new FaultSet();
+    for (const spec of cli.faults) faults.add(parseFaultSpec(spec));
     server = new Tcpservd({
-      mode: cli.echo ? "echo" : "command",
+      mode: cli.buggy ? "buggy" : cli.echo ? "echo" : "command",
+      faults,
+      leakBits: cli.leakBits,
+      linger: cli.linger,
       hostname: cli.address,
       port,
       reusePort: worker !== undefined,

@@ -24,8 +24,25 @@ export {
   type CommandSessionOptions,
   PROMPT,
 } from "./command_session.ts";
+export {
+  BUGGY_PORT,
+  buggySession,
+  type BuggySessionOptions,
+} from "./buggy_session.ts";
+export { ConnFaults, FaultEndedError } from "./conn_faults.ts";
 export { burnCpu } from "./cpu_loop.ts";
 export { echoSession, type EchoSessionOptions } from "./echo_session.ts";
+export { withFaults } from "./fault_session.ts";
+export { type ActiveFault, FaultSet } from "./fault_set.ts";
+export {
+  FAULT_NAMES,
+  FAULT_SETTINGS,
+  type FaultName,
+  type FaultSpec,
+  FaultSpecError,
+  formatFaultSpec,
+  parseFaultSpec,
+} from "./fault_spec.ts";
 export {
   type Health,
   type HealthListener,
@@ -37,6 +54,7 @@ export {
   applyListenerOptions,
   type ListenerSocketOptions,
 } from "./listener_options.ts";
+export { SeededRandom } from "./seeded_random.ts";
 export {
   IDLE_MESSAGE,
   type LingeringCloseOptions,

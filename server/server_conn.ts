@@ -4,6 +4,7 @@
  */
 import { formatAddr, writeAll } from "../common/mod.ts";
 import { closeWithReset } from "../ffi/mod.ts";
+import type { ConnFaults } from "./conn_faults.ts";
 
 const encoder = new TextEncoder();
 
@@ -38,6 +39,12 @@ export class ServerConn {
   done: Promise<void> = Promise.resolve();
   /** Count of reads and writes so far; hot loops may bump it themselves. */
   activity = 0;
+  /** Count of completed reads; hot loops may bump it themselves. */
+  reads = 0;
+  /** True once a read returned end of stream: the peer closed its side. */
+  eof = false;
+  /** The faults this connection got, if any; writes then go through them. */
+  faults: ConnFaults | undefined;
   /** True while a read is pending, i.e. the peer owes us bytes. Hot loops set it themselves. */
   reading = false;
   /** True while a command runs: the idle timeout does not apply. */
@@ -51,6 +58,7 @@ export class ServerConn {
   #closed = false;
   #draining = false;
   #onDrain: (() => void) | undefined;
+  #drainWaiter: PromiseWithResolvers<void> | undefined;
 
   /** Wraps an accepted connection. */
   constructor(conn: Deno.TcpConn, id: number, options: ServerConnOptions = {}) {
@@ -78,10 +86,13 @@ export class ServerConn {
   async read(p: Uint8Array): Promise<number | null> {
     this.reading = true;
     try {
-      return await this.conn.read(p);
+      const n = await this.conn.read(p);
+      if (n === null) this.eof = true;
+      return n;
     } finally {
       this.reading = false;
       this.activity++;
+      this.reads++;
     }
   }
 
@@ -94,10 +105,9 @@ export class ServerConn {
 
   /** Writes all of a string or bytes. */
   writeAll(data: string | Uint8Array): Promise<void> {
-    return writeAll(
-      this,
-      typeof data === "string" ? encoder.encode(data) : data,
-    );
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    // With faults, every write goes through them (delay, drip, cuts).
+    return this.faults ? this.faults.write(this, bytes) : writeAll(this, bytes);
   }
 
   /**
@@ -109,6 +119,14 @@ export class ServerConn {
     this.#draining = true;
     if (this.reading) this.closeByServer();
     this.#onDrain?.();
+    this.#drainWaiter?.resolve();
+  }
+
+  /** Resolves when the server asks the connection to finish (made on demand). */
+  whenDraining(): Promise<void> {
+    this.#drainWaiter ??= Promise.withResolvers<void>();
+    if (this.#draining) this.#drainWaiter.resolve();
+    return this.#drainWaiter.promise;
   }
 
   /** Registers what to do when a drain starts (e.g. stop a CPU loop). */
@@ -129,8 +147,13 @@ export class ServerConn {
 
   /** Closes as the server's policy says: a FIN, or an RST with `resetOnClose`. */
   closeByServer(): void {
+    if (this.#resetOnClose) this.closeWithReset();
+    else this.close();
+  }
+
+  /** Closes with an RST and no FIN (SO_LINGER {1,0}). Safe to call twice. */
+  closeWithReset(): void {
     if (this.#closed) return;
-    if (!this.#resetOnClose) return this.close();
     this.#closed = true;
     try {
       closeWithReset(this.conn);

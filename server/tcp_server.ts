@@ -3,6 +3,7 @@
  * connection limits, idle sweep, and a graceful drain.
  */
 import { tcpkitLogger } from "../logging/mod.ts";
+import type { FaultSet } from "./fault_set.ts";
 import { IDLE_MESSAGE, ServerConn } from "./server_conn.ts";
 
 const log = tcpkitLogger("server");
@@ -42,6 +43,8 @@ export interface TcpServerOptions {
   configure?: (conn: Deno.TcpConn) => void;
   /** The line sent to a connection refused by `maxConns`. @default {"ERR too many connections\n"} */
   refusalMessage?: string;
+  /** Faults to inject: drawn per new connection; `stall-accept` stops accepting. */
+  faults?: FaultSet;
 }
 
 /**
@@ -61,10 +64,17 @@ export class TcpServer {
   readonly #listener: Deno.TcpListener;
   readonly #handler: ConnectionHandler;
   readonly #options:
-    & Required<Omit<TcpServerOptions, "configure" | "configureListener">>
+    & Required<
+      Omit<TcpServerOptions, "configure" | "configureListener" | "faults">
+    >
     & {
       configure: ((conn: Deno.TcpConn) => void) | undefined;
     };
+  readonly #faults: FaultSet | undefined;
+  // Accepted while accepting was stalled: held, unserved, like the backlog.
+  readonly #held: Deno.TcpConn[] = [];
+  #stalled = false;
+  #unstall: (() => void) | undefined;
   readonly #conns = new Set<ServerConn>();
   // Closes of refused connections still in progress.
   readonly #refusing = new Set<Promise<void>>();
@@ -98,6 +108,7 @@ export class TcpServer {
       refusalMessage: options.refusalMessage ?? "ERR too many connections\n",
     };
     this.#handler = handler;
+    this.#faults = options.faults;
     const { hostname, port, backlog, reusePort } = this.#options;
     this.#listener = Deno.listen({
       hostname,
@@ -110,6 +121,10 @@ export class TcpServer {
     } catch (error) {
       this.#listener.close();
       throw error;
+    }
+    if (this.#faults) {
+      this.#stalled = this.#faults.stallAccept;
+      this.#faults.onChange(() => this.#setStalled(this.#faults!.stallAccept));
     }
     const idle = this.#options.idleTimeoutMs;
     if (idle > 0) {
@@ -157,6 +172,10 @@ export class TcpServer {
   async #acceptLoop(): Promise<void> {
     const { maxConns, maxConnsPolicy, maxTotalConns } = this.#options;
     while (!this.#closing) {
+      while (this.#stalled && !this.#closing) {
+        await new Promise<void>((resolve) => this.#unstall = resolve);
+      }
+      if (this.#closing) break;
       if (
         maxConnsPolicy === "pause" && maxConns > 0 &&
         this.#conns.size >= maxConns
@@ -182,6 +201,11 @@ export class TcpServer {
         // EMFILE and friends: back off instead of spinning.
         log.warn("accept failed: {error}", { error: String(error) });
         await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
+      if (this.#stalled) {
+        // accept() was already waiting when the stall began.
+        this.#held.push(conn);
         continue;
       }
       this.#admit(conn);
@@ -218,6 +242,7 @@ export class TcpServer {
       return;
     }
     const serverConn = new ServerConn(conn, this.#nextId++, { resetOnClose });
+    serverConn.faults = this.#faults?.forNewConnection();
     this.#accepted++;
     this.#conns.add(serverConn);
     log.debug(
@@ -286,6 +311,17 @@ export class TcpServer {
     }
   }
 
+  #setStalled(stalled: boolean): void {
+    if (stalled === this.#stalled) return;
+    this.#stalled = stalled;
+    log.info(stalled ? "accepting stalled" : "accepting again");
+    if (!stalled) {
+      for (const conn of this.#held.splice(0)) this.#admit(conn);
+      this.#unstall?.();
+      this.#unstall = undefined;
+    }
+  }
+
   #closeListener(): void {
     try {
       this.#listener.close();
@@ -304,6 +340,14 @@ export class TcpServer {
       this.#closing = true;
       this.#closeListener();
       this.#slotFreed?.();
+      this.#unstall?.();
+      for (const conn of this.#held.splice(0)) {
+        try {
+          conn.close();
+        } catch {
+          // Already closed.
+        }
+      }
     }
     return this.#done;
   }

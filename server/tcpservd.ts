@@ -5,8 +5,11 @@
 import { VERSION } from "../common/mod.ts";
 import { getSocketOption, setSocketOption, socketFdOf } from "../ffi/mod.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
+import { buggySession } from "./buggy_session.ts";
 import { commandSession } from "./command_session.ts";
 import { echoSession } from "./echo_session.ts";
+import { withFaults } from "./fault_session.ts";
+import type { FaultSet } from "./fault_set.ts";
 import { type Health, HealthState } from "./health_state.ts";
 import {
   applyListenerOptions,
@@ -16,8 +19,8 @@ import { TcpServer, type TcpServerOptions } from "./tcp_server.ts";
 
 const log = tcpkitLogger("tcpservd");
 
-/** What a tcpservd serves. */
-export type TcpservdMode = "command" | "echo";
+/** What a tcpservd serves: its line protocol, a plain echo, or buggy-tcpserver's commands. */
+export type TcpservdMode = "command" | "echo" | "buggy";
 
 /** Options of {@linkcode Tcpservd}. */
 export interface TcpservdOptions
@@ -40,6 +43,12 @@ export interface TcpservdOptions
   reuseAddr?: boolean;
   /** Name in the reply to `hostname`. @default {Deno.hostname()} */
   serverName?: string;
+  /** Faults to inject (see `fault_spec.ts`); the `fault` command edits the same set. */
+  faults?: FaultSet;
+  /** Buggy mode: `-L` leak bits. @default {0} */
+  leakBits?: number;
+  /** Buggy mode: `--linger`; 0 resets on close, negative closes with a FIN. @default {0} */
+  linger?: number;
 }
 
 /**
@@ -62,14 +71,23 @@ export class Tcpservd {
     this.state = options.stateCell
       ? new HealthState(undefined, options.stateCell)
       : new HealthState(options.initialState ?? "GOOD");
-    const handler = options.mode === "echo" ? echoSession() : commandSession({
-      state: this.state,
-      version: VERSION,
-      hostname: options.serverName ?? Deno.hostname(),
-      badQuit: options.badQuit ?? false,
-      maxLine: options.maxLine ?? 4096,
-      maxLoops: options.maxLoops ?? 8,
-    });
+    const inner = options.mode === "echo"
+      ? echoSession()
+      : options.mode === "buggy"
+      ? buggySession({
+        leak: options.leakBits ?? 0,
+        linger: options.linger ?? 0,
+      })
+      : commandSession({
+        state: this.state,
+        version: VERSION,
+        hostname: options.serverName ?? Deno.hostname(),
+        badQuit: options.badQuit ?? false,
+        maxLine: options.maxLine ?? 4096,
+        maxLoops: options.maxLoops ?? 8,
+        ...(options.faults ? { faults: options.faults } : {}),
+      });
+    const handler = options.faults ? withFaults(inner) : inner;
     this.#server = new TcpServer(handler, {
       ...options,
       configureListener: (listener) => {

@@ -9,6 +9,8 @@ import {
   UsageError,
 } from "../common/mod.ts";
 import { LOG_FORMATS, type LogFormat } from "../logging/mod.ts";
+import { BUGGY_PORT } from "./buggy_session.ts";
+import { FaultSpecError, parseFaultSpec } from "./fault_spec.ts";
 import { type Health, parseHealth } from "./health_state.ts";
 
 /** The port used when the service name is not in /etc/services. */
@@ -57,6 +59,17 @@ OPTIONS:
       --drain-timeout SECS   On SIGTERM/SIGINT, wait this long for clients (default 10)
       --max-loops N          startloop commands running at once (default 8)
       --log-format FORMAT    text or json (default text)
+
+FAULTS:
+      --fault SPEC           Inject a fault (repeatable), e.g. "delay ms=200 jitter=50",
+                             "reset after=100 p=0.3 seed=7", "stall-accept"; faults:
+                             delay hang close reset halfclose leak stall-accept
+                             zero-window drip garbage crash. At run time, the commands
+                             fault SPEC | fault list | fault clear do the same.
+      --buggy                buggy-tcpserver's own commands (ping, busy<N>, close,
+                             big, bug<N>, fork) on its port 7777
+  -L, --leak BITS            With --buggy: 1 never closes client sockets (CLOSE_WAIT)
+      --linger N             With --buggy: 0 (default) resets on close; -1 sends a FIN
 
 Prints "listening on HOST:PORT" on stderr once it accepts. SIGTERM, SIGINT or
 SIGQUIT drain the connections, then exit 0. SIGUSR1 logs connection counts.
@@ -114,6 +127,14 @@ export interface TcpservdCli {
   drainTimeoutSecs: number;
   /** Concurrent startloops. */
   maxLoops: number;
+  /** Fault specs given with `--fault`, as typed (validated). */
+  faults: string[];
+  /** buggy-tcpserver compatibility mode. */
+  buggy: boolean;
+  /** Buggy mode `-L` bits. */
+  leakBits: number;
+  /** Buggy mode `--linger`. */
+  linger: number;
   /** Internal: this process is worker N of a master. */
   workerId: number | undefined;
   /** Internal: path of the master's shared state. */
@@ -147,6 +168,10 @@ const OPTIONS = {
   "drain-timeout": { type: "string" },
   "max-loops": { type: "string" },
   "log-format": { type: "string" },
+  fault: { type: "string", multiple: true },
+  buggy: { type: "boolean" },
+  leak: { type: "string", short: "L" },
+  linger: { type: "string" },
   worker: { type: "string" },
   "shared-state": { type: "string" },
 } as const;
@@ -203,6 +228,21 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
     values["keepalive-idle"] ?? values["keepalive-delay"],
     { min: 1, max: 32767 },
   );
+  const faults = values.fault ?? [];
+  for (const spec of faults) {
+    try {
+      parseFaultSpec(spec);
+    } catch (error) {
+      if (error instanceof FaultSpecError) {
+        throw new UsageError(`Invalid --fault "${spec}": ${error.message}`);
+      }
+      throw error;
+    }
+  }
+  const buggy = values.buggy ?? false;
+  if (buggy && values.echo) {
+    throw new UsageError("--buggy and --echo cannot be combined");
+  }
   const sharedState = values["shared-state"];
   if (
     sharedState !== undefined &&
@@ -220,7 +260,11 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
     keepAliveIdleSecs,
     badQuit: values["bad-quit"] ?? false,
     service,
-    port: values.port === undefined ? undefined : parsePort(values.port),
+    port: values.port !== undefined
+      ? parsePort(values.port)
+      : buggy && values.service === undefined
+      ? BUGGY_PORT
+      : undefined,
     address: parseHost(values.address ?? "0.0.0.0"),
     initialState,
     echo: values.echo ?? false,
@@ -269,6 +313,13 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
     ),
     maxLoops: parseNumberOption("--max-loops", values["max-loops"] ?? "8", {
       max: 1024,
+    }),
+    faults,
+    buggy,
+    leakBits: parseNumberOption("--leak", values.leak ?? "0", { max: 3 }),
+    linger: parseNumberOption("--linger", values.linger ?? "0", {
+      min: -1,
+      max: 32767,
     }),
     workerId: optional("--worker", values.worker, { min: 1, max: 256 }),
     sharedState,
@@ -322,7 +373,12 @@ export function workerArgs(
     String(cli.drainTimeoutSecs),
     "--max-loops",
     String(cli.maxLoops),
+    "--leak",
+    String(cli.leakBits),
+    "--linger",
+    String(cli.linger),
   ];
+  for (const spec of cli.faults) args.push("--fault", spec);
   const flags: [boolean, string][] = [
     [cli.debug, "--debug"],
     [cli.reuseAddr, "--reuseaddr"],
@@ -331,6 +387,7 @@ export function workerArgs(
     [cli.echo, "--echo"],
     [cli.noDelay, "--nodelay"],
     [cli.sendReset, "--send-reset"],
+    [cli.buggy, "--buggy"],
   ];
   for (const [on, flag] of flags) if (on) args.push(flag);
   const numbers: [number | undefined, string][] = [

@@ -37,6 +37,10 @@ Deno.test("parseTcpservdArgs() returns the defaults for no arguments", () => {
     sendReset: false,
     drainTimeoutSecs: 10,
     maxLoops: 8,
+    faults: [],
+    buggy: false,
+    leakBits: 0,
+    linger: 0,
     workerId: undefined,
     sharedState: undefined,
   });
@@ -349,4 +353,27 @@ Deno.test("workerArgs() round-trips the options a worker needs", () => {
     workerId: 2,
     sharedState: "/proc/1/fd/9",
   });
+});
+
+Deno.test("parseTcpservdArgs() reads faults and the buggy mode", () => {
+  const cli = parseTcpservdArgs([
+    "--fault",
+    "delay ms=5",
+    "--fault",
+    "reset,p=0.5",
+    "--buggy",
+    "-L",
+    "1",
+    "--linger",
+    "-1",
+  ]);
+  assert.deepEqual(cli.faults, ["delay ms=5", "reset,p=0.5"]);
+  assert.equal(cli.buggy, true);
+  assert.equal(cli.port, 7777, "buggy-tcpserver's port by default");
+  assert.equal(cli.leakBits, 1);
+  assert.equal(cli.linger, -1);
+  assert.equal(parseTcpservdArgs(["--buggy", "-p", "0"]).port, 0);
+  assert.throws(() => parseTcpservdArgs(["--fault", "nope"]), UsageError);
+  assert.throws(() => parseTcpservdArgs(["--buggy", "--echo"]), UsageError);
+  assert.throws(() => parseTcpservdArgs(["-L", "4"]), UsageError);
 });

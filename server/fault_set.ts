@@ -1,0 +1,93 @@
+/**
+ * The faults active on a server, and the choice, per new connection, of
+ * which of them it gets.
+ */
+import { tcpkitLogger } from "../logging/mod.ts";
+import { ConnFaults } from "./conn_faults.ts";
+import { type FaultSpec, formatFaultSpec } from "./fault_spec.ts";
+import { SeededRandom } from "./seeded_random.ts";
+
+const log = tcpkitLogger("fault");
+
+/** A fault in force, with its own random numbers. */
+export interface ActiveFault {
+  /** Number shown by `fault list`, from 1. */
+  id: number;
+  /** What it does. */
+  spec: FaultSpec;
+  /** Its random numbers (seeded with `spec.seed` when given). */
+  random: SeededRandom;
+}
+
+/**
+ * The server-wide list of faults. `stall-accept` acts on the listener; the
+ * others are drawn per new connection with their probability.
+ */
+export class FaultSet {
+  readonly #faults: ActiveFault[] = [];
+  readonly #listeners = new Set<() => void>();
+  #nextId = 1;
+
+  /** Adds a fault for new connections; returns it (with its seed, logged). */
+  add(spec: FaultSpec): ActiveFault {
+    const fault = {
+      id: this.#nextId++,
+      spec,
+      random: new SeededRandom(spec.seed),
+    };
+    this.#faults.push(fault);
+    log.info("fault {id} set: {spec} (seed {seed})", {
+      id: fault.id,
+      spec: formatFaultSpec(spec),
+      seed: fault.random.seed,
+    });
+    this.#changed();
+    return fault;
+  }
+
+  /** Removes every fault; returns how many there were. */
+  clear(): number {
+    const count = this.#faults.length;
+    this.#faults.length = 0;
+    if (count > 0) log.info("{count} faults cleared", { count });
+    this.#changed();
+    return count;
+  }
+
+  /** The faults in force, oldest first. */
+  list(): readonly ActiveFault[] {
+    return this.#faults;
+  }
+
+  /** True while a `stall-accept` fault is in force. */
+  get stallAccept(): boolean {
+    return this.#faults.some((f) => f.spec.name === "stall-accept");
+  }
+
+  /** Calls `listener` after every change (e.g. to stop or resume accepting). */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Draws the faults a new connection gets, each with its probability and
+   * in its own random sequence; `undefined` when none (the fast path).
+   */
+  forNewConnection(): ConnFaults | undefined {
+    if (this.#faults.length === 0) return undefined;
+    let chosen: ConnFaults | undefined;
+    for (const fault of this.#faults) {
+      if (fault.spec.name === "stall-accept" || fault.spec.on !== "new") {
+        continue;
+      }
+      if (!fault.random.chance(fault.spec.p)) continue;
+      (chosen ??= new ConnFaults()).add(fault.spec, fault.random);
+    }
+    return chosen;
+  }
+
+  #changed(): void {
+    for (const listener of this.#listeners) listener();
+  }
+}
