@@ -18,12 +18,18 @@ import {
   VERSION,
 } from "../common/mod.ts";
 import { interactive } from "./interactive.ts";
+import {
+  applySocketCommand,
+  closeWithReset,
+  parseLocalCommand,
+} from "./local_commands.ts";
 import { probe, probeExitCode, type ProbeResult } from "./probe.ts";
 import { formatProbe, nagiosCode } from "./probe_format.ts";
 import { ProtocolError } from "./protocol_error.ts";
 import { TcpservdClient } from "./tcpservd_client.ts";
 import { parseTcpcliArgs, TCPCLI_USAGE, type TcpcliCli } from "./tcpcli_cli.ts";
 
+const encoder = new TextEncoder();
 const DEFAULT_SERVICE = "tcpservd";
 const FALLBACK_PORT = 1971;
 const DEFAULT_TIMEOUT_MS = 5000;
@@ -56,16 +62,69 @@ async function runCommands(
   signal: AbortSignal,
 ): Promise<number> {
   const client = await TcpservdClient.connect(cli.hostname, port, { signal });
+  let passive = false;
+  let short = false;
+  let writeShut = false;
+  let lingerZero = false;
+  let timeoutMs: number | undefined;
   try {
     for (const command of cli.commands) {
+      const local = parseLocalCommand(command);
+      if (local !== undefined) {
+        switch (local.name) {
+          case "passive":
+            passive = true;
+            continue;
+          case "short":
+            short = true;
+            continue;
+          case "timeout":
+            timeoutMs = local.seconds > 0 ? local.seconds * 1000 : undefined;
+            continue;
+          case "shut":
+          case "linger":
+            await applySocketCommand(client.socket, local);
+            if (local.name === "shut" && local.how > 0) writeShut = true;
+            if (local.name === "linger") lingerZero = local.seconds === 0;
+            continue;
+          case "bye":
+            // After `linger 0`, close as the original client did: an RST, no FIN.
+            if (lingerZero) await closeWithReset(client.socket);
+            return ExitCode.OK;
+          case "die":
+            // Leave without close(): the kernel tears the socket down.
+            Deno.exit(ExitCode.OK);
+        }
+      }
       const isQuit = command.trim().toLowerCase() === "quit";
-      const reply = isQuit
-        ? await client.quit()
-        : await client.command(command);
+      await client.send(encoder.encode(`${command}\n`), { short });
+      if (passive) {
+        await client.socket.closeWrite();
+        passive = false;
+        writeShut = true;
+      }
+      const { reply, ended } = await client.readReply(
+        timeoutMs === undefined ? {} : { timeoutMs },
+      );
       if (!cli.quiet) await Deno.stdout.write(reply);
-      if (isQuit) return ExitCode.OK;
+      if (ended === "timeout") {
+        printErr(
+          `tcpcli: timeout! no reply to "${command}" within ${
+            timeoutMs! / 1000
+          } s\n`,
+        );
+        return cli.failureCode ?? ExitCode.UNREACHABLE;
+      }
+      if (ended === "eof") {
+        if (isQuit) return ExitCode.OK;
+        printErr(
+          `tcpcli: the server closed the connection after "${command}"\n`,
+        );
+        return cli.failureCode ?? ExitCode.UNREACHABLE;
+      }
     }
-    await client.quit();
+    // A `quit` cannot be sent once our write side is shut.
+    if (!writeShut) await client.quit();
     return ExitCode.OK;
   } finally {
     client.close();
@@ -98,8 +157,10 @@ export async function main(args: string[]): Promise<number> {
 
   if (cli.interactive) {
     try {
-      await interactive(cli.hostname, port);
-      return ExitCode.OK;
+      const end = await interactive(cli.hostname, port);
+      return end === "timeout"
+        ? cli.failureCode ?? ExitCode.UNREACHABLE
+        : ExitCode.OK;
     } catch (error) {
       printErr(
         `tcpcli: ${error instanceof Error ? error.message : String(error)}\n`,

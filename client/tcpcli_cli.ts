@@ -8,6 +8,7 @@ import {
   parsePort,
   UsageError,
 } from "../common/mod.ts";
+import { LocalCommandError, parseLocalCommand } from "./local_commands.ts";
 import { PROBE_FORMATS, type ProbeFormat } from "./probe_format.ts";
 
 /** The usage text printed by `--help` and after a usage error. */
@@ -28,6 +29,12 @@ OPTIONS:
   -r, --failure-code N     Exit code for every failure instead of 1 and 2
   -c, --command CMD        Send CMD and print the reply (repeatable)
   -i, --interactive        Telnet-like session
+
+  With -c and -i, these words are not sent; they change tcpcli itself (the
+  abusive client): passive (shut our write side after the next line), short
+  (send one byte per write), shut N (shutdown 0 read, 1 write, 2 both),
+  linger N (SO_LINGER {1,N}: 0 makes our close an RST), timeout S (give up
+  when a reply takes longer), bye (close and exit), die (exit without close).
       --format FORMAT      text, json or nagios (default text)
   -q, --quiet              Print nothing; the exit code tells
 
@@ -97,6 +104,16 @@ export function parseTcpcliArgs(args: string[]): TcpcliCli {
   }
   const commands = values.command ?? [];
   for (const command of commands) {
+    try {
+      parseLocalCommand(command);
+    } catch (error) {
+      if (error instanceof LocalCommandError) {
+        throw new UsageError(
+          `Invalid --command "${command}": ${error.message}`,
+        );
+      }
+      throw error;
+    }
     if (/[\r\n\0]/.test(command)) {
       throw new UsageError(
         "Invalid value for --command: no newline or NUL allowed",

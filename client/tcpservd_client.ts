@@ -53,6 +53,8 @@ export class TcpservdClient {
   readonly #conn: Deno.TcpConn;
   readonly #maxReply: number;
   #buffer = new Uint8Array(0);
+  readonly #chunk = new Uint8Array(16384);
+  #pending: Promise<number | null> | undefined;
   #closed = false;
   #onAbort: () => void;
   #signal: AbortSignal | undefined;
@@ -138,17 +140,8 @@ export class TcpservdClient {
     what: string,
     untilEof = false,
   ): Promise<Uint8Array> {
-    const chunk = new Uint8Array(16384);
     while (!done(this.#buffer)) {
-      if (this.#signal?.aborted) throw this.#signal.reason;
-      let n: number | null;
-      try {
-        n = await this.#conn.read(chunk);
-      } catch (error) {
-        if (this.#signal?.aborted) throw this.#signal.reason;
-        throw error;
-      }
-      if (n === null) {
+      if ((await this.#fill()) === "eof") {
         if (untilEof) break;
         const got = this.#buffer.length
           ? `"${showBytes(this.#buffer)}"`
@@ -157,17 +150,87 @@ export class TcpservdClient {
           `Connection closed while waiting for ${what}; got ${got}`,
         );
       }
-      const next = new Uint8Array(this.#buffer.length + n);
-      next.set(this.#buffer);
-      next.set(chunk.subarray(0, n), this.#buffer.length);
-      this.#buffer = next;
-      if (this.#buffer.length > this.#maxReply) {
-        throw new ProtocolError(`Reply longer than ${this.#maxReply} bytes`);
-      }
     }
     const result = this.#buffer;
     this.#buffer = new Uint8Array(0);
     return result;
+  }
+
+  /**
+   * Reads once more into the buffer. A read cut by `timeoutMs` stays
+   * pending and its bytes are kept for the next call: nothing is lost.
+   */
+  async #fill(timeoutMs?: number): Promise<"data" | "eof" | "timeout"> {
+    if (this.#signal?.aborted) throw this.#signal.reason;
+    this.#pending ??= this.#conn.read(this.#chunk);
+    let n: number | null;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const result = timeoutMs === undefined
+        ? await this.#pending
+        : await Promise.race([
+          this.#pending,
+          new Promise<"timeout">((resolve) =>
+            timer = setTimeout(() => resolve("timeout"), timeoutMs)
+          ),
+        ]);
+      if (result === "timeout") return "timeout";
+      n = result;
+    } catch (error) {
+      this.#pending = undefined;
+      if (this.#signal?.aborted) throw this.#signal.reason;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    this.#pending = undefined;
+    if (n === null) return "eof";
+    const next = new Uint8Array(this.#buffer.length + n);
+    next.set(this.#buffer);
+    next.set(this.#chunk.subarray(0, n), this.#buffer.length);
+    this.#buffer = next;
+    if (this.#buffer.length > this.#maxReply) {
+      throw new ProtocolError(`Reply longer than ${this.#maxReply} bytes`);
+    }
+    return "data";
+  }
+
+  /** The connection itself, e.g. for socket options or a half-close. */
+  get socket(): Deno.TcpConn {
+    return this.#conn;
+  }
+
+  /** Sends bytes as they are; with `short`, one byte per write. */
+  async send(
+    bytes: Uint8Array,
+    options: { short?: boolean } = {},
+  ): Promise<void> {
+    if (!options.short) return await writeAll(this.#conn, bytes);
+    for (let i = 0; i < bytes.length; i++) {
+      await writeAll(this.#conn, bytes.subarray(i, i + 1));
+    }
+  }
+
+  /**
+   * Reads a reply: up to the prompt (removed), the end of the stream, or
+   * `timeoutMs` without a byte — whichever comes first; says which.
+   */
+  async readReply(
+    options: { timeoutMs?: number } = {},
+  ): Promise<{ reply: Uint8Array; ended: "prompt" | "eof" | "timeout" }> {
+    let ended: "prompt" | "eof" | "timeout" = "prompt";
+    while (!endsWithPrompt(this.#buffer, false)) {
+      const got = await this.#fill(options.timeoutMs);
+      if (got !== "data") {
+        ended = got;
+        break;
+      }
+    }
+    const reply = ended === "prompt"
+      ? this.#buffer.subarray(0, this.#buffer.length - PROMPT.length)
+      : this.#buffer;
+    this.#buffer = new Uint8Array(0);
+    return { reply, ended };
   }
 
   /** Closes the connection. Safe to call twice. */
