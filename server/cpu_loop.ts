@@ -7,12 +7,13 @@
 // `deno compile` and `jsr:` URLs, with no extra file to ship.
 const WORKER_SOURCE = `
 self.onmessage = (event) => {
-  const end = performance.now() + event.data;
+  const start = performance.now();
+  const end = start + event.data;
   let x = 0;
   while (performance.now() < end) {
     for (let i = 0; i < 10000; i++) x = (x + i * 7) % 1000003;
   }
-  self.postMessage(x);
+  self.postMessage({ ms: performance.now() - start, x });
 };
 `;
 
@@ -20,7 +21,8 @@ let workerUrl: string | undefined;
 
 /**
  * Keeps one core busy for `seconds` in a Web Worker. Resolves to the time
- * actually spent, in seconds; an abort ends the loop early.
+ * the loop ran, measured in the worker (so a slow worker start-up on a busy
+ * machine does not count), in seconds; an abort ends the loop early.
  */
 export function burnCpu(
   seconds: number,
@@ -33,21 +35,23 @@ export function burnCpu(
   const started = performance.now();
   const worker = new Worker(workerUrl, { type: "module" });
   const { promise, resolve, reject } = Promise.withResolvers<number>();
-  const finish = () => {
+  // The loop's own time when it ends; the time so far when cut short.
+  const finish = (event?: MessageEvent<{ ms: number }>) => {
     worker.terminate();
-    signal?.removeEventListener("abort", finish);
-    resolve((performance.now() - started) / 1000);
+    signal?.removeEventListener("abort", onAbort);
+    resolve((event?.data.ms ?? performance.now() - started) / 1000);
   };
+  const onAbort = () => finish();
   worker.onmessage = finish;
   worker.onerror = (event) => {
     event.preventDefault();
     worker.terminate();
-    signal?.removeEventListener("abort", finish);
+    signal?.removeEventListener("abort", onAbort);
     reject(new Error(`CPU loop failed: ${event.message}`));
   };
   if (signal?.aborted) finish();
   else {
-    signal?.addEventListener("abort", finish, { once: true });
+    signal?.addEventListener("abort", onAbort, { once: true });
     worker.postMessage(seconds * 1000);
   }
   return promise;
