@@ -17,8 +17,11 @@ export interface InteractiveOptions {
   input?: ByteReader;
   /** Where server output goes. @default {Deno.stdout} */
   output?: { write(p: Uint8Array): Promise<number> };
-  /** Where tcpcli's own notes go (`timeout!`, errors). @default {Deno.stderr} */
-  notes?: { write(p: Uint8Array): Promise<number> };
+  /**
+   * Where tcpcli's own notes go (`timeout!`, errors); written synchronously,
+   * so a note is out before the process exits. @default {Deno.stderr}
+   */
+  notes?: { writeSync(p: Uint8Array): number };
 }
 
 /** How an interactive session ended. */
@@ -42,6 +45,13 @@ export async function interactive(
   const { input = Deno.stdin, output = Deno.stdout, notes = Deno.stderr } =
     options;
   const conn = await Deno.connect({ hostname, port });
+  const note = (text: string) => {
+    try {
+      notes.writeSync(encoder.encode(text));
+    } catch {
+      // Nowhere to say it.
+    }
+  };
   let ended: InteractiveEnd | undefined;
   let replyTimer: ReturnType<typeof setTimeout> | undefined;
   let replyTimeoutMs = 0;
@@ -131,7 +141,7 @@ export async function interactive(
       }
       if (replyTimeoutMs > 0 && replyTimer === undefined) {
         replyTimer = setTimeout(() => {
-          void notes.write(encoder.encode("timeout!\n")).catch(() => 0);
+          note("timeout!\n");
           finish("timeout");
         }, replyTimeoutMs);
       }
@@ -140,7 +150,7 @@ export async function interactive(
   })().catch(async (error) => {
     if (ended !== undefined) return;
     const message = error instanceof Error ? error.message : String(error);
-    await notes.write(encoder.encode(`tcpcli: ${message}\n`)).catch(() => 0);
+    note(`tcpcli: ${message}\n`);
   });
 
   try {
