@@ -5,8 +5,11 @@
  *   by its clients; {@linkcode TcpServer} is the listener machinery under it.
  * - {@linkcode probe}: the health probe behind `tcpcli` (the exit code is
  *   the health); {@linkcode TcpservdClient} speaks the line protocol.
+ * - {@linkcode Iotcpd}: the stdio-to-TCP redirector keeping a pool of
+ *   long-lived line-oriented daemons ({@linkcode DaemonPool}).
  *
- * The commands are `tcpservd` (`./tcpservd`) and `tcpcli` (`./tcpcli`).
+ * The commands are `tcpservd` (`./tcpservd`), `tcpcli` (`./tcpcli`) and
+ * `iotcpd` (`./iotcpd`).
  * The libc layer is published apart, as `./ffi`, because it needs
  * `--allow-ffi`.
  *
@@ -47,3 +50,9 @@ export {
   ProtocolError,
   TcpservdClient,
 } from "./client/mod.ts";
+export {
+  DaemonPool,
+  type DaemonPoolOptions,
+  Iotcpd,
+  type IotcpdOptions,
+} from "./pool/mod.ts";

@@ -16,7 +16,7 @@ const decoder = new TextDecoder();
  * "server/main.ts"]`, so tests run the commands with the very permissions
  * users get.
  */
-export function taskArgs(task: "tcpservd" | "tcpcli"): string[] {
+export function taskArgs(task: "tcpservd" | "tcpcli" | "iotcpd"): string[] {
   const words = denoConfig.tasks[task].split(/\s+/);
   if (words[0] !== "deno") {
     throw new Error(`Task ${task} does not start with deno`);

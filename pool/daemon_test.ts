@@ -1,0 +1,135 @@
+import assert from "node:assert/strict";
+import type { Line } from "../common/mod.ts";
+import { Daemon, type DaemonEnd, DaemonSpawnError } from "./daemon.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Collects a daemon's lines and its end, with bounded waits. */
+class Collector {
+  readonly lines: string[] = [];
+  end: DaemonEnd | undefined;
+  #wake: (() => void) | undefined;
+  readonly onLine = (line: Line): void => {
+    this.lines.push(decoder.decode(line.bytes));
+    this.#wake?.();
+  };
+  readonly onEnd = (why: DaemonEnd): void => {
+    this.end = why;
+    this.#wake?.();
+  };
+
+  async until(done: () => boolean, ms = 5000): Promise<void> {
+    const limit = performance.now() + ms;
+    while (!done()) {
+      if (performance.now() > limit) throw new Error("Timed out");
+      const { promise, resolve } = Promise.withResolvers<void>();
+      this.#wake = resolve;
+      const timer = setTimeout(resolve, 50);
+      await promise;
+      clearTimeout(timer);
+    }
+  }
+}
+
+async function isRunning(pid: number): Promise<boolean> {
+  const out = await new Deno.Command("ps", {
+    args: ["-o", "stat=", "-p", String(pid)],
+    stdout: "piped",
+  }).output();
+  const state = decoder.decode(out.stdout).trim();
+  return out.success && state !== "" && !state.startsWith("Z");
+}
+
+Deno.test("Daemon writes a request to cat and reads its reply line", async () => {
+  const seen = new Collector();
+  const daemon = new Daemon(["cat"], seen);
+  daemon.send(encoder.encode("hello\n"));
+  daemon.send(encoder.encode("a\0b\r\n"));
+  await seen.until(() => seen.lines.length === 2);
+  assert.deepEqual(seen.lines, ["hello", "a\0b"]);
+  const status = await daemon.stop(500);
+  assert.equal(status.code, 0, "cat exits at end of file on stdin");
+  assert.ok(seen.end !== undefined);
+  assert.equal(daemon.exitStatus?.code, 0);
+});
+
+Deno.test("Daemon delivers a reply written just before the exit", async () => {
+  const seen = new Collector();
+  const daemon = new Daemon(["sh", "-c", 'read l; echo "last $l"'], seen);
+  daemon.send(encoder.encode("x\n"));
+  const status = await daemon.status;
+  assert.deepEqual(seen.lines, ["last x"]);
+  assert.equal(status.code, 0);
+  assert.ok(seen.end === "stdout-closed" || seen.end === "exited");
+});
+
+Deno.test("Daemon ends with reply-too-long past maxLine without a newline", async () => {
+  const seen = new Collector();
+  const daemon = new Daemon(
+    ["sh", "-c", "head -c 100 /dev/zero | tr '\\0' x; exec sleep 60"],
+    { maxLine: 16, onLine: seen.onLine, onEnd: seen.onEnd },
+  );
+  await seen.until(() => seen.end !== undefined);
+  assert.equal(seen.end, "reply-too-long");
+  assert.deepEqual(seen.lines, []);
+  const status = await daemon.kill(200);
+  assert.equal(status.signal, "SIGTERM");
+});
+
+Deno.test("Daemon.kill() signals the whole process group, SIGKILL after the grace", async () => {
+  const seen = new Collector();
+  // Ignores SIGTERM, and so does its background sleep.
+  const daemon = new Daemon(
+    ["sh", "-c", "trap '' TERM; sleep 60 & echo $!; wait; wait"],
+    seen,
+  );
+  await seen.until(() => seen.lines.length === 1);
+  const sleeper = Number(seen.lines[0]);
+  assert.ok(await isRunning(sleeper));
+  const started = performance.now();
+  const status = await daemon.kill(150);
+  assert.ok(performance.now() - started >= 140, "TERM was ignored");
+  assert.equal(status.signal, "SIGKILL");
+  for (let i = 0; i < 40 && await isRunning(sleeper); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.equal(await isRunning(sleeper), false, "the group's sleep died too");
+});
+
+Deno.test("Daemon.stop() escalates to SIGTERM when end of file is ignored", async () => {
+  const daemon = new Daemon(["sleep", "60"]);
+  const status = await daemon.stop(100);
+  assert.equal(status.signal, "SIGTERM");
+  assert.equal(await daemon.stop(), status, "safe to call twice");
+  await daemon.close();
+});
+
+Deno.test("Daemon.killNow() kills at once", async () => {
+  const daemon = new Daemon(["sleep", "60"]);
+  daemon.killNow();
+  const status = await daemon.status;
+  assert.equal(status.signal, "SIGKILL");
+});
+
+Deno.test("Daemon runs behind a wrapper with the same pid", async () => {
+  const seen = new Collector();
+  const daemon = new Daemon(["sh", "-c", "echo $$; cat"], {
+    onLine: seen.onLine,
+    wrapper: ["env", "--"],
+  });
+  await seen.until(() => seen.lines.length === 1);
+  assert.equal(Number(seen.lines[0]), daemon.pid, "env execs, keeping the pid");
+  await daemon.stop(500);
+});
+
+Deno.test("Daemon throws DaemonSpawnError for a missing program", () => {
+  assert.throws(
+    () => new Daemon(["no-such-program-iotcpd"]),
+    (error: unknown) =>
+      error instanceof DaemonSpawnError &&
+      error.cause instanceof Deno.errors.NotFound &&
+      error.command[0] === "no-such-program-iotcpd",
+  );
+  assert.throws(() => new Daemon([]), TypeError);
+});

@@ -1,0 +1,405 @@
+/**
+ * iotcpd as a library: TCP listeners in front of a daemon pool. One request
+ * line in, the daemon's reply line out, then the connection closes (or, with
+ * `keepAlive`, the next line is the next request).
+ */
+import {
+  formatHostPort,
+  type Line,
+  LineReader,
+  LineTooLongError,
+  VERSION,
+} from "../common/mod.ts";
+import { tcpkitLogger } from "../logging/mod.ts";
+import { type ServerConn, TcpServer } from "../server/mod.ts";
+import { DaemonSpawnError } from "./daemon.ts";
+import { parentDeathWrapper, programExists } from "./daemon_command.ts";
+import { type DaemonInfo, DaemonPool } from "./daemon_pool.ts";
+import { RequestFailedError } from "./request_errors.ts";
+import {
+  formatDaemonTable,
+  formatStatistics,
+  Statistics,
+  type StatisticsJson,
+  type StatisticsSnapshot,
+  takeSnapshot,
+} from "./statistics.ts";
+
+const log = tcpkitLogger("iotcpd");
+const encoder = new TextEncoder();
+
+/** The reply to every failed request. */
+export const ERR_REPLY = "ERR\n";
+const ERR = encoder.encode(ERR_REPLY);
+
+/** The daemon command when none is given. */
+export const DEFAULT_COMMAND: readonly string[] = ["cat"];
+/** The port when none is given (the original's). */
+export const DEFAULT_PORT = 9991;
+
+/** Options of {@linkcode Iotcpd.start}. */
+export interface IotcpdOptions {
+  /** The daemon's argv. @default {["cat"]} */
+  command?: readonly string[];
+  /** Address of the first listener; `""` for none (then `hostname6` is needed). @default {"127.0.0.1"} */
+  hostname?: string;
+  /** Address of an extra listener on the same port, e.g. `"::1"`. */
+  hostname6?: string;
+  /** Port; 0 picks a free one (the extra listener takes the same). @default {9991} */
+  port?: number;
+  /** Number of daemons, 1 to 1024. @default {4} */
+  numDaemons?: number;
+  /** A daemon busy longer than this is killed, its request answered `ERR`, in ms. @default {15000} */
+  busyTimeoutMs?: number;
+  /** The housekeeping tick, in ms. @default {2000} */
+  tickMs?: number;
+  /** How long a request waits for a free daemon, in ms. @default {500} */
+  queueTimeoutMs?: number;
+  /** Longest request line and reply line, in bytes. @default {4096} */
+  maxLine?: number;
+  /** Client connections at once, per listener; more are answered `ERR`; 0 no limit. @default {1024} */
+  maxConns?: number;
+  /** Close a client that sends no complete line for this long, in ms; 0 never. @default {30000} */
+  idleTimeoutMs?: number;
+  /** Further lines on a connection are further requests. @default {false} */
+  keepAlive?: boolean;
+  /** Between the steps of stopping a daemon (stdin EOF, SIGTERM, SIGKILL), in ms. @default {1000} */
+  killGraceMs?: number;
+  /**
+   * Start daemons through `setpriv --pdeathsig KILL`, so the kernel kills
+   * them if iotcpd dies, even by SIGKILL (when setpriv is available).
+   * @default {true}
+   */
+  parentDeathSignal?: boolean;
+}
+
+interface Waiting {
+  since: number;
+  reader: LineReader;
+  requests: number;
+  // Counted as `unknown` already (by the idle sweep, when it closed it).
+  counted: boolean;
+}
+
+/**
+ * A running iotcpd.
+ *
+ * @example
+ * ```ts ignore
+ * import { Iotcpd } from "./iotcpd.ts";
+ * await using iotcpd = await Iotcpd.start({ port: 0, command: ["cat"] });
+ * console.log(iotcpd.addrs[0]!.port);
+ * console.log(iotcpd.statisticsText()); // the SIGUSR1 block
+ * ```
+ */
+export class Iotcpd {
+  readonly #pool: DaemonPool;
+  readonly #stats: Statistics;
+  readonly #servers: TcpServer[] = [];
+  readonly #waiting = new Map<ServerConn, Waiting>();
+  readonly #maxLine: number;
+  readonly #keepAlive: boolean;
+  readonly #idleTimeoutMs: number;
+  readonly #sweep: ReturnType<typeof setInterval> | undefined;
+  readonly #finished = Promise.withResolvers<void>();
+  #stopping: Promise<void> | undefined;
+
+  private constructor(
+    pool: DaemonPool,
+    stats: Statistics,
+    options: IotcpdOptions,
+  ) {
+    this.#pool = pool;
+    this.#stats = stats;
+    this.#maxLine = options.maxLine ?? 4096;
+    this.#keepAlive = options.keepAlive ?? false;
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 30000;
+    if (this.#idleTimeoutMs > 0) {
+      const period = Math.min(options.tickMs ?? 2000, this.#idleTimeoutMs);
+      this.#sweep = setInterval(() => this.#sweepIdle(), period);
+    }
+  }
+
+  /**
+   * Spawns the daemons, then listens. Resolves once both are ready: the
+   * daemons take requests from the first one.
+   *
+   * @throws {DaemonSpawnError} when the daemon's program cannot be started.
+   * @throws {Deno.errors.AddrInUse} (or another `Deno.errors` class) when a
+   * listener cannot be opened; the daemons are stopped first.
+   */
+  static async start(options: IotcpdOptions = {}): Promise<Iotcpd> {
+    const command = options.command ?? DEFAULT_COMMAND;
+    const hostname = options.hostname ?? "127.0.0.1";
+    if (hostname === "" && options.hostname6 === undefined) {
+      throw new TypeError("No address to listen on");
+    }
+    const maxLine = options.maxLine ?? 4096;
+    if (!Number.isInteger(maxLine) || maxLine < 1) {
+      throw new RangeError(`Invalid maxLine: ${maxLine}`);
+    }
+    if (command.length === 0 || !(await programExists(command[0]!))) {
+      throw new DaemonSpawnError(
+        command,
+        new Deno.errors.NotFound(`${command[0] ?? ""}: not found`),
+      );
+    }
+    const wrapper = options.parentDeathSignal === false
+      ? []
+      : await parentDeathWrapper();
+    if (wrapper.length === 0 && options.parentDeathSignal !== false) {
+      log.warn(
+        "setpriv --pdeathsig is not available: if iotcpd is killed with SIGKILL, daemons that ignore end of file on stdin outlive it",
+      );
+    }
+    const stats = new Statistics();
+    const pool = new DaemonPool({
+      command,
+      size: options.numDaemons ?? 4,
+      maxLine,
+      busyTimeoutMs: options.busyTimeoutMs ?? 15000,
+      tickMs: options.tickMs ?? 2000,
+      queueTimeoutMs: options.queueTimeoutMs ?? 500,
+      killGraceMs: options.killGraceMs ?? 1000,
+      wrapper,
+      statistics: stats,
+    });
+    const iotcpd = new Iotcpd(pool, stats, options);
+    try {
+      iotcpd.#listen(options, hostname);
+    } catch (error) {
+      await iotcpd.shutdown();
+      throw error;
+    }
+    log.info("{count} daemons started: {command}{wrapper}", {
+      count: pool.size,
+      command: command.join(" "),
+      wrapper: wrapper.length ? " (with parent-death signal)" : "",
+    });
+    return iotcpd;
+  }
+
+  #listen(options: IotcpdOptions, hostname: string): void {
+    const queueMs = options.queueTimeoutMs ?? 500;
+    const busyMs = options.busyTimeoutMs ?? 15000;
+    const tickMs = options.tickMs ?? 2000;
+    const common = {
+      maxConns: options.maxConns ?? 1024,
+      maxConnsPolicy: "refuse",
+      refusalMessage: ERR_REPLY,
+      idleTimeoutMs: 0,
+      // Long enough for every request in progress to get its reply or ERR.
+      drainTimeoutMs: queueMs + busyMs + 2 * tickMs + 1000,
+    } as const;
+    let port = options.port ?? DEFAULT_PORT;
+    if (hostname !== "") {
+      const server = new TcpServer(this.#handle, {
+        ...common,
+        hostname,
+        port,
+      });
+      this.#servers.push(server);
+      port = server.addr.port;
+    }
+    if (options.hostname6 !== undefined) {
+      this.#servers.push(
+        new TcpServer(this.#handle, {
+          ...common,
+          hostname: options.hostname6,
+          port,
+        }),
+      );
+    }
+  }
+
+  /** The addresses bound, first listener first. */
+  get addrs(): Deno.NetAddr[] {
+    return this.#servers.map((server) => server.addr);
+  }
+
+  /** The live request counters. */
+  get statistics(): Statistics {
+    return this.#stats;
+  }
+
+  /** The pool behind the listeners. */
+  get pool(): DaemonPool {
+    return this.#pool;
+  }
+
+  /** Resolves once a shutdown has finished: listeners closed, daemons reaped. */
+  get finished(): Promise<void> {
+    return this.#finished.promise;
+  }
+
+  /** Every counter at this instant. */
+  snapshot(): StatisticsSnapshot {
+    return takeSnapshot(this.#stats, this.#pool.counters(), {
+      version: VERSION,
+      refusedConnections: this.#servers.reduce(
+        (sum, server) => sum + server.refusedCount,
+        0,
+      ),
+    });
+  }
+
+  /** The SIGUSR1 statistics block. */
+  statisticsText(): string {
+    return formatStatistics(this.snapshot());
+  }
+
+  /** One row per daemon slot. */
+  daemonTable(): DaemonInfo[] {
+    return this.#pool.table();
+  }
+
+  /** The SIGUSR2 per-daemon table. */
+  daemonTableText(): string {
+    return formatDaemonTable(this.#pool.table(), this.#pool.retiringPids());
+  }
+
+  /** The `--stats-json` document. */
+  statisticsJson(): StatisticsJson {
+    return {
+      ...this.snapshot(),
+      pid: Deno.pid,
+      writtenAt: new Date().toISOString(),
+      daemonTable: this.#pool.table(),
+    };
+  }
+
+  /** Restarts every daemon without failing a request (SIGHUP). */
+  restartDaemons(): void {
+    this.#pool.restartAll();
+  }
+
+  /** SIGKILL to every daemon now (for a forced exit). */
+  killNow(): void {
+    this.#pool.killNow();
+  }
+
+  /**
+   * Stops accepting, lets every request in progress finish (reply or
+   * `ERR`), closes idle connections, then stops the daemons. Resolves when
+   * all is done. Safe to call twice.
+   */
+  shutdown(): Promise<void> {
+    this.#stopping ??= (async () => {
+      await Promise.all(this.#servers.map((server) => server.shutdown()));
+      clearInterval(this.#sweep);
+      await this.#pool.close();
+      this.#finished.resolve();
+    })();
+    return this.#stopping;
+  }
+
+  /** Same as {@linkcode Iotcpd.shutdown}. */
+  close(): Promise<void> {
+    return this.shutdown();
+  }
+
+  /** Same as {@linkcode Iotcpd.shutdown}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.shutdown();
+  }
+
+  #handle = async (conn: ServerConn): Promise<void> => {
+    const reader = new LineReader(conn, { maxLine: this.#maxLine });
+    const waiting: Waiting = { since: 0, reader, requests: 0, counted: false };
+    try {
+      while (!conn.draining) {
+        waiting.since = performance.now();
+        this.#waiting.set(conn, waiting);
+        let line: Line | null;
+        try {
+          line = await reader.readLine();
+        } catch (error) {
+          if (error instanceof LineTooLongError) {
+            this.#waiting.delete(conn);
+            waiting.requests++;
+            await this.#tooLong(conn);
+            return;
+          }
+          // Reset by the peer, or closed by the idle sweep or a drain.
+          break;
+        }
+        this.#waiting.delete(conn);
+        if (line === null) break;
+        waiting.requests++;
+        conn.busy = true;
+        let reply: Uint8Array;
+        try {
+          reply = await this.#pool.request(line.bytes);
+        } catch (error) {
+          if (!(error instanceof RequestFailedError)) throw error;
+          log.debug("ERR to {peer}: {error}", () => ({
+            peer: conn.peer,
+            error: error.message,
+          }));
+          reply = ERR;
+        }
+        try {
+          await conn.writeAll(reply);
+        } catch {
+          break; // The client has gone.
+        }
+        conn.busy = false;
+        // A last line cut by end of stream ends the session in any mode.
+        if (!this.#keepAlive || line.terminator === "") break;
+      }
+    } finally {
+      this.#waiting.delete(conn);
+      if (waiting.requests === 0 && !waiting.counted) {
+        this.#stats.recordUnknown();
+      }
+    }
+    // Closing with unread input sends an RST, which can destroy the reply
+    // before the client reads it: take the rest first (bounded).
+    if (!conn.closed && reader.buffered().length > 0) {
+      await conn.lingeringClose("");
+    }
+  };
+
+  async #tooLong(conn: ServerConn): Promise<void> {
+    this.#stats.recordRequest(false);
+    this.#stats.recordFailure("line-too-long");
+    log.warn("request from {peer} longer than {max} bytes: ERR", {
+      peer: conn.peer,
+      max: this.#maxLine,
+    });
+    conn.busy = true;
+    // The client may still be sending: half-close, then drain, so the ERR
+    // is not lost to an RST.
+    await conn.lingeringClose(ERR_REPLY);
+  }
+
+  #sweepIdle(): void {
+    const now = performance.now();
+    for (const [conn, waiting] of this.#waiting) {
+      if (now - waiting.since < this.#idleTimeoutMs) continue;
+      this.#waiting.delete(conn);
+      // Counted now, in the same step as the close, so a snapshot taken
+      // after the client saw the close includes it.
+      if (waiting.requests === 0) {
+        waiting.counted = true;
+        this.#stats.recordUnknown();
+      }
+      const partial = waiting.reader.buffered().length > 0;
+      log.debug("closing idle connection {id} from {peer}", () => ({
+        id: conn.id,
+        peer: conn.peer,
+      }));
+      // A started line is a request left unanswered: it gets ERR. An idle
+      // connection with nothing pending is just closed.
+      if (partial) void conn.closeWithMessage(ERR_REPLY);
+      else conn.close();
+    }
+  }
+}
+
+/** Formats the listener addresses for the `listening on` lines. */
+export function listeningLines(addrs: readonly Deno.NetAddr[]): string[] {
+  return addrs.map((addr) =>
+    `listening on ${formatHostPort(addr.hostname, addr.port)}`
+  );
+}

@@ -1,0 +1,154 @@
+/**
+ * `iotcpd`: a stdio-to-TCP redirector. A pool of long-lived line-oriented
+ * daemons (`cat`, squidGuard, any Squid helper) behind a TCP port: each
+ * request line goes to a free daemon, its reply line comes back, then the
+ * connection closes. Failures are answered with `ERR`, never with silence.
+ *
+ * ```sh
+ * deno run --allow-net --allow-run --allow-read --allow-write \
+ *   jsr:@tcpkit/tcpkit/iotcpd -n 8 -d "squidGuard -c sg/adblock.conf" -p 1234
+ * ```
+ *
+ * SIGUSR1 prints the original's statistics block, SIGUSR2 the per-daemon
+ * table, SIGHUP restarts the daemons without failing a request, and
+ * SIGTERM/SIGINT drain, stop the daemons and exit 0.
+ *
+ * @module
+ */
+import {
+  ExitCode,
+  formatHostPort,
+  printErr,
+  printOut,
+  reportUsageError,
+  UsageError,
+  VERSION,
+} from "../common/mod.ts";
+import { setupLogging, tcpkitLogger } from "../logging/mod.ts";
+import { DaemonSpawnError } from "./daemon.ts";
+import { Iotcpd, listeningLines } from "./iotcpd.ts";
+import {
+  IOTCPD_USAGE,
+  type IotcpdCli,
+  iotcpdOptionsOf,
+  parseIotcpdArgs,
+} from "./iotcpd_cli.ts";
+import { writeJsonFile } from "./statistics.ts";
+
+const log = tcpkitLogger("iotcpd");
+// A second stop signal this long after the first forces the exit.
+const FORCE_AFTER_MS = 1000;
+
+function onSignal(signal: Deno.Signal, handler: () => void): () => void {
+  Deno.addSignalListener(signal, handler);
+  return () => Deno.removeSignalListener(signal, handler);
+}
+
+async function run(cli: IotcpdCli): Promise<number> {
+  let iotcpd: Iotcpd | undefined;
+  let stopAt: number | undefined;
+  const writeStats = async (): Promise<void> => {
+    if (cli.statsJson === undefined || iotcpd === undefined) return;
+    try {
+      await writeJsonFile(cli.statsJson, iotcpd.statisticsJson());
+    } catch (error) {
+      log.error("cannot write {path}: {error}", {
+        path: cli.statsJson,
+        error: String(error),
+      });
+    }
+  };
+  const stop = (signal: Deno.Signal) => {
+    const now = performance.now();
+    if (stopAt !== undefined) {
+      // `deno task` and process groups can deliver one kill twice at once;
+      // only a deliberate second signal cuts the drain short.
+      if (now - stopAt < FORCE_AFTER_MS) return;
+      log.warn("{signal} again: killing the daemons and exiting", { signal });
+      iotcpd?.killNow();
+      Deno.exit(ExitCode.SOFTWARE);
+    }
+    stopAt = now;
+    log.info("{signal}: draining, then stopping the daemons", { signal });
+    void iotcpd?.shutdown();
+  };
+  // Listen for signals before anything starts: the default action of
+  // SIGUSR1, SIGUSR2 and SIGHUP is to terminate, and a monitor may send
+  // one at any time. Until the pool runs they do nothing (stops wait).
+  const cleanups = [
+    onSignal("SIGTERM", () => stop("SIGTERM")),
+    onSignal("SIGINT", () => stop("SIGINT")),
+    onSignal("SIGQUIT", () => stop("SIGQUIT")),
+    onSignal("SIGHUP", () => {
+      if (iotcpd === undefined) return;
+      log.info("SIGHUP: restarting the daemons");
+      iotcpd.restartDaemons();
+    }),
+    onSignal("SIGUSR1", () => {
+      if (iotcpd === undefined) return;
+      printErr(iotcpd.statisticsText());
+      void writeStats();
+    }),
+    onSignal("SIGUSR2", () => {
+      if (iotcpd === undefined) return;
+      printErr(iotcpd.daemonTableText());
+      void writeStats();
+    }),
+  ];
+  try {
+    try {
+      iotcpd = await Iotcpd.start(iotcpdOptionsOf(cli));
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (error instanceof DaemonSpawnError) {
+        log.error("{message}", { message });
+      } else {
+        log.error("cannot listen on {addr}: {error}", {
+          addr: formatHostPort(cli.ipv4 || cli.ipv6 || "", cli.port),
+          error: message,
+        });
+      }
+      return ExitCode.OS_ERROR;
+    }
+    await writeStats();
+    for (const line of listeningLines(iotcpd.addrs)) log.info(line);
+    // A stop signal that came during start-up takes effect now.
+    if (stopAt !== undefined) void iotcpd.shutdown();
+    await iotcpd.finished;
+    const { queries } = iotcpd.snapshot();
+    log.info(
+      "stopped: {total} requests, {replied} replied, {timeout} timed out, {failed} failed",
+      queries,
+    );
+    return ExitCode.OK;
+  } finally {
+    for (const cleanup of cleanups) cleanup();
+  }
+}
+
+/** Runs iotcpd with the given arguments; resolves to the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let cli: IotcpdCli;
+  try {
+    cli = parseIotcpdArgs(args);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      return reportUsageError("iotcpd", error, IOTCPD_USAGE);
+    }
+    throw error;
+  }
+  if (cli.help) {
+    printOut(IOTCPD_USAGE);
+    return ExitCode.OK;
+  }
+  if (cli.version) {
+    printOut(`iotcpd ${VERSION}\n`);
+    return ExitCode.OK;
+  }
+  setupLogging({ debug: cli.debug, format: cli.logFormat });
+  return await run(cli);
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
