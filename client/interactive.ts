@@ -147,7 +147,7 @@ export async function interactive(
       }
     }
     if (ended === undefined) await conn.closeWrite();
-  })().catch(async (error) => {
+  })().catch((error) => {
     if (ended !== undefined) return;
     const message = error instanceof Error ? error.message : String(error);
     note(`tcpcli: ${message}\n`);

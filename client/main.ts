@@ -10,12 +10,10 @@
  * @module
  */
 import {
+  commandPrologue,
   ExitCode,
   printErr,
   printOut,
-  reportUsageError,
-  UsageError,
-  VERSION,
 } from "../common/mod.ts";
 import { interactive } from "./interactive.ts";
 import {
@@ -133,23 +131,12 @@ async function runCommands(
 
 /** Runs tcpcli with the given arguments; resolves to the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let cli: TcpcliCli;
-  try {
-    cli = parseTcpcliArgs(args);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      return reportUsageError("tcpcli", error, TCPCLI_USAGE);
-    }
-    throw error;
-  }
-  if (cli.help) {
-    printOut(TCPCLI_USAGE);
-    return ExitCode.OK;
-  }
-  if (cli.version) {
-    printOut(`tcpcli ${VERSION}\n`);
-    return ExitCode.OK;
-  }
+  const cli = commandPrologue({
+    name: "tcpcli",
+    usage: TCPCLI_USAGE,
+    parse: parseTcpcliArgs,
+  }, args);
+  if (typeof cli === "number") return cli;
   const trace = cli.debug
     ? (m: string) => printErr(`tcpcli: ${m}\n`)
     : () => {};

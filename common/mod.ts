@@ -21,6 +21,10 @@ export {
   parsePort,
 } from "./address.ts";
 export {
+  type CommandDescription,
+  commandPrologue,
+} from "./command_prologue.ts";
+export {
   type OptionSpec,
   type OptionValue,
   parseCommandLine,

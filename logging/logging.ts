@@ -20,6 +20,16 @@ export type LogFormat = "text" | "json";
 /** The formats accepted by `--log-format`. */
 export const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
 
+/** Checks a `--log-format` value; `undefined` (not given) is `text`. */
+export function parseLogFormat(
+  value: string | undefined,
+): LogFormat | undefined {
+  const format = value ?? "text";
+  return (LOG_FORMATS as readonly string[]).includes(format)
+    ? format as LogFormat
+    : undefined;
+}
+
 /** Options of {@linkcode setupLogging}. */
 export interface LoggingOptions {
   /** Log debug records too. @default {false} */
@@ -45,9 +55,10 @@ function jsonValue(_key: string, value: unknown): unknown {
 function jsonLine(record: LogRecord): string {
   let message = "";
   record.message.forEach((part, i) => {
-    message += i % 2 === 0 || typeof part === "string"
-      ? String(part)
-      : JSON.stringify(part, jsonValue) ?? String(part);
+    message +=
+      i % 2 === 0 || typeof part === "string" || typeof part === "bigint"
+        ? String(part)
+        : JSON.stringify(part, jsonValue) ?? String(part);
   });
   return JSON.stringify({
     "@timestamp": new Date(record.timestamp).toISOString(),

@@ -19,6 +19,7 @@ export {
   LOG_FORMATS,
   type LogFormat,
   type LoggingOptions,
+  parseLogFormat,
   ROOT_CATEGORY,
   setupLogging,
   tcpkitLogger,

@@ -8,7 +8,7 @@ import {
   parsePort,
   UsageError,
 } from "../common/mod.ts";
-import { LOG_FORMATS, type LogFormat } from "../logging/mod.ts";
+import { type LogFormat, parseLogFormat } from "../logging/mod.ts";
 import { daemonArgv } from "./daemon_command.ts";
 import { DEFAULT_PORT, type IotcpdOptions } from "./iotcpd.ts";
 
@@ -140,10 +140,12 @@ export function parseIotcpdArgs(args: string[]): IotcpdCli {
   if (positionals.length > 0) {
     throw new UsageError(`Unexpected argument: ${positionals[0]}`);
   }
-  const logFormat = values["log-format"] ?? "text";
-  if (!(LOG_FORMATS as readonly string[]).includes(logFormat)) {
+  const logFormat = parseLogFormat(values["log-format"]);
+  if (logFormat === undefined) {
     throw new UsageError(
-      `Invalid value for --log-format: "${logFormat}" (text or json)`,
+      `Invalid value for --log-format: "${
+        values["log-format"]
+      }" (text or json)`,
     );
   }
   let command: string[];
@@ -173,7 +175,7 @@ export function parseIotcpdArgs(args: string[]): IotcpdCli {
     help: values.help ?? false,
     version: (values.version ?? false) || (values.v ?? false),
     debug: values.debug ?? false,
-    logFormat: logFormat as LogFormat,
+    logFormat,
     command,
     ipv4,
     ipv6,

@@ -16,13 +16,10 @@
  * @module
  */
 import {
+  commandPrologue,
   ExitCode,
   formatHostPort,
   printErr,
-  printOut,
-  reportUsageError,
-  UsageError,
-  VERSION,
 } from "../common/mod.ts";
 import { setupLogging, tcpkitLogger } from "../logging/mod.ts";
 import { DaemonSpawnError } from "./daemon.ts";
@@ -128,23 +125,12 @@ async function run(cli: IotcpdCli): Promise<number> {
 
 /** Runs iotcpd with the given arguments; resolves to the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let cli: IotcpdCli;
-  try {
-    cli = parseIotcpdArgs(args);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      return reportUsageError("iotcpd", error, IOTCPD_USAGE);
-    }
-    throw error;
-  }
-  if (cli.help) {
-    printOut(IOTCPD_USAGE);
-    return ExitCode.OK;
-  }
-  if (cli.version) {
-    printOut(`iotcpd ${VERSION}\n`);
-    return ExitCode.OK;
-  }
+  const cli = commandPrologue({
+    name: "iotcpd",
+    usage: IOTCPD_USAGE,
+    parse: parseIotcpdArgs,
+  }, args);
+  if (typeof cli === "number") return cli;
   setupLogging({ debug: cli.debug, format: cli.logFormat });
   return await run(cli);
 }

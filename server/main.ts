@@ -11,14 +11,7 @@
  *
  * @module
  */
-import {
-  ExitCode,
-  formatHostPort,
-  printOut,
-  reportUsageError,
-  UsageError,
-  VERSION,
-} from "../common/mod.ts";
+import { commandPrologue, ExitCode, formatHostPort } from "../common/mod.ts";
 import { getServiceByName, PortReservation, SharedMemory } from "../ffi/mod.ts";
 import { setupLogging, tcpkitLogger } from "../logging/mod.ts";
 import { FaultSet } from "./fault_set.ts";
@@ -281,23 +274,12 @@ async function master(
 
 /** Runs tcpservd with the given arguments; resolves to the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let cli: TcpservdCli;
-  try {
-    cli = parseTcpservdArgs(args);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      return reportUsageError("tcpservd", error, TCPSERVD_USAGE);
-    }
-    throw error;
-  }
-  if (cli.help) {
-    printOut(TCPSERVD_USAGE);
-    return ExitCode.OK;
-  }
-  if (cli.version) {
-    printOut(`tcpservd ${VERSION}\n`);
-    return ExitCode.OK;
-  }
+  const cli = commandPrologue({
+    name: "tcpservd",
+    usage: TCPSERVD_USAGE,
+    parse: parseTcpservdArgs,
+  }, args);
+  if (typeof cli === "number") return cli;
   setupLogging({
     debug: cli.debug,
     format: cli.logFormat,

@@ -8,7 +8,7 @@ import {
   parsePort,
   UsageError,
 } from "../common/mod.ts";
-import { LOG_FORMATS, type LogFormat } from "../logging/mod.ts";
+import { type LogFormat, parseLogFormat } from "../logging/mod.ts";
 import { BUGGY_PORT } from "./buggy_session.ts";
 import { FaultSpecError, parseFaultSpec } from "./fault_spec.ts";
 import { type Health, parseHealth } from "./health_state.ts";
@@ -195,10 +195,12 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
   if (positionals.length > 0) {
     throw new UsageError(`Unexpected argument: ${positionals[0]}`);
   }
-  const logFormat = values["log-format"] ?? "text";
-  if (!(LOG_FORMATS as readonly string[]).includes(logFormat)) {
+  const logFormat = parseLogFormat(values["log-format"]);
+  if (logFormat === undefined) {
     throw new UsageError(
-      `Invalid value for --log-format: "${logFormat}" (text or json)`,
+      `Invalid value for --log-format: "${
+        values["log-format"]
+      }" (text or json)`,
     );
   }
   const stateText = values["initial-state"] ?? "good";
@@ -254,7 +256,7 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
     help: values.help ?? false,
     version: values.version ?? false,
     debug: values.debug ?? false,
-    logFormat: logFormat as LogFormat,
+    logFormat,
     reuseAddr: values.reuseaddr ?? false,
     keepAlive: (values.keepalive ?? false) || keepAliveIdleSecs !== undefined,
     keepAliveIdleSecs,
