@@ -7,9 +7,11 @@
  *   the health); {@linkcode TcpservdClient} speaks the line protocol.
  * - {@linkcode Iotcpd}: the stdio-to-TCP redirector keeping a pool of
  *   long-lived line-oriented daemons ({@linkcode DaemonPool}).
+ * - {@linkcode TakeoverServer}: a server whose listener and live connections
+ *   move to a new process with nothing lost.
  *
- * The commands are `tcpservd` (`./tcpservd`), `tcpcli` (`./tcpcli`) and
- * `iotcpd` (`./iotcpd`).
+ * The commands are `tcpservd` (`./tcpservd`), `tcpcli` (`./tcpcli`),
+ * `iotcpd` (`./iotcpd`) and `takeover` (`./takeover-cli`).
  * The libc layer is published apart, as `./ffi`, because it needs
  * `--allow-ffi`.
  *
@@ -56,3 +58,4 @@ export {
   Iotcpd,
   type IotcpdOptions,
 } from "./pool/mod.ts";
+export { SeqnumClient, SeqnumService, TakeoverServer } from "./takeover/mod.ts";

@@ -112,6 +112,8 @@ export const RLIMIT_NOFILE = 7;
 export const RLIM_INFINITY = 0xffff_ffff_ffff_ffffn;
 
 // <fcntl.h>
+/** `F_DUPFD_CLOEXEC`: duplicate to the lowest free fd ≥ the argument, close-on-exec. */
+export const F_DUPFD_CLOEXEC = 1030;
 /** `F_GETFD`: read the fd flags. */
 export const F_GETFD = 1;
 /** `F_SETFD`: set the fd flags. */
@@ -160,3 +162,29 @@ export const POLLHUP = 0x10;
 export const POLLNVAL = 0x20;
 /** `POLLRDHUP`: peer closed its writing half. */
 export const POLLRDHUP = 0x2000;
+
+// <sys/epoll.h>
+/** `EPOLL_CLOEXEC`: epoll_create1() sets close-on-exec on the new fd. */
+export const EPOLL_CLOEXEC = 0o2000000;
+/** `EPOLL_CTL_ADD`: register an fd with an epoll instance. */
+export const EPOLL_CTL_ADD = 1;
+/** `EPOLL_CTL_DEL`: remove an fd from an epoll instance. */
+export const EPOLL_CTL_DEL = 2;
+/** `EPOLL_CTL_MOD`: change the events of a registered fd. */
+export const EPOLL_CTL_MOD = 3;
+/** `EPOLLIN`: data to read (or a connection to accept). */
+export const EPOLLIN = 0x001;
+/** `EPOLLOUT`: writing will not block. */
+export const EPOLLOUT = 0x004;
+/** `EPOLLERR`: error condition (always reported). */
+export const EPOLLERR = 0x008;
+/** `EPOLLHUP`: hang up (always reported). */
+export const EPOLLHUP = 0x010;
+/** `EPOLLRDHUP`: the peer closed its writing half. */
+export const EPOLLRDHUP = 0x2000;
+
+// <sys/eventfd.h>
+/** `EFD_NONBLOCK`: eventfd() creates a non-blocking fd. */
+export const EFD_NONBLOCK = 0o4000;
+/** `EFD_CLOEXEC`: eventfd() sets close-on-exec on the new fd. */
+export const EFD_CLOEXEC = 0o2000000;

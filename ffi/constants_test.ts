@@ -75,6 +75,8 @@ Deno.test({
       "#include <sys/mman.h>",
       "#include <sys/resource.h>",
       "#include <sys/socket.h>",
+      "#include <sys/epoll.h>",
+      "#include <sys/eventfd.h>",
       "#include <unistd.h>",
       "int main(void) {",
       ...names.map((name) =>

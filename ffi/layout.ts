@@ -110,6 +110,17 @@ export const UCRED = {
   gid: 8,
 } as const;
 
+/**
+ * `struct sockaddr_un` (110 bytes): family u16 @0, sun_path char[108] @2.
+ * A path takes at most 107 bytes, plus its NUL.
+ */
+export const SOCKADDR_UN = {
+  size: 110,
+  family: 0,
+  path: 2,
+  pathMax: 108,
+} as const;
+
 /** `struct pollfd` (8 bytes): fd int @0, events short @4, revents short @6. */
 export const POLLFD = {
   size: 8,

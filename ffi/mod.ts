@@ -3,8 +3,10 @@
  * struct layouts, errno handling, and thin typed wrappers for what Deno does
  * not expose — service names, socket options such as TCP keepalive timing,
  * SO_LINGER, SO_REUSEPORT and SO_COOKIE, the fd behind a Deno socket,
- * closing a connection with an RST, memory shared with child processes, and
- * holding a port for SO_REUSEPORT listeners.
+ * closing a connection with an RST, memory shared with child processes,
+ * holding a port for SO_REUSEPORT listeners — and, for sockets that must
+ * move between processes, raw non-blocking TCP and Unix sockets owned by
+ * fd, an epoll reactor to serve them, and fd passing with SCM_RIGHTS.
  *
  * **Unsafe.** Everything here needs `--allow-ffi`, which is effectively full
  * access: FFI code can do anything the process can, whatever other
@@ -78,3 +80,32 @@ export { socketFdOf } from "./find_fd.ts";
 export { closeWithReset } from "./reset_close.ts";
 export { SharedMemory } from "./shared_memory.ts";
 export { PortReservation } from "./port_reservation.ts";
+export {
+  acceptSocket,
+  closeFd,
+  listenTcp,
+  type ListenTcpOptions,
+  type RawListener,
+  readSocket,
+  sendSocket,
+} from "./raw_socket.ts";
+export {
+  connectUnix,
+  encodeSockaddrUn,
+  listenUnix,
+  type ListenUnixOptions,
+  unlinkPath,
+} from "./unix_socket.ts";
+export {
+  MAX_FDS_PER_MESSAGE,
+  type Received,
+  receiveWithFds,
+  sendWithFds,
+} from "./fd_passing.ts";
+export {
+  Reactor,
+  type ReactorOptions,
+  type ReadinessHandler,
+} from "./reactor.ts";
+export { socketCookies } from "./socket_cookies.ts";
+export { reserveFdSlots } from "./fd_table.ts";

@@ -264,6 +264,100 @@ export const LIBC_SYMBOLS = {
     ],
     result: "i32",
   },
+  /** `int connect(int sockfd, const struct sockaddr *addr, socklen_t addrlen)` */
+  connect: {
+    parameters: [
+      "i32", // int sockfd
+      "buffer", // const struct sockaddr *addr
+      "u32", // socklen_t addrlen
+    ],
+    result: "i32",
+  },
+  /** `ssize_t send(int sockfd, const void *buf, size_t len, int flags)` */
+  send: {
+    parameters: [
+      "i32", // int sockfd
+      "buffer", // const void *buf
+      "usize", // size_t len
+      "i32", // int flags (MSG_NOSIGNAL, ...)
+    ],
+    result: "isize",
+  },
+  /** `int epoll_create1(int flags)` */
+  epoll_create1: {
+    parameters: [
+      "i32", // int flags (EPOLL_CLOEXEC)
+    ],
+    result: "i32",
+  },
+  /** `int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)` */
+  epoll_ctl: {
+    parameters: [
+      "i32", // int epfd
+      "i32", // int op (EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLL_CTL_DEL)
+      "i32", // int fd
+      "buffer", // struct epoll_event *event (ignored by EPOLL_CTL_DEL)
+    ],
+    result: "i32",
+  },
+  /** `int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)` */
+  epoll_wait: {
+    parameters: [
+      "i32", // int epfd
+      "buffer", // struct epoll_event *events (out)
+      "i32", // int maxevents
+      "i32", // int timeout (milliseconds, -1 = forever, 0 = poll)
+    ],
+    result: "i32",
+  },
+  /**
+   * `epoll_wait()` again, run on Deno's blocking thread pool: the call
+   * returns a Promise, so a wait with a timeout does not block JavaScript.
+   * errno cannot be read after it (it ran on another thread), and the events
+   * buffer must stay untouched and referenced until the Promise settles.
+   */
+  epoll_wait_nonblocking: {
+    name: "epoll_wait",
+    parameters: [
+      "i32", // int epfd
+      "buffer", // struct epoll_event *events (out)
+      "i32", // int maxevents
+      "i32", // int timeout (milliseconds; never -1: the process could not exit)
+    ],
+    result: "i32",
+    nonblocking: true,
+  },
+  /** `int eventfd(unsigned int initval, int flags)` */
+  eventfd: {
+    parameters: [
+      "u32", // unsigned int initval
+      "i32", // int flags (EFD_NONBLOCK | EFD_CLOEXEC)
+    ],
+    result: "i32",
+  },
+  /** `int chmod(const char *pathname, mode_t mode)` */
+  chmod: {
+    parameters: [
+      "buffer", // const char *pathname (NUL-terminated)
+      "u32", // mode_t mode
+    ],
+    result: "i32",
+  },
+  /** `int rename(const char *oldpath, const char *newpath)` */
+  rename: {
+    parameters: [
+      "buffer", // const char *oldpath (NUL-terminated)
+      "buffer", // const char *newpath (NUL-terminated)
+    ],
+    result: "i32",
+  },
+  /** `int unlink(const char *pathname)` */
+  unlink: {
+    parameters: [
+      "buffer", // const char *pathname (NUL-terminated)
+    ],
+    result: "i32",
+  },
   /** `int getrlimit(int resource, struct rlimit *rlim)` */
   getrlimit: {
     parameters: [
@@ -276,6 +370,8 @@ export const LIBC_SYMBOLS = {
   getpid: { parameters: [], result: "i32" },
   /** `uid_t getuid(void)` */
   getuid: { parameters: [], result: "u32" },
+  /** `uid_t geteuid(void)` */
+  geteuid: { parameters: [], result: "u32" },
   /** `gid_t getgid(void)` */
   getgid: { parameters: [], result: "u32" },
 } as const satisfies Deno.ForeignLibraryInterface;

@@ -1,0 +1,374 @@
+/**
+ * An epoll reactor: readiness callbacks for raw fds, driven by one loop that
+ * polls `epoll_wait()` synchronously while events keep coming and otherwise
+ * waits on Deno's blocking thread pool, so JavaScript never blocks.
+ *
+ * @module
+ */
+
+import {
+  EFD_CLOEXEC,
+  EFD_NONBLOCK,
+  EPOLL_CLOEXEC,
+  EPOLL_CTL_ADD,
+  EPOLL_CTL_DEL,
+  EPOLL_CTL_MOD,
+  EPOLLIN,
+} from "./constants.ts";
+import { check, errno, errnoError } from "./errno.ts";
+import { EPOLL_EVENT } from "./layout.ts";
+import { libc } from "./libc.ts";
+import { validateFd } from "./_validate.ts";
+
+const EINTR = 4;
+const ENOENT = 2;
+const EBADF = 9;
+
+/** Called with the `EPOLL*` bits reported for a watched fd. */
+export type ReadinessHandler = (events: number) => void;
+
+/** Options of {@linkcode Reactor.create}. */
+export interface ReactorOptions {
+  /** Most events taken from the kernel per `epoll_wait()`. @default {1024} */
+  maxEvents?: number;
+  /**
+   * How long one wait on the thread pool may last, in ms. It bounds nothing
+   * visible (a wake-up ends the wait at once); it only stops the wait from
+   * pinning the process forever if everything else has gone.
+   * @default {1000}
+   */
+  waitTimeoutMs?: number;
+  /**
+   * Called when a handler throws; the reactor goes on with the next event.
+   * @default {rethrow the error asynchronously, which ends the process unless handled}
+   */
+  onError?: (error: unknown, fd: number) => void;
+}
+
+interface Registration {
+  readonly generation: number;
+  events: number;
+  readonly handler: ReadinessHandler;
+}
+
+// After this many back-to-back synchronous polls that found events, the loop
+// waits on the thread pool once anyway, so timers and signals get a turn.
+const SYNC_POLLS_BEFORE_YIELD = 16;
+
+/**
+ * An epoll instance with a dispatch loop: {@linkcode Reactor.watch} an fd
+ * with the events wanted and a handler; the handler runs whenever the fd is
+ * ready. Level-triggered: a handler that leaves data unread is called again.
+ *
+ * The loop first calls `epoll_wait(…, 0)` synchronously (cheap when many fds
+ * are busy) and only when nothing is ready does it wait, with a timeout, as
+ * a `nonblocking` FFI call on Deno's thread pool; an eventfd wakes that wait
+ * at close. Handlers run on the JavaScript thread, one at a time.
+ *
+ * A removed fd gets no more calls, even for events already taken from the
+ * kernel: each registration carries a generation in `epoll_data`.
+ *
+ * @example Wait until a socket is readable
+ * ```ts ignore
+ * import { EPOLLIN } from "./constants.ts";
+ * import { Reactor } from "./reactor.ts";
+ *
+ * await using reactor = Reactor.create();
+ * reactor.watch(fd, EPOLLIN, () => console.log("readable"));
+ * ```
+ */
+export class Reactor {
+  readonly #epfd: number;
+  readonly #wakeFd: number;
+  readonly #events: Uint8Array;
+  readonly #view: DataView;
+  readonly #maxEvents: number;
+  readonly #waitTimeoutMs: number;
+  readonly #onError: (error: unknown, fd: number) => void;
+  readonly #registrations = new Map<number, Registration>();
+  readonly #ctl = new Uint8Array(new ArrayBuffer(EPOLL_EVENT.size));
+  readonly #ctlView = new DataView(this.#ctl.buffer);
+  readonly #wakeBuffer = new BigUint64Array(new ArrayBuffer(8));
+  readonly #loop: Promise<void>;
+  #generation = 0;
+  #closing = false;
+  #closed = false;
+  #waitsOnPool = 0;
+  #syncPolls = 0;
+
+  private constructor(
+    epfd: number,
+    wakeFd: number,
+    options: Required<ReactorOptions>,
+  ) {
+    this.#epfd = epfd;
+    this.#wakeFd = wakeFd;
+    this.#maxEvents = options.maxEvents;
+    this.#waitTimeoutMs = options.waitTimeoutMs;
+    this.#onError = options.onError;
+    this.#events = new Uint8Array(
+      new ArrayBuffer(EPOLL_EVENT.size * this.#maxEvents),
+    );
+    this.#view = new DataView(this.#events.buffer);
+    this.#control(EPOLL_CTL_ADD, wakeFd, EPOLLIN, 0);
+    this.#loop = this.#run();
+  }
+
+  /**
+   * Creates the epoll instance and its wake-up eventfd, and starts the loop.
+   *
+   * @param options Event batch size, wait timeout and error handler.
+   * @returns The running reactor; close it to stop the loop.
+   * @throws {RangeError} When `maxEvents` or `waitTimeoutMs` is out of range.
+   * @throws {ErrnoError} When `epoll_create1()` or `eventfd()` fails (EMFILE).
+   */
+  static create(options: ReactorOptions = {}): Reactor {
+    const maxEvents = options.maxEvents ?? 1024;
+    const waitTimeoutMs = options.waitTimeoutMs ?? 1000;
+    if (!Number.isInteger(maxEvents) || maxEvents < 1 || maxEvents > 65536) {
+      throw new RangeError(
+        `Invalid maxEvents: expected an integer from 1 to 65536, got ${maxEvents}`,
+      );
+    }
+    if (
+      !Number.isInteger(waitTimeoutMs) || waitTimeoutMs < 1 ||
+      waitTimeoutMs > 60000
+    ) {
+      throw new RangeError(
+        `Invalid waitTimeoutMs: expected an integer from 1 to 60000, got ${waitTimeoutMs}`,
+      );
+    }
+    const c = libc();
+    const epfd = check(c.epoll_create1(EPOLL_CLOEXEC), "epoll_create1");
+    let wakeFd: number;
+    try {
+      wakeFd = check(c.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), "eventfd");
+    } catch (error) {
+      c.close(epfd);
+      throw error;
+    }
+    const onError = options.onError ?? ((error: unknown) => {
+      queueMicrotask(() => {
+        throw error;
+      });
+    });
+    try {
+      return new Reactor(epfd, wakeFd, { maxEvents, waitTimeoutMs, onError });
+    } catch (error) {
+      c.close(wakeFd);
+      c.close(epfd);
+      throw error;
+    }
+  }
+
+  /** How many fds are watched. */
+  get size(): number {
+    return this.#registrations.size;
+  }
+
+  /** Whether {@linkcode Reactor.close} was called. */
+  get closed(): boolean {
+    return this.#closing;
+  }
+
+  /**
+   * Watches `fd` for `events` (`EPOLLIN`, `EPOLLOUT`, `EPOLLRDHUP`…;
+   * `EPOLLERR` and `EPOLLHUP` are always reported), calling `handler` with
+   * the bits reported. Watching an fd already watched replaces its events
+   * and handler.
+   *
+   * @param fd An open fd that epoll supports (a socket, pipe, eventfd).
+   * @param events The `EPOLL*` bits wanted; 0 watches only errors and hang-ups.
+   * @param handler Called on the JavaScript thread when `fd` is ready.
+   * @throws {Error} After close.
+   * @throws {ErrnoError} When `epoll_ctl()` fails (EBADF, EPERM for a regular file).
+   */
+  watch(fd: number, events: number, handler: ReadinessHandler): void {
+    validateFd(fd);
+    this.#assertOpen();
+    const old = this.#registrations.get(fd);
+    const generation = this.#nextGeneration();
+    this.#control(
+      old === undefined ? EPOLL_CTL_ADD : EPOLL_CTL_MOD,
+      fd,
+      events,
+      generation,
+    );
+    this.#registrations.set(fd, { generation, events, handler });
+  }
+
+  /**
+   * Changes the events watched on `fd`, keeping its handler.
+   *
+   * @param fd A watched fd.
+   * @param events The new `EPOLL*` bits.
+   * @throws {Error} When `fd` is not watched, or after close.
+   */
+  setEvents(fd: number, events: number): void {
+    this.#assertOpen();
+    const registration = this.#registrations.get(fd);
+    if (registration === undefined) {
+      throw new Error(`Cannot set events of fd ${fd}: it is not watched`);
+    }
+    if (registration.events === events) return;
+    this.#control(EPOLL_CTL_MOD, fd, events, registration.generation);
+    registration.events = events;
+  }
+
+  /**
+   * Stops watching `fd`: no handler call follows, even for events already
+   * taken from the kernel. Call it before closing an fd another process may
+   * still hold (after a handover): epoll keeps a registration as long as any
+   * process has the socket open. Does nothing when `fd` is not watched or is
+   * already closed.
+   *
+   * @param fd The fd.
+   */
+  unwatch(fd: number): void {
+    if (!this.#registrations.delete(fd) || this.#closing) return;
+    const rc = libc().epoll_ctl(this.#epfd, EPOLL_CTL_DEL, fd, this.#ctl);
+    if (rc < 0) {
+      const n = errno();
+      if (n !== ENOENT && n !== EBADF) {
+        throw errnoError(n, "epoll_ctl", `EPOLL_CTL_DEL of fd ${fd}`);
+      }
+    }
+  }
+
+  /** Whether `fd` is watched. */
+  isWatching(fd: number): boolean {
+    return this.#registrations.has(fd);
+  }
+
+  /**
+   * Stops the loop (waking a pending wait), then closes the epoll instance
+   * and the eventfd. The watched fds stay open: they belong to the caller.
+   * Safe to call more than once.
+   *
+   * @returns Resolves once the loop has ended.
+   */
+  async close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = true;
+      this.#registrations.clear();
+      this.#wake();
+    }
+    await this.#loop;
+    if (!this.#closed) {
+      this.#closed = true;
+      libc().close(this.#wakeFd);
+      libc().close(this.#epfd);
+    }
+  }
+
+  /** Calls {@linkcode Reactor.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #assertOpen(): void {
+    if (this.#closing) throw new Error("Cannot use a closed Reactor");
+  }
+
+  #nextGeneration(): number {
+    // 0 is the eventfd's; wrap within u32 skipping it.
+    this.#generation = (this.#generation % 0xffff_fffe) + 1;
+    return this.#generation;
+  }
+
+  #control(op: number, fd: number, events: number, generation: number): void {
+    this.#ctlView.setUint32(0, events >>> 0, true);
+    this.#ctlView.setUint32(EPOLL_EVENT.data, fd, true);
+    this.#ctlView.setUint32(EPOLL_EVENT.data + 4, generation, true);
+    check(
+      libc().epoll_ctl(this.#epfd, op, fd, this.#ctl),
+      "epoll_ctl",
+      `of fd ${fd}`,
+    );
+  }
+
+  #wake(): void {
+    this.#wakeBuffer[0] = 1n;
+    libc().write(this.#wakeFd, new Uint8Array(this.#wakeBuffer.buffer), 8n);
+  }
+
+  async #run(): Promise<void> {
+    const c = libc();
+    while (!this.#closing) {
+      let count = 0;
+      if (this.#syncPolls < SYNC_POLLS_BEFORE_YIELD) {
+        count = c.epoll_wait(this.#epfd, this.#events, this.#maxEvents, 0);
+        if (count < 0) {
+          const n = errno();
+          if (n !== EINTR) throw errnoError(n, "epoll_wait");
+          count = 0;
+        }
+      }
+      if (count > 0) {
+        this.#syncPolls++;
+        // Let promise callbacks that handlers started run between batches.
+        await null;
+      } else {
+        // Nothing ready (or time to let timers run): wait on the pool. A
+        // wait that yielded because of busy fds must not sleep.
+        const timeout = this.#syncPolls >= SYNC_POLLS_BEFORE_YIELD
+          ? 0
+          : this.#waitTimeoutMs;
+        this.#syncPolls = 0;
+        this.#waitsOnPool++;
+        count = await c.epoll_wait_nonblocking(
+          this.#epfd,
+          this.#events,
+          this.#maxEvents,
+          timeout,
+        );
+        if (count < 0) {
+          // errno is unreadable after a call on another thread: ask again
+          // synchronously; a persistent error shows up there.
+          count = c.epoll_wait(this.#epfd, this.#events, this.#maxEvents, 0);
+          if (count < 0) {
+            const n = errno();
+            if (n !== EINTR) throw errnoError(n, "epoll_wait");
+            count = 0;
+          }
+        }
+      }
+      this.#dispatch(count);
+    }
+  }
+
+  #dispatch(count: number): void {
+    const view = this.#view;
+    for (let i = 0; i < count && !this.#closing; i++) {
+      const base = i * EPOLL_EVENT.size;
+      const events = view.getUint32(base, true);
+      const fd = view.getUint32(base + EPOLL_EVENT.data, true);
+      const generation = view.getUint32(base + EPOLL_EVENT.data + 4, true);
+      if (generation === 0) {
+        // The wake-up eventfd: drain it.
+        libc().read(
+          this.#wakeFd,
+          new Uint8Array(this.#wakeBuffer.buffer),
+          8n,
+        );
+        continue;
+      }
+      const registration = this.#registrations.get(fd);
+      if (
+        registration === undefined || registration.generation !== generation
+      ) {
+        continue;
+      }
+      try {
+        registration.handler(events);
+      } catch (error) {
+        this.#onError(error, fd);
+      }
+    }
+  }
+
+  /** How many waits went to the thread pool so far (for tests and benchmarks). */
+  get waitsOnPool(): number {
+    return this.#waitsOnPool;
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * `takeover`: zero-downtime handover of a listening socket and its live
+ * connections to a new process, and a seqnum server and client to prove it.
+ *
+ * ```sh
+ * deno run --allow-net --allow-ffi --allow-env=TCPKIT_LIBC_PATH takeover/main.ts \
+ *   server -a 127.0.0.1 -p 1234 -t /tmp/.takeover
+ * deno run … takeover/main.ts client -a 127.0.0.1 -p 1234 --conns 100 --interval 10
+ * deno run … takeover/main.ts server -T /tmp/.takeover   # takes everything over
+ * ```
+ *
+ * @module
+ */
+
+import {
+  commandPrologue,
+  ExitCode,
+  formatHostPort,
+  printErr,
+  printOut,
+  reportUsageError,
+  UsageError,
+  VERSION,
+} from "../common/mod.ts";
+import { setupLogging, tcpkitLogger } from "../logging/mod.ts";
+import {
+  CLIENT_USAGE,
+  type ClientCli,
+  formatReport,
+  parseClientArgs,
+} from "./client_cli.ts";
+import { SeqnumClient } from "./seqnum_client.ts";
+import { SeqnumService } from "./seqnum_server.ts";
+import { parseServerArgs, SERVER_USAGE, type ServerCli } from "./server_cli.ts";
+import { TakeoverRefusedError } from "./takeover_error.ts";
+import { TakeoverServer } from "./takeover_server.ts";
+
+/** Exit status of a refused takeover (sysexits EX_NOPERM). */
+export const EXIT_TAKEOVER_REFUSED = 77;
+/** Exit status of a takeover that failed otherwise (sysexits EX_UNAVAILABLE). */
+export const EXIT_TAKEOVER_FAILED = 69;
+
+/** The usage text of `takeover` itself. */
+export const TAKEOVER_USAGE = `USAGE:
+  takeover server -a ADDR -p PORT [-b BACKLOG] [-t PATH] [OPTIONS]
+  takeover server -T PATH [-t PATH] [OPTIONS]
+  takeover client -a ADDR -p PORT [--interval MS] [--count N] [--conns N] [OPTIONS]
+
+  Zero-downtime handover of a listening TCP socket and its live connections
+  to a new process over a Unix socket (SCM_RIGHTS), with a seqnum server and
+  client to prove that nothing is lost. "takeover server -h" and
+  "takeover client -h" give the options.
+
+OPTIONS:
+  -h, --help       Print this help and exit
+  -V, --version    Print the version and exit
+`;
+
+const log = tcpkitLogger("takeover");
+// A second SIGTERM/SIGINT this long after the first forces the exit.
+const FORCE_AFTER_MS = 1000;
+
+function onSignals(
+  signals: Deno.Signal[],
+  handler: (signal: Deno.Signal) => void,
+): () => void {
+  const entries = signals.map((signal) => {
+    const listener = () => handler(signal);
+    Deno.addSignalListener(signal, listener);
+    return [signal, listener] as const;
+  });
+  return () => {
+    for (const [signal, listener] of entries) {
+      Deno.removeSignalListener(signal, listener);
+    }
+  };
+}
+
+async function runServer(cli: ServerCli): Promise<number> {
+  setupLogging({ debug: cli.debug, format: cli.logFormat });
+  const service = new SeqnumService({ logSeqnums: cli.logSeqnums });
+  let server: TakeoverServer;
+  if (cli.takeoverFrom !== undefined) {
+    try {
+      server = await TakeoverServer.takeOver(cli.takeoverFrom, {
+        handler: service.handler,
+        timeoutMs: cli.handoverTimeoutMs,
+        restore: (state) => service.restore(state),
+      });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (error instanceof TakeoverRefusedError) {
+        log.error("takeover refused: {message}", { message });
+        return EXIT_TAKEOVER_REFUSED;
+      }
+      log.error("takeover failed: {message}", { message });
+      return EXIT_TAKEOVER_FAILED;
+    }
+    const info = server.tookOver!;
+    log.info(
+      `took over ${info.connections} connections and ${info.listeners} listener${
+        info.listeners === 1 ? "" : "s"
+      } from ${info.path} (pid ${info.fromPid}) in ${
+        info.elapsedMs.toFixed(1)
+      } ms; ${service.echoedBefore} seqnums echoed before`,
+    );
+  } else {
+    try {
+      server = TakeoverServer.listen({
+        hostname: cli.address!,
+        port: cli.port!,
+        backlog: cli.backlog,
+        handler: service.handler,
+      });
+    } catch (error) {
+      log.error("cannot listen on {addr}: {error}", {
+        addr: formatHostPort(cli.address!, cli.port!),
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return ExitCode.OS_ERROR;
+    }
+  }
+  const { hostname, port } = server.addr;
+  let firstSignalAt: number | undefined;
+  const cleanups = [
+    onSignals(["SIGTERM", "SIGINT"], (signal) => {
+      const now = performance.now();
+      if (firstSignalAt !== undefined) {
+        if (now - firstSignalAt < FORCE_AFTER_MS) return;
+        log.warn("{signal} again: exiting without waiting", { signal });
+        Deno.exit(ExitCode.SOFTWARE);
+      }
+      firstSignalAt = now;
+      log.info("{signal}: closing {count} connections", {
+        signal,
+        count: server.connectionCount,
+      });
+      void server.close();
+    }),
+    onSignals(["SIGUSR1"], () => {
+      log.info(
+        "serving {conns} connections; accepted {accepted}; echoed {here} seqnums here, {total} along the chain",
+        {
+          conns: server.connectionCount,
+          accepted: server.acceptedCount,
+          here: service.echoedHere,
+          total: service.echoedBefore + service.echoedHere,
+        },
+      );
+    }),
+  ];
+  // Offer first: once "listening on" is out, everything is ready.
+  if (cli.offerPath !== undefined) {
+    try {
+      server.offer(cli.offerPath, {
+        timeoutMs: cli.handoverTimeoutMs,
+        appState: () => service.snapshot(),
+      });
+      log.info("offering takeover on {path}", { path: cli.offerPath });
+    } catch (error) {
+      log.error("cannot offer takeover on {path}: {error}", {
+        path: cli.offerPath,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      for (const cleanup of cleanups) cleanup();
+      await server.close();
+      return ExitCode.OS_ERROR;
+    }
+  }
+  log.info(`listening on ${formatHostPort(hostname, port)}`);
+  const outcome = await server.finished;
+  for (const cleanup of cleanups) cleanup();
+  log.info("{outcome}: echoed {count} seqnums in this process", {
+    outcome: outcome === "handed-over" ? "handed over, exiting" : "stopped",
+    count: service.echoedHere,
+  });
+  return ExitCode.OK;
+}
+
+async function runClient(cli: ClientCli): Promise<number> {
+  const target = formatHostPort(cli.address, cli.port);
+  let client: SeqnumClient;
+  try {
+    client = await SeqnumClient.connect({
+      hostname: cli.address,
+      port: cli.port,
+      conns: cli.conns,
+      intervalMs: cli.intervalMs,
+      count: cli.count,
+      newConnIntervalMs: cli.newConnIntervalMs,
+      timeoutMs: cli.timeoutMs,
+    });
+  } catch (error) {
+    printErr(
+      `takeover client: cannot connect to ${target}: ${
+        error instanceof Error ? error.message : String(error)
+      }\n`,
+    );
+    return ExitCode.UNREACHABLE;
+  }
+  printErr(
+    `connected ${cli.conns} connection${
+      cli.conns === 1 ? "" : "s"
+    } to ${target}\n`,
+  );
+  const cleanup = onSignals(["SIGTERM", "SIGINT"], () => client.stop());
+  const duration = cli.durationSecs > 0
+    ? setTimeout(() => client.stop(), cli.durationSecs * 1000)
+    : undefined;
+  const progress = cli.reportMs > 0
+    ? setInterval(() => {
+      const { sent, received, newConns, maxRttMs } = client.stats;
+      printErr(
+        `progress: sent=${sent} received=${received} new_conns=${newConns} max_rtt_ms=${
+          maxRttMs.toFixed(2)
+        }\n`,
+      );
+    }, cli.reportMs)
+    : undefined;
+  const report = await client.run();
+  clearTimeout(duration);
+  clearInterval(progress);
+  cleanup();
+  if (report.failure !== undefined) printErr(`${report.failure}\n`);
+  printOut(formatReport(report, cli.format));
+  return report.failure === undefined ? ExitCode.OK : ExitCode.UNHEALTHY;
+}
+
+/**
+ * Runs `takeover` with the given arguments.
+ *
+ * @param args `server …`, `client …`, `-h` or `-V`.
+ * @returns The exit code.
+ */
+export async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  if (command === "server") {
+    const cli = commandPrologue(
+      { name: "takeover server", usage: SERVER_USAGE, parse: parseServerArgs },
+      rest,
+    );
+    return typeof cli === "number" ? cli : await runServer(cli);
+  }
+  if (command === "client") {
+    const cli = commandPrologue(
+      { name: "takeover client", usage: CLIENT_USAGE, parse: parseClientArgs },
+      rest,
+    );
+    return typeof cli === "number" ? cli : await runClient(cli);
+  }
+  if (command === "-h" || command === "--help") {
+    printOut(TAKEOVER_USAGE);
+    return ExitCode.OK;
+  }
+  if (command === "-V" || command === "--version") {
+    printOut(`takeover ${VERSION}\n`);
+    return ExitCode.OK;
+  }
+  const error = new UsageError(
+    command === undefined
+      ? "Give a command: server or client"
+      : `Unknown command: ${command}`,
+  );
+  return reportUsageError("takeover", error, TAKEOVER_USAGE);
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

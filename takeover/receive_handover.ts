@@ -1,0 +1,328 @@
+/**
+ * The new process's side of a handover: connect to the old process's
+ * control socket, receive every socket with its description, check them,
+ * acknowledge, and wait for the commit.
+ *
+ * @module
+ */
+
+import type { Reactor } from "../ffi/mod.ts";
+import { ControlChannel } from "./control_channel.ts";
+import {
+  type ConnectionRecord,
+  type EndMessage,
+  type JsonValue,
+  type ListenerRecord,
+  TAKEOVER_PROTOCOL_VERSION,
+} from "./protocol.ts";
+import {
+  TakeoverError,
+  TakeoverProtocolError,
+  TakeoverRefusedError,
+  TakeoverTimeoutError,
+  TakeoverUnavailableError,
+} from "./takeover_error.ts";
+import type { TakeoverEnv } from "./takeover_env.ts";
+
+/** How often a connect is retried while the old process's queue is full. */
+const CONNECT_RETRY_MS = 10;
+
+/** A socket received in a handover: its description and our new fd. */
+export interface ReceivedSocket<R> {
+  /** What the old process said about it. */
+  readonly record: R;
+  /** The fd in this process (close-on-exec). */
+  readonly fd: number;
+}
+
+/** Everything a committed handover delivered. */
+export interface ReceivedHandover {
+  /** The old process's pid. */
+  readonly fromPid: number;
+  /** The application state the old process sent. */
+  readonly appState: JsonValue;
+  /** The listening sockets. */
+  readonly listeners: ReceivedSocket<ListenerRecord>[];
+  /** The connections, with their unread input, unsent output and state. */
+  readonly connections: ReceivedSocket<ConnectionRecord>[];
+  /** The next connection id to give out. */
+  readonly nextId: number;
+  /** From the connect to the commit, in ms. */
+  readonly elapsedMs: number;
+  /**
+   * How that time was spent: connecting; hello to ready (making room for the
+   * fds); receiving, from the ready to the end (the old process pauses at the
+   * ready); checking; acknowledging until the commit.
+   */
+  readonly phasesMs: {
+    readonly connect: number;
+    readonly prepare: number;
+    readonly receive: number;
+    readonly commit: number;
+  };
+}
+
+/** Options of {@linkcode receiveHandover}. */
+export interface ReceiveHandoverOptions {
+  /** The reactor that drives the control socket. */
+  reactor: Reactor;
+  /** The OS seam. */
+  env: TakeoverEnv;
+  /** The whole exchange, connect to commit, must end within this, in ms. */
+  timeoutMs: number;
+  /** Called before telling the old process to pause (to warm up). */
+  beforeReady?: () => void;
+  /** Called once the sockets are received and checked, before the ack (tests use it to stall). */
+  beforeAck?: (
+    received: { listeners: number; connections: number },
+  ) => Promise<void> | void;
+}
+
+/**
+ * Takes over from the process offering at `path`, up to and including its
+ * commit. On any failure our copies of the received fds are closed (without
+ * a shutdown: the old process still holds its own, and resumes) and the
+ * error is thrown; after a commit the sockets are ours alone.
+ *
+ * @param path The old process's control socket.
+ * @param options Reactor, env and timeout.
+ * @returns The sockets and state.
+ * @throws {TakeoverUnavailableError} When nothing listens at `path`.
+ * @throws {TakeoverRefusedError} When the old process, or the socket file's
+ * permissions, refuse us.
+ * @throws {TakeoverTimeoutError} When the exchange outlasts the timeout.
+ * @throws {TakeoverAbortedError} When the old process goes away.
+ * @throws {TakeoverProtocolError} For anything malformed.
+ */
+export async function receiveHandover(
+  path: string,
+  options: ReceiveHandoverOptions,
+): Promise<ReceivedHandover> {
+  const { env, reactor, timeoutMs } = options;
+  const started = performance.now();
+  const listeners: ReceivedSocket<ListenerRecord>[] = [];
+  const connections: ReceivedSocket<ConnectionRecord>[] = [];
+  let channel: ControlChannel | undefined;
+  const timeout = new TakeoverTimeoutError(
+    `The takeover from ${path} did not complete within ${timeoutMs} ms`,
+  );
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    channel?.abort(timeout);
+  }, timeoutMs);
+  try {
+    const fd = await connect(path, env, () => timedOut, timeout);
+    channel = new ControlChannel(fd, reactor, env, `the process at ${path}`);
+    if (timedOut) throw timeout;
+    const connectedAt = performance.now();
+    try {
+      await channel.send({
+        type: "hello",
+        protocol: TAKEOVER_PROTOCOL_VERSION,
+        pid: env.pid(),
+      });
+    } catch (error) {
+      // A refusing process closes at once; its reason may still be there.
+      throw await refusal(channel, path) ?? error;
+    }
+    // Room for every fd first, before the old process pauses: growing a
+    // busy fd table later would stall the handover (see reserveFdSlots).
+    const first = await channel.receive();
+    for (const fd of first.fds) env.close(fd);
+    if (first.message.type === "refused") {
+      throw new TakeoverRefusedError(
+        `The process at ${path} refused the takeover: ${first.message.reason}`,
+      );
+    }
+    if (first.message.type !== "prepare") {
+      throw new TakeoverProtocolError(
+        `Expected prepare after the hello, got ${first.message.type}`,
+      );
+    }
+    const expected = first.message.listeners + first.message.connections;
+    try {
+      // A margin for connections accepted until the pause.
+      env.reserveFdSlots(fd, Math.ceil(expected * 1.25) + 64);
+    } catch (error) {
+      throw new TakeoverError(
+        `Cannot make room for ${expected} sockets: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    // Nothing is paused yet: the time to get ready costs clients nothing.
+    options.beforeReady?.();
+    await channel.send({ type: "ready" });
+    const readyAt = performance.now();
+    let end: EndMessage | undefined;
+    for (let index = 0; end === undefined;) {
+      const { message, fds } = await channel.receive();
+      switch (message.type) {
+        case "refused":
+          for (const fd of fds) env.close(fd);
+          throw new TakeoverRefusedError(
+            `The process at ${path} refused the takeover: ${message.reason}`,
+          );
+        case "batch": {
+          const expected = message.listeners.length +
+            message.connections.length;
+          // Ours from here, whatever happens next: closed on failure.
+          const received = fds;
+          const batchListeners = received.slice(0, message.listeners.length);
+          const batchConns = received.slice(message.listeners.length);
+          message.listeners.forEach((record, i) => {
+            const fd = batchListeners[i];
+            if (fd !== undefined) listeners.push({ record, fd });
+          });
+          message.connections.forEach((record, i) => {
+            const fd = batchConns[i];
+            if (fd !== undefined) connections.push({ record, fd });
+          });
+          for (const fd of received.slice(expected)) env.close(fd);
+          if (message.index !== index) {
+            throw new TakeoverProtocolError(
+              `Batch ${message.index} arrived where ${index} was due`,
+            );
+          }
+          if (received.length !== expected) {
+            throw new TakeoverProtocolError(
+              `Batch ${index} describes ${expected} sockets but carried ${received.length} fds`,
+            );
+          }
+          // Each fd must be the very socket described, not merely one like
+          // it; checked batch by batch while the next is on its way.
+          const records = [...message.listeners, ...message.connections];
+          env.socketCookies(received).forEach((cookie, i) => {
+            if (String(cookie) !== records[i]!.cookie) {
+              throw new TakeoverProtocolError(
+                `fd ${
+                  received[i]
+                } is socket ${cookie}, but the description says ${
+                  records[i]!.cookie
+                }`,
+              );
+            }
+          });
+          index++;
+          break;
+        }
+        case "end":
+          for (const fd of fds) env.close(fd);
+          end = message;
+          if (end.batches !== index) {
+            throw new TakeoverProtocolError(
+              `The old process sent ${index} batches but announced ${end.batches}`,
+            );
+          }
+          break;
+        default:
+          for (const fd of fds) env.close(fd);
+          throw new TakeoverProtocolError(
+            `Unexpected ${message.type} message during the handover`,
+          );
+      }
+    }
+    if (end.protocol !== TAKEOVER_PROTOCOL_VERSION) {
+      throw new TakeoverProtocolError(
+        `The old process speaks protocol ${end.protocol}, not ${TAKEOVER_PROTOCOL_VERSION}`,
+      );
+    }
+    if (
+      end.listeners !== listeners.length ||
+      end.connections !== connections.length
+    ) {
+      throw new TakeoverProtocolError(
+        `Announced ${end.listeners} listeners and ${end.connections} connections, received ${listeners.length} and ${connections.length}`,
+      );
+    }
+    const receivedAt = performance.now();
+    await options.beforeAck?.({
+      listeners: listeners.length,
+      connections: connections.length,
+    });
+    await channel.send({ type: "ack", pid: env.pid() });
+    const { message, fds } = await channel.receive();
+    for (const fd of fds) env.close(fd);
+    if (message.type !== "commit") {
+      throw new TakeoverProtocolError(
+        `Expected commit after the ack, got ${message.type}`,
+      );
+    }
+    return {
+      fromPid: end.pid,
+      appState: end.appState,
+      listeners,
+      connections,
+      nextId: end.nextId,
+      elapsedMs: performance.now() - started,
+      phasesMs: {
+        connect: connectedAt - started,
+        prepare: readyAt - connectedAt,
+        receive: receivedAt - readyAt,
+        commit: performance.now() - receivedAt,
+      },
+    };
+  } catch (error) {
+    // Our copies only: the old process holds its own and resumes serving.
+    for (const { fd } of [...listeners, ...connections]) env.close(fd);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+    channel?.close();
+  }
+}
+
+/** The refusal waiting on a channel the peer closed, if there is one. */
+async function refusal(
+  channel: ControlChannel,
+  path: string,
+): Promise<TakeoverRefusedError | undefined> {
+  try {
+    const { message, fds } = await channel.receive();
+    for (const fd of fds) channel.closeReceived(fd);
+    if (message.type === "refused") {
+      return new TakeoverRefusedError(
+        `The process at ${path} refused the takeover: ${message.reason}`,
+      );
+    }
+  } catch {
+    // Nothing readable: the send error stands.
+  }
+  return undefined;
+}
+
+async function connect(
+  path: string,
+  env: TakeoverEnv,
+  timedOut: () => boolean,
+  timeout: TakeoverTimeoutError,
+): Promise<number> {
+  while (true) {
+    try {
+      return env.connectUnix(path);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (code === "EAGAIN") {
+        if (timedOut()) throw timeout;
+        await new Promise((resolve) => setTimeout(resolve, CONNECT_RETRY_MS));
+        continue;
+      }
+      const detail = error instanceof Error ? error.message : String(error);
+      if (code === "ENOENT" || code === "ECONNREFUSED") {
+        throw new TakeoverUnavailableError(
+          `Nothing offers a takeover at ${path}: ${detail}`,
+          { cause: error },
+        );
+      }
+      if (code === "EACCES" || code === "EPERM") {
+        throw new TakeoverRefusedError(
+          `Permission denied on ${path}: the takeover socket is owner-only (mode 0600), so only its owner or root may take over`,
+          { cause: error },
+        );
+      }
+      throw new TakeoverError(`Cannot connect to ${path}: ${detail}`, {
+        cause: error,
+      });
+    }
+  }
+}

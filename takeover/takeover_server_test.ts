@@ -1,0 +1,543 @@
+import assert from "node:assert/strict";
+import { LIBC_ENV } from "./_env_libc.ts";
+import type { TakeoverEvent } from "./handover_offer.ts";
+import type { JsonValue } from "./protocol.ts";
+import type { ConnectionHandler, TakeoverConn } from "./takeover_conn.ts";
+import {
+  TakeoverAbortedError,
+  TakeoverRefusedError,
+  TakeoverUnavailableError,
+} from "./takeover_error.ts";
+import { TakeoverServer } from "./takeover_server.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A temp dir for control sockets, removed on dispose. */
+async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix: "tcpkit_takeover_" });
+  return {
+    path,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(path, { recursive: true });
+    },
+  };
+}
+
+/** Races `promise` against a deadline (bounding waits, never synchronising). */
+async function within<T>(
+  ms: number,
+  what: string,
+  promise: Promise<T>,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Timed out: ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function readExactly(
+  conn: Deno.Conn,
+  count: number,
+): Promise<Uint8Array> {
+  const bytes = new Uint8Array(count);
+  let have = 0;
+  while (have < count) {
+    const n = await within(10000, "a reply", conn.read(bytes.subarray(have)));
+    if (n === null) throw new Error(`EOF after ${have} of ${count} bytes`);
+    have += n;
+  }
+  return bytes;
+}
+
+/** Echoes whole 4-byte frames; tells `partial` when a partial frame waits. */
+function frameEcho(
+  partial?: (conn: TakeoverConn, bytes: number) => void,
+): ConnectionHandler {
+  return {
+    onData(conn, data) {
+      const whole = data.length - (data.length % 4);
+      if (whole > 0) conn.write(data.subarray(0, whole));
+      if (whole < data.length) partial?.(conn, data.length - whole);
+      return whole;
+    },
+  };
+}
+
+function frame(n: number): Uint8Array {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setUint32(0, n);
+  return bytes;
+}
+
+Deno.test("TakeoverServer.listen() serves connections on its own fds", async () => {
+  await using server = TakeoverServer.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: frameEcho(),
+  });
+  assert.equal(server.addr.hostname, "127.0.0.1");
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: server.addr.port,
+  });
+  try {
+    await conn.write(frame(7));
+    assert.deepEqual(await readExactly(conn, 4), frame(7));
+    assert.equal(server.connectionCount, 1);
+    assert.equal(server.acceptedCount, 1);
+  } finally {
+    conn.close();
+  }
+});
+
+Deno.test("TakeoverServer hands a partial frame, connection state and app state to the next process", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/ctl.sock`;
+  const waiting = Promise.withResolvers<void>();
+  const old = TakeoverServer.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: {
+      ...frameEcho(() => waiting.resolve()),
+      onOpen(conn) {
+        conn.state = { greeted: true, id: conn.id };
+      },
+    },
+  });
+  const events: TakeoverEvent[] = [];
+  old.offer(path, {
+    appState: () => ({ health: "BAD" }),
+    timeoutMs: 10000,
+  });
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: old.addr.port,
+  });
+  let next: TakeoverServer | undefined;
+  try {
+    await conn.write(frame(1));
+    assert.deepEqual(await readExactly(conn, 4), frame(1));
+    // Half a frame: read by the old process, not answered.
+    await conn.write(frame(0x01020304).subarray(0, 2));
+    await within(10000, "the partial frame", waiting.promise);
+    let restored: JsonValue = null;
+    next = await TakeoverServer.takeOver(path, {
+      handler: frameEcho(),
+      onEvent: (event) => events.push(event),
+      restore: (state) => restored = state,
+    });
+    assert.equal(await old.finished, "handed-over");
+    assert.deepEqual(restored, { health: "BAD" });
+    assert.equal(next.tookOver?.connections, 1);
+    assert.equal(next.tookOver?.listeners, 1);
+    assert.equal(next.addr.port, old.addr.port);
+    const [moved] = next.connections;
+    assert.deepEqual(moved?.state, { greeted: true, id: moved?.id });
+    // The other half completes the frame in the new process.
+    await conn.write(frame(0x01020304).subarray(2));
+    assert.deepEqual(await readExactly(conn, 4), frame(0x01020304));
+    await conn.write(frame(2));
+    assert.deepEqual(await readExactly(conn, 4), frame(2));
+    // The listener moved too.
+    const fresh = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: next.addr.port,
+    });
+    await fresh.write(frame(3));
+    assert.deepEqual(await readExactly(fresh, 4), frame(3));
+    fresh.close();
+  } finally {
+    conn.close();
+    await old.close();
+    await next?.close();
+  }
+});
+
+Deno.test("TakeoverServer hands over reply bytes the kernel had not taken yet", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/ctl.sock`;
+  const size = 8 << 20;
+  const reply = new Uint8Array(size).map((_, i) => i % 251);
+  const old = TakeoverServer.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    maxUnsentBytes: 64 << 20,
+    handler: {
+      onData(conn, data) {
+        conn.write(reply);
+        return data.length;
+      },
+    },
+  });
+  old.offer(path);
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: old.addr.port,
+  });
+  let next: TakeoverServer | undefined;
+  try {
+    await conn.write(new Uint8Array([1]));
+    // The client does not read yet: most of the reply stays unsent.
+    for (
+      let i = 0;
+      i < 1000 && (old.connections[0]?.unsentBytes ?? 0) === 0;
+      i++
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    assert.ok((old.connections[0]?.unsentBytes ?? 0) > 0);
+    next = await TakeoverServer.takeOver(path, { handler: frameEcho() });
+    assert.equal(await old.finished, "handed-over");
+    const got = await readExactly(conn, size);
+    assert.deepEqual(got, reply);
+  } finally {
+    conn.close();
+    await old.close();
+    await next?.close();
+  }
+});
+
+Deno.test("TakeoverServer refuses a peer of another uid, logs it, and keeps serving", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/ctl.sock`;
+  const events: TakeoverEvent[] = [];
+  await using old = TakeoverServer.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: frameEcho(),
+    onEvent: (event) => events.push(event),
+    // The seam: the kernel says our uid; pretend it said another.
+    env: {
+      ...LIBC_ENV,
+      peerCredentials: (fd) => ({ ...LIBC_ENV.peerCredentials(fd), uid: 4242 }),
+    },
+  });
+  old.offer(path);
+  await assert.rejects(
+    TakeoverServer.takeOver(path, { handler: frameEcho() }),
+    (error: unknown) =>
+      error instanceof TakeoverRefusedError && /uid 4242/.test(error.message),
+  );
+  const refusal = events.find((event) => event.type === "refused");
+  assert.ok(refusal !== undefined && refusal.type === "refused");
+  assert.equal(refusal.peer.uid, 4242);
+  assert.equal(refusal.peer.pid, Deno.pid);
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: old.addr.port,
+  });
+  try {
+    await conn.write(frame(9));
+    assert.deepEqual(await readExactly(conn, 4), frame(9));
+  } finally {
+    conn.close();
+  }
+});
+
+Deno.test("TakeoverServer rolls back when the new process does not acknowledge in time", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/ctl.sock`;
+  const rolledBack = Promise.withResolvers<TakeoverEvent>();
+  await using old = TakeoverServer.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: frameEcho(),
+    onEvent: (event) => {
+      if (event.type === "rolled-back") rolledBack.resolve(event);
+    },
+  });
+  old.offer(path, { timeoutMs: 300 });
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: old.addr.port,
+  });
+  try {
+    await conn.write(frame(1));
+    assert.deepEqual(await readExactly(conn, 4), frame(1));
+    // Stall between receiving the sockets and the ack until the old process
+    // has given up; the ack then finds nobody.
+    await assert.rejects(
+      TakeoverServer.takeOver(path, {
+        handler: frameEcho(),
+        timeoutMs: 20000,
+        beforeAck: async () => {
+          // The old process has described the connection: a write now is
+          // held back, and must come out after the rollback, not be lost.
+          old.connections[0]?.write(frame(77));
+          await within(10000, "the rollback", rolledBack.promise);
+        },
+      }),
+      TakeoverAbortedError,
+    );
+    const event = await rolledBack.promise;
+    assert.ok(
+      event.type === "rolled-back" && /acknowledge/.test(event.error.message),
+    );
+    // Nothing was lost: the held write comes out, and the same connection
+    // goes on, in the old process.
+    assert.deepEqual(await readExactly(conn, 4), frame(77));
+    await conn.write(frame(2));
+    assert.deepEqual(await readExactly(conn, 4), frame(2));
+    assert.equal(old.connectionCount, 1);
+    // And the offer is open again.
+    const next = await TakeoverServer.takeOver(path, { handler: frameEcho() });
+    assert.equal(await old.finished, "handed-over");
+    await conn.write(frame(3));
+    assert.deepEqual(await readExactly(conn, 4), frame(3));
+    await next.close();
+  } finally {
+    conn.close();
+  }
+});
+
+Deno.test("TakeoverServer finishes a reply in flight before it hands a connection over", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/ctl.sock`;
+  const started = Promise.withResolvers<() => void>();
+  const handingOver = Promise.withResolvers<void>();
+  const old = TakeoverServer.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    onEvent: (event) => {
+      if (event.type === "handing-over") handingOver.resolve();
+    },
+    handler: {
+      onData(conn, data) {
+        // An answer computed later: marked in flight until written.
+        const done = conn.beginReply();
+        const request = data.slice();
+        started.resolve(() => {
+          conn.write(encoder.encode(`slow ${decoder.decode(request)}\n`));
+          done();
+        });
+        return data.length;
+      },
+    },
+  });
+  old.offer(path);
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: old.addr.port,
+  });
+  let next: TakeoverServer | undefined;
+  try {
+    await conn.write(encoder.encode("q1"));
+    const finish = await within(10000, "the request", started.promise);
+    const taking = TakeoverServer.takeOver(path, {
+      handler: {
+        onData(c, data) {
+          c.write(encoder.encode(`new ${decoder.decode(data)}\n`));
+          return data.length;
+        },
+      },
+    });
+    await within(10000, "the handover to start", handingOver.promise);
+    finish();
+    next = await taking;
+    assert.equal(await old.finished, "handed-over");
+    assert.equal(decoder.decode(await readExactly(conn, 8)), "slow q1\n");
+    await conn.write(encoder.encode("q2"));
+    assert.equal(decoder.decode(await readExactly(conn, 7)), "new q2\n");
+  } finally {
+    conn.close();
+    await old.close();
+    await next?.close();
+  }
+});
+
+Deno.test("TakeoverServer hands a GOOD/BAD line server over with a half-received line", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/ctl.sock`;
+  // The shape tcpservd's command mode needs: a line protocol, one global
+  // health state, per-connection counters, partial lines kept.
+  function lineServer(state: { health: string }): ConnectionHandler {
+    return {
+      onOpen(conn, restored) {
+        if (!restored) {
+          conn.state = { commands: 0 };
+          conn.write(encoder.encode("> "));
+        }
+      },
+      onData(conn, data) {
+        let consumed = 0;
+        for (
+          let nl = data.indexOf(10);
+          nl >= 0;
+          nl = data.indexOf(10, consumed)
+        ) {
+          const line = decoder.decode(data.subarray(consumed, nl)).trim();
+          consumed = nl + 1;
+          if (line === "setbad") state.health = "BAD";
+          if (line === "setgood") state.health = "GOOD";
+          const commands = ((conn.state as { commands: number }).commands) + 1;
+          conn.state = { commands };
+          conn.write(encoder.encode(`${state.health} ${commands}\n> `));
+        }
+        return consumed;
+      },
+    };
+  }
+  const oldState = { health: "GOOD" };
+  const partial = Promise.withResolvers<void>();
+  const oldHandler = lineServer(oldState);
+  const old = TakeoverServer.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: {
+      ...oldHandler,
+      onData(conn, data) {
+        const consumed = oldHandler.onData(conn, data);
+        if (consumed < data.length) partial.resolve();
+        return consumed;
+      },
+    },
+  });
+  old.offer(path, { appState: () => ({ health: oldState.health }) });
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: old.addr.port,
+  });
+  let next: TakeoverServer | undefined;
+  try {
+    assert.equal(decoder.decode(await readExactly(conn, 2)), "> ");
+    await conn.write(encoder.encode("setbad\n"));
+    assert.equal(decoder.decode(await readExactly(conn, 8)), "BAD 1\n> ");
+    await conn.write(encoder.encode("getst"));
+    await within(10000, "the half line", partial.promise);
+    const newState = { health: "?" };
+    next = await TakeoverServer.takeOver(path, {
+      handler: lineServer(newState),
+      restore: (state) =>
+        newState.health = (state as { health: string }).health,
+    });
+    assert.equal(await old.finished, "handed-over");
+    await conn.write(encoder.encode("atus\n"));
+    assert.equal(decoder.decode(await readExactly(conn, 8)), "BAD 2\n> ");
+  } finally {
+    conn.close();
+    await old.close();
+    await next?.close();
+  }
+});
+
+Deno.test("TakeoverServer.takeOver() from a path nobody offers fails with TakeoverUnavailableError", async () => {
+  await using dir = await tempDir();
+  await assert.rejects(
+    TakeoverServer.takeOver(`${dir.path}/none.sock`, { handler: frameEcho() }),
+    TakeoverUnavailableError,
+  );
+});
+
+Deno.test("TakeoverServer.close() is idempotent, resolves finished and removes the control socket", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/ctl.sock`;
+  const server = TakeoverServer.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: frameEcho(),
+  });
+  server.offer(path);
+  assert.equal(server.offering, path);
+  assert.throws(() => server.offer(path), /Already offering/);
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: server.addr.port,
+  });
+  await conn.write(frame(1));
+  await readExactly(conn, 4);
+  await server.close();
+  await server.close();
+  assert.equal(await server.finished, "closed");
+  await assert.rejects(Deno.lstat(path), Deno.errors.NotFound);
+  // The client reads a clean EOF (a FIN), not a reset.
+  assert.equal(await within(10000, "EOF", conn.read(new Uint8Array(4))), null);
+  conn.close();
+  assert.throws(() => server.offer(path), /closed/);
+});
+
+Deno.test("TakeoverServer chains: each new process offers in turn and the state accumulates", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/ctl.sock`;
+  let server = TakeoverServer.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: frameEcho(),
+  });
+  let generation = 0;
+  server.offer(path, { appState: () => generation + 1 });
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: server.addr.port,
+  });
+  try {
+    for (let round = 0; round < 3; round++) {
+      await conn.write(frame(round));
+      assert.deepEqual(await readExactly(conn, 4), frame(round));
+      const previous = server;
+      server = await TakeoverServer.takeOver(path, {
+        handler: frameEcho(),
+        restore: (state) => generation = state as number,
+      });
+      assert.equal(await previous.finished, "handed-over");
+      server.offer(path, { appState: () => generation + 1 });
+    }
+    assert.equal(generation, 3);
+    await conn.write(frame(99));
+    assert.deepEqual(await readExactly(conn, 4), frame(99));
+  } finally {
+    conn.close();
+    await server.close();
+  }
+});
+
+// Decided at load time so the IPv6 test can be marked `ignore`.
+const HAS_IPV6 = (() => {
+  try {
+    Deno.listen({ hostname: "::1", port: 0 }).close();
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name: "TakeoverServer hands over an IPv6 listener and connection",
+  ignore: !HAS_IPV6,
+  async fn() {
+    await using dir = await tempDir();
+    const path = `${dir.path}/ctl.sock`;
+    const old = TakeoverServer.listen({
+      hostname: "::1",
+      port: 0,
+      handler: frameEcho(),
+    });
+    old.offer(path);
+    const conn = await Deno.connect({ hostname: "::1", port: old.addr.port });
+    let next: TakeoverServer | undefined;
+    try {
+      await conn.write(frame(1));
+      assert.deepEqual(await readExactly(conn, 4), frame(1));
+      next = await TakeoverServer.takeOver(path, { handler: frameEcho() });
+      assert.equal(next.addr.hostname, "::1");
+      assert.equal(next.connections[0]?.remoteAddr.hostname, "::1");
+      assert.equal(
+        next.connections[0]?.remoteAddr.port,
+        (conn.localAddr as Deno.NetAddr).port,
+      );
+      await conn.write(frame(2));
+      assert.deepEqual(await readExactly(conn, 4), frame(2));
+    } finally {
+      conn.close();
+      await old.close();
+      await next?.close();
+    }
+  },
+});
