@@ -2,15 +2,27 @@ import assert from "node:assert/strict";
 import { reserveFdSlots } from "./fd_table.ts";
 import { libc } from "./libc.ts";
 
+/** How many fds below `limit` are open (fcntl F_GETFD succeeds). */
+function openFds(limit: number): number {
+  let count = 0;
+  for (let fd = 0; fd < limit; fd++) if (libc().fcntl(fd, 1, 0) >= 0) count++;
+  return count;
+}
+
 Deno.test("reserveFdSlots() makes room and leaves no fd behind", () => {
   const probe = libc().eventfd(0, 0);
   try {
+    const limit = probe + 2000;
+    const before = openFds(limit);
     const room = reserveFdSlots(probe, 500);
     assert.ok(room >= 500);
-    // The lowest free fd is unchanged: the copies were closed.
-    const next = libc().eventfd(0, 0);
-    assert.ok(next <= probe + 1, `fd ${next} after ${probe}`);
-    libc().close(next);
+    // Other threads of this process open and close fds too (parallel
+    // tests), so allow some drift; 500 copies left behind would show.
+    const after = openFds(limit);
+    assert.ok(
+      after - before < 100,
+      `${before} fds open before, ${after} after`,
+    );
   } finally {
     libc().close(probe);
   }
