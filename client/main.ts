@@ -188,7 +188,8 @@ export async function main(args: string[]): Promise<number> {
     return code;
   };
   // A monitor must never see a probe outlive its deadline, whatever hangs.
-  const backstop = setTimeout(() => {
+  // (AbortSignal.timeout: the global setTimeout would load Node's timers.)
+  AbortSignal.timeout(timeoutMs + 250).addEventListener("abort", () => {
     Deno.exit(report({
       status: "TIMEOUT",
       hostname: cli.hostname,
@@ -196,12 +197,8 @@ export async function main(args: string[]): Promise<number> {
       seconds: timeoutMs / 1000,
       detail: `Timed out after ${timeoutMs / 1000} s`,
     }));
-  }, timeoutMs + 250);
-  try {
-    return report(await probe(cli.hostname, port, { timeoutMs, trace }));
-  } finally {
-    clearTimeout(backstop);
-  }
+  });
+  return report(await probe(cli.hostname, port, { timeoutMs, trace }));
 }
 
 if (import.meta.main) {

@@ -181,7 +181,8 @@ export class TcpservdClient {
       if (this.#signal?.aborted) throw this.#signal.reason;
       throw error;
     } finally {
-      clearTimeout(timer);
+      // Not even clearTimeout(undefined): its first call loads Node's timers (~10 ms).
+      if (timer !== undefined) clearTimeout(timer);
     }
     this.#pending = undefined;
     if (n === null) return "eof";
