@@ -1,28 +1,35 @@
 import assert from "node:assert/strict";
+import { AF_INET, SOCK_CLOEXEC, SOCK_STREAM } from "./constants.ts";
+import { check } from "./errno.ts";
 import { reserveFdSlots } from "./fd_table.ts";
 import { libc } from "./libc.ts";
+import { getSocketCookie } from "./socket_options.ts";
 
-/** How many fds below `limit` are open (fcntl F_GETFD succeeds). */
-function openFds(limit: number): number {
-  let count = 0;
-  for (let fd = 0; fd < limit; fd++) if (libc().fcntl(fd, 1, 0) >= 0) count++;
-  return count;
+/** How many open fds refer to the socket with this cookie (dups share it). */
+function copiesOf(cookie: bigint, limit: number): number {
+  let copies = 0;
+  for (let fd = 0; fd < limit; fd++) {
+    try {
+      if (getSocketCookie(fd) === cookie) copies++;
+    } catch {
+      // Not a socket, or not open.
+    }
+  }
+  return copies;
 }
 
 Deno.test("reserveFdSlots() makes room and leaves no fd behind", () => {
-  const probe = libc().eventfd(0, 0);
+  // A socket, not an eventfd: its SO_COOKIE tells its copies from every
+  // other fd, whatever parallel tests open meanwhile.
+  const probe = check(
+    libc().socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0),
+    "socket",
+  );
   try {
-    const limit = probe + 2000;
-    const before = openFds(limit);
+    const cookie = getSocketCookie(probe);
     const room = reserveFdSlots(probe, 500);
     assert.ok(room >= 500);
-    // Other threads of this process open and close fds too (parallel
-    // tests), so allow some drift; 500 copies left behind would show.
-    const after = openFds(limit);
-    assert.ok(
-      after - before < 100,
-      `${before} fds open before, ${after} after`,
-    );
+    assert.equal(copiesOf(cookie, probe + 2000), 1, "only the probe itself");
   } finally {
     libc().close(probe);
   }
