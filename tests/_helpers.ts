@@ -225,12 +225,8 @@ export class ServerProcess extends CommandProcess {
   }
 
   /** How many fds the server process has open, from /proc. */
-  async fdCount(): Promise<number> {
-    const out = await new Deno.Command("ls", { args: [`/proc/${this.pid}/fd`] })
-      .output();
-    if (!out.success) throw new Error(`Cannot list /proc/${this.pid}/fd`);
-    return decoder.decode(out.stdout).split("\n").filter((l) => l !== "")
-      .length;
+  fdCount(): Promise<number> {
+    return fdCountOf(this.pid);
   }
 }
 
@@ -339,4 +335,15 @@ export async function isRunning(pid: number): Promise<boolean> {
   }).output();
   const state = new TextDecoder().decode(out.stdout).trim();
   return out.success && state !== "" && !state.startsWith("Z");
+}
+
+/**
+ * How many fds a process has open, from /proc/PID/fd (through `ls`: Deno
+ * wants --allow-all to read /proc itself).
+ */
+export async function fdCountOf(pid: number): Promise<number> {
+  const out = await new Deno.Command("ls", { args: [`/proc/${pid}/fd`] })
+    .output();
+  if (!out.success) throw new Error(`Cannot list /proc/${pid}/fd`);
+  return decoder.decode(out.stdout).split("\n").filter((l) => l !== "").length;
 }

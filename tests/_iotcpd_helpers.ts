@@ -3,7 +3,13 @@
  * flags of the `iotcpd` task, talk to it over TCP, read its SIGUSR1 and
  * SIGUSR2 output, and write daemon scripts into a temporary directory.
  */
-import { CommandProcess, isRunning, taskArgs, within } from "./_helpers.ts";
+import {
+  CommandProcess,
+  fdCountOf,
+  isRunning,
+  taskArgs,
+  within,
+} from "./_helpers.ts";
 
 /** The `deno run` permissions of the `iotcpd` task, so tests run iotcpd as users do. */
 export const IOTCPD_RUN_FLAGS: readonly string[] = taskArgs("iotcpd").filter((
@@ -204,12 +210,8 @@ export class IotcpdProcess extends CommandProcess {
   }
 
   /** How many fds iotcpd has open, from /proc. */
-  async fdCount(): Promise<number> {
-    const out = await new Deno.Command("ls", { args: [`/proc/${this.pid}/fd`] })
-      .output();
-    if (!out.success) throw new Error(`Cannot list /proc/${this.pid}/fd`);
-    return decoder.decode(out.stdout).split("\n").filter((l) => l !== "")
-      .length;
+  fdCount(): Promise<number> {
+    return fdCountOf(this.pid);
   }
 
   /** iotcpd's child processes: pid and `ps` state (Z for a zombie). */
