@@ -11,11 +11,24 @@
  *
  * @module
  */
-import { commandPrologue, ExitCode, formatHostPort } from "../common/mod.ts";
+import {
+  commandPrologue,
+  ExitCode,
+  formatHostPort,
+  VERSION,
+} from "../common/mod.ts";
 import { getServiceByName, PortReservation, SharedMemory } from "../ffi/mod.ts";
 import { setupLogging, tcpkitLogger } from "../logging/mod.ts";
+import { TakeoverRefusedError, TakeoverServer } from "../takeover/mod.ts";
 import { FaultSet } from "./fault_set.ts";
 import { parseFaultSpec } from "./fault_spec.ts";
+import { HealthState } from "./health_state.ts";
+import {
+  healthSnapshot,
+  restoreHealth,
+  takeoverCommandHandler,
+  takeoverEchoHandler,
+} from "./takeover_session.ts";
 import { Tcpservd } from "./tcpservd.ts";
 import {
   FALLBACK_PORT,
@@ -191,6 +204,113 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
   return ExitCode.OK;
 }
 
+// Exit codes of a failed --takeover-from, as takeover's own (sysexits).
+const EXIT_TAKEOVER_REFUSED = 77;
+const EXIT_TAKEOVER_FAILED = 69;
+
+/**
+ * `--takeover` / `--takeover-from`: serve through the takeover machinery, so
+ * the listener, the clients and the GOOD/BAD state can move to a new process.
+ */
+async function serveWithTakeover(
+  cli: TcpservdCli,
+  port: number,
+): Promise<number> {
+  const state = new HealthState(cli.initialState);
+  const handler = cli.echo ? takeoverEchoHandler() : takeoverCommandHandler({
+    state,
+    version: VERSION,
+    hostname: Deno.hostname(),
+    badQuit: cli.badQuit,
+    maxLine: cli.maxLine,
+    maxLoops: cli.maxLoops,
+  });
+  let server: TakeoverServer;
+  if (cli.takeoverFrom !== undefined) {
+    try {
+      server = await TakeoverServer.takeOver(cli.takeoverFrom, {
+        handler,
+        timeoutMs: cli.handoverTimeoutMs,
+        restore: (snapshot) => restoreHealth(state, snapshot),
+      });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      log.error("takeover from {path} failed: {message}", {
+        path: cli.takeoverFrom,
+        message,
+      });
+      return error instanceof TakeoverRefusedError
+        ? EXIT_TAKEOVER_REFUSED
+        : EXIT_TAKEOVER_FAILED;
+    }
+    const info = server.tookOver!;
+    log.info(
+      "took over {connections} connections from {path} (pid {pid}) in {ms} ms",
+      {
+        connections: info.connections,
+        path: info.path,
+        pid: info.fromPid,
+        ms: info.elapsedMs.toFixed(1),
+      },
+    );
+  } else {
+    try {
+      server = TakeoverServer.listen({
+        hostname: cli.address,
+        port,
+        backlog: cli.backlog,
+        handler,
+      });
+    } catch (error) {
+      log.error("cannot listen on {addr}: {error}", {
+        addr: formatHostPort(cli.address, port),
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return ExitCode.OS_ERROR;
+    }
+  }
+  const cleanups = [
+    onStopSignals(["SIGTERM", "SIGINT", "SIGQUIT"], (signal) => {
+      log.info("{signal}: closing {count} connections", {
+        signal,
+        count: server.connectionCount,
+      });
+      void server.close();
+    }),
+    onSignal("SIGUSR1", () => {
+      log.info("handling {current} connections; handled {total} in total", {
+        current: server.connectionCount,
+        total: server.acceptedCount,
+      });
+    }),
+  ];
+  const offerPath = cli.takeoverPath ?? cli.takeoverFrom;
+  if (offerPath !== undefined) {
+    try {
+      server.offer(offerPath, {
+        timeoutMs: cli.handoverTimeoutMs,
+        appState: () => healthSnapshot(state),
+      });
+      log.info("offering takeover on {path}", { path: offerPath });
+    } catch (error) {
+      log.error("cannot offer takeover on {path}: {error}", {
+        path: offerPath,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      for (const cleanup of cleanups) cleanup();
+      await server.close();
+      return ExitCode.OS_ERROR;
+    }
+  }
+  const { hostname, port: bound } = server.addr;
+  log.info(`listening on ${formatHostPort(hostname, bound)}`);
+  if (!cli.echo) log.info("state is {state}", { state: state.get() });
+  const outcome = await server.finished;
+  for (const cleanup of cleanups) cleanup();
+  log.info(outcome === "handed-over" ? "handed over: exiting" : "stopped");
+  return ExitCode.OK;
+}
+
 /** The command that starts worker `id`, under `deno run` or as a compiled binary. */
 function workerCommand(
   cli: TcpservdCli,
@@ -285,7 +405,9 @@ export async function main(args: string[]): Promise<number> {
     format: cli.logFormat,
     ...(cli.workerId === undefined ? {} : { label: `worker-${cli.workerId}` }),
   });
+  if (cli.takeoverFrom !== undefined) return await serveWithTakeover(cli, 0);
   const port = resolvePort(cli);
+  if (cli.takeoverPath !== undefined) return await serveWithTakeover(cli, port);
   const count = cli.workers === 0 ? navigator.hardwareConcurrency : cli.workers;
   if (cli.workerId === undefined && count > 1) {
     return await master(cli, port, count);

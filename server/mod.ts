@@ -66,6 +66,13 @@ export {
   type TcpServerOptions,
 } from "./tcp_server.ts";
 export {
+  healthSnapshot,
+  restoreHealth,
+  takeoverCommandHandler,
+  type TakeoverCommandOptions,
+  takeoverEchoHandler,
+} from "./takeover_session.ts";
+export {
   Tcpservd,
   type TcpservdMode,
   type TcpservdOptions,

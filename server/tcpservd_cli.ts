@@ -60,6 +60,14 @@ OPTIONS:
       --max-loops N          startloop commands running at once (default 8)
       --log-format FORMAT    text or json (default text)
 
+TAKEOVER (zero-downtime upgrade, see takeover/):
+      --takeover PATH        Offer this server (listener, clients, state) on the Unix
+                             socket PATH (mode 0600) to a new process
+      --takeover-from PATH   Take over a running tcpservd offering PATH, then offer
+                             PATH in turn (so upgrades chain)
+      --handover-timeout MS  How long a new process may take to acknowledge before
+                             the old one rolls back (default 5000)
+
 FAULTS:
       --fault SPEC           Inject a fault (repeatable), e.g. "delay ms=200 jitter=50",
                              "reset after=100 p=0.3 seed=7", "stall-accept"; faults:
@@ -135,6 +143,12 @@ export interface TcpservdCli {
   leakBits: number;
   /** Buggy mode `--linger`. */
   linger: number;
+  /** Offer a takeover on this Unix socket path. */
+  takeoverPath: string | undefined;
+  /** Take over from the tcpservd offering this path. */
+  takeoverFrom: string | undefined;
+  /** Handover acknowledgement timeout, in ms. */
+  handoverTimeoutMs: number;
   /** Internal: this process is worker N of a master. */
   workerId: number | undefined;
   /** Internal: path of the master's shared state. */
@@ -172,6 +186,9 @@ const OPTIONS = {
   buggy: { type: "boolean" },
   leak: { type: "string", short: "L" },
   linger: { type: "string" },
+  takeover: { type: "string" },
+  "takeover-from": { type: "string" },
+  "handover-timeout": { type: "string" },
   worker: { type: "string" },
   "shared-state": { type: "string" },
 } as const;
@@ -244,6 +261,31 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
   const buggy = values.buggy ?? false;
   if (buggy && values.echo) {
     throw new UsageError("--buggy and --echo cannot be combined");
+  }
+  const takeoverPath = values.takeover;
+  const takeoverFrom = values["takeover-from"];
+  for (
+    const [name, path] of [["--takeover", takeoverPath], [
+      "--takeover-from",
+      takeoverFrom,
+    ]]
+  ) {
+    if (path !== undefined && (path === "" || path.includes("\0"))) {
+      throw new UsageError(`Invalid value for ${name}: "${path}"`);
+    }
+  }
+  if (takeoverPath !== undefined || takeoverFrom !== undefined) {
+    // The takeover machinery owns raw sockets: one process, no faults.
+    if (values.workers !== undefined && values.workers !== "1") {
+      throw new UsageError(
+        "--takeover and --takeover-from need a single process (no -w)",
+      );
+    }
+    if (buggy || faults.length > 0) {
+      throw new UsageError(
+        "--takeover and --takeover-from cannot be combined with --buggy or --fault",
+      );
+    }
   }
   const sharedState = values["shared-state"];
   if (
@@ -323,6 +365,13 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
       min: -1,
       max: 32767,
     }),
+    takeoverPath,
+    takeoverFrom,
+    handoverTimeoutMs: parseNumberOption(
+      "--handover-timeout",
+      values["handover-timeout"] ?? "5000",
+      { min: 1, max: 3_600_000 },
+    ),
     workerId: optional("--worker", values.worker, { min: 1, max: 256 }),
     sharedState,
   };

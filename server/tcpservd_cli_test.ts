@@ -41,6 +41,9 @@ Deno.test("parseTcpservdArgs() returns the defaults for no arguments", () => {
     buggy: false,
     leakBits: 0,
     linger: 0,
+    takeoverPath: undefined,
+    takeoverFrom: undefined,
+    handoverTimeoutMs: 5000,
     workerId: undefined,
     sharedState: undefined,
   });
@@ -376,4 +379,32 @@ Deno.test("parseTcpservdArgs() reads faults and the buggy mode", () => {
   assert.throws(() => parseTcpservdArgs(["--fault", "nope"]), UsageError);
   assert.throws(() => parseTcpservdArgs(["--buggy", "--echo"]), UsageError);
   assert.throws(() => parseTcpservdArgs(["-L", "4"]), UsageError);
+});
+
+Deno.test("parseTcpservdArgs() reads the takeover options and refuses what cannot go with them", () => {
+  const cli = parseTcpservdArgs([
+    "--takeover",
+    "/tmp/t.sock",
+    "--handover-timeout",
+    "250",
+  ]);
+  assert.equal(cli.takeoverPath, "/tmp/t.sock");
+  assert.equal(cli.handoverTimeoutMs, 250);
+  assert.equal(
+    parseTcpservdArgs(["--takeover-from", "/tmp/t.sock"]).takeoverFrom,
+    "/tmp/t.sock",
+  );
+  assert.throws(
+    () => parseTcpservdArgs(["--takeover", "/tmp/t", "-w", "2"]),
+    UsageError,
+  );
+  assert.throws(
+    () => parseTcpservdArgs(["--takeover", "/tmp/t", "--buggy"]),
+    UsageError,
+  );
+  assert.throws(
+    () => parseTcpservdArgs(["--takeover-from", "/tmp/t", "--fault", "hang"]),
+    UsageError,
+  );
+  assert.throws(() => parseTcpservdArgs(["--takeover", ""]), UsageError);
 });

@@ -1,0 +1,191 @@
+/**
+ * tcpservd's protocols as handlers of a `TakeoverServer`, so a running test
+ * server hands its listener, its clients, their half-received lines and its
+ * GOOD/BAD state to a new process (`--takeover` / `--takeover-from`).
+ *
+ * The takeover machinery pushes input (`onData` returns how much was
+ * answered) where the ordinary sessions pull lines from a Deno conn; the
+ * replies are the same. Faults, idle timeouts and connection limits belong
+ * to the ordinary listener and are not available here.
+ */
+import type {
+  ConnectionHandler,
+  JsonValue,
+  TakeoverConn,
+} from "../takeover/mod.ts";
+import { parseCommand } from "./commands.ts";
+import { burnCpu } from "./cpu_loop.ts";
+import { type Health, type HealthState, parseHealth } from "./health_state.ts";
+import { helpText } from "./help_text.ts";
+import { PROMPT } from "./command_session.ts";
+
+const encoder = new TextEncoder();
+const LF = 0x0a;
+const CR = 0x0d;
+// A connection's `state` while its startloop runs: its input waits.
+const LOOPING = "startloop";
+
+/** Options of {@linkcode takeoverCommandHandler}. */
+export interface TakeoverCommandOptions {
+  /** The server-wide health state. */
+  state: HealthState;
+  /** Reply to `version`. */
+  version: string;
+  /** Name in the reply to `hostname`. */
+  hostname: string;
+  /** `quit` answers `BAD` instead of `QUIT` while BAD. @default {false} */
+  badQuit?: boolean;
+  /** Longest request line in bytes. @default {4096} */
+  maxLine?: number;
+  /** Most `startloop`s running at once. @default {8} */
+  maxLoops?: number;
+}
+
+/**
+ * tcpservd's line protocol as a takeover handler. A `startloop` is an
+ * asynchronous reply: a handover waits for it (or times out and rolls back).
+ */
+export function takeoverCommandHandler(
+  options: TakeoverCommandOptions,
+): ConnectionHandler {
+  const {
+    state,
+    version,
+    hostname,
+    badQuit = false,
+    maxLine = 4096,
+    maxLoops = 8,
+  } = options;
+  const help = helpText(version);
+  let loopsRunning = 0;
+  const say = (conn: TakeoverConn, text: string) =>
+    conn.write(encoder.encode(text));
+
+  function startLoop(conn: TakeoverConn, seconds: number): void {
+    say(conn, "START_LOOP_WAIT\n");
+    loopsRunning++;
+    conn.state = LOOPING;
+    const done = conn.beginReply();
+    burnCpu(seconds).then(
+      (elapsed) =>
+        say(conn, `END_LOOP: ${Math.round(elapsed)} seconds\n${PROMPT}`),
+      (error) =>
+        say(
+          conn,
+          `ERR startloop: ${
+            error instanceof Error ? error.message : error
+          }\n${PROMPT}`,
+        ),
+    ).finally(() => {
+      loopsRunning--;
+      conn.state = null;
+      done();
+    });
+  }
+
+  return {
+    onOpen(conn: TakeoverConn, restored: boolean): void {
+      if (!restored) say(conn, PROMPT);
+    },
+    onData(conn: TakeoverConn, data: Uint8Array): number {
+      // Lines sent during a startloop wait, as they would in the kernel.
+      if (conn.state === LOOPING) return 0;
+      let consumed = 0;
+      while (!conn.closed) {
+        const lf = data.indexOf(LF, consumed);
+        if (lf < 0) {
+          if (data.length - consumed > maxLine + 1) {
+            say(conn, "ERR line too long\n");
+            conn.close();
+            return data.length;
+          }
+          return consumed;
+        }
+        const end = lf > consumed && data[lf - 1] === CR ? lf - 1 : lf;
+        const line = data.subarray(consumed, end);
+        const raw = data.subarray(consumed, lf + 1);
+        consumed = lf + 1;
+        if (line.length > maxLine) {
+          say(conn, "ERR line too long\n");
+          conn.close();
+          return data.length;
+        }
+        const command = parseCommand(line);
+        switch (command.name) {
+          case "help":
+            say(conn, help + PROMPT);
+            break;
+          case "version":
+            say(conn, `${version}\n${PROMPT}`);
+            break;
+          case "hostname":
+            say(conn, `hostname:[${hostname}]\n${PROMPT}`);
+            break;
+          case "getstatus":
+            say(conn, `${state.get()}\n${PROMPT}`);
+            break;
+          case "setbad":
+          case "setgood": {
+            const health: Health = command.name === "setbad" ? "BAD" : "GOOD";
+            state.set(health);
+            say(conn, `Status is ${health}\n${PROMPT}`);
+            break;
+          }
+          case "quit":
+            say(conn, badQuit && state.get() === "BAD" ? "BAD\n" : "QUIT\n");
+            conn.close();
+            return data.length;
+          case "startloop":
+            if (loopsRunning >= maxLoops) {
+              say(
+                conn,
+                `ERR too many loops running (limit ${maxLoops})\n${PROMPT}`,
+              );
+              break;
+            }
+            startLoop(conn, command.seconds);
+            return consumed;
+          case "fault":
+            say(conn, `ERR fault: not available with --takeover\n${PROMPT}`);
+            break;
+          case "error":
+            say(conn, `ERR ${command.message}\n${PROMPT}`);
+            break;
+          case "echo":
+            conn.write(raw);
+            say(conn, PROMPT);
+            break;
+        }
+      }
+      return data.length;
+    },
+  };
+}
+
+/** The echo service as a takeover handler: every byte back, nothing kept. */
+export function takeoverEchoHandler(): ConnectionHandler {
+  return {
+    onData(conn: TakeoverConn, data: Uint8Array): number {
+      conn.write(data);
+      return data.length;
+    },
+  };
+}
+
+/** The application state a handover carries: the GOOD/BAD state. */
+export function healthSnapshot(state: HealthState): JsonValue {
+  return { health: state.get() };
+}
+
+/** Restores the GOOD/BAD state from a handover's application state. */
+export function restoreHealth(state: HealthState, snapshot: JsonValue): void {
+  if (
+    snapshot !== null && typeof snapshot === "object" &&
+    !Array.isArray(snapshot)
+  ) {
+    const health = typeof snapshot.health === "string"
+      ? parseHealth(snapshot.health)
+      : undefined;
+    if (health !== undefined) state.set(health);
+  }
+}
