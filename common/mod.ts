@@ -30,6 +30,12 @@ export {
   parseCommandLine,
   type ParsedCommandLine,
 } from "./command_line.ts";
+export {
+  FORCE_AFTER_MS,
+  onSignal,
+  onStopSignals,
+  type StopSignalOptions,
+} from "./signals.ts";
 export { printErr, printOut, reportUsageError } from "./console_io.ts";
 export { ExitCode, type ExitCodeValue } from "./exit_codes.ts";
 export {

@@ -19,6 +19,8 @@ import {
   commandPrologue,
   ExitCode,
   formatHostPort,
+  onSignal,
+  onStopSignals,
   printErr,
 } from "../common/mod.ts";
 import { setupLogging, tcpkitLogger } from "../logging/mod.ts";
@@ -33,17 +35,10 @@ import {
 import { writeJsonFile } from "./statistics.ts";
 
 const log = tcpkitLogger("iotcpd");
-// A second stop signal this long after the first forces the exit.
-const FORCE_AFTER_MS = 1000;
-
-function onSignal(signal: Deno.Signal, handler: () => void): () => void {
-  Deno.addSignalListener(signal, handler);
-  return () => Deno.removeSignalListener(signal, handler);
-}
 
 async function run(cli: IotcpdCli): Promise<number> {
   let iotcpd: Iotcpd | undefined;
-  let stopAt: number | undefined;
+  let stopRequested = false;
   const writeStats = async (): Promise<void> => {
     if (cli.statsJson === undefined || iotcpd === undefined) return;
     try {
@@ -55,27 +50,20 @@ async function run(cli: IotcpdCli): Promise<number> {
       });
     }
   };
-  const stop = (signal: Deno.Signal) => {
-    const now = performance.now();
-    if (stopAt !== undefined) {
-      // `deno task` and process groups can deliver one kill twice at once;
-      // only a deliberate second signal cuts the drain short.
-      if (now - stopAt < FORCE_AFTER_MS) return;
-      log.warn("{signal} again: killing the daemons and exiting", { signal });
-      iotcpd?.killNow();
-      Deno.exit(ExitCode.SOFTWARE);
-    }
-    stopAt = now;
-    log.info("{signal}: draining, then stopping the daemons", { signal });
-    void iotcpd?.shutdown();
-  };
   // Listen for signals before anything starts: the default action of
   // SIGUSR1, SIGUSR2 and SIGHUP is to terminate, and a monitor may send
   // one at any time. Until the pool runs they do nothing (stops wait).
   const cleanups = [
-    onSignal("SIGTERM", () => stop("SIGTERM")),
-    onSignal("SIGINT", () => stop("SIGINT")),
-    onSignal("SIGQUIT", () => stop("SIGQUIT")),
+    onStopSignals(["SIGTERM", "SIGINT", "SIGQUIT"], (signal) => {
+      stopRequested = true;
+      log.info("{signal}: draining, then stopping the daemons", { signal });
+      void iotcpd?.shutdown();
+    }, {
+      onForce: (signal) => {
+        log.warn("{signal} again: killing the daemons and exiting", { signal });
+        iotcpd?.killNow();
+      },
+    }),
     onSignal("SIGHUP", () => {
       if (iotcpd === undefined) return;
       log.info("SIGHUP: restarting the daemons");
@@ -110,7 +98,7 @@ async function run(cli: IotcpdCli): Promise<number> {
     await writeStats();
     for (const line of listeningLines(iotcpd.addrs)) log.info(line);
     // A stop signal that came during start-up takes effect now.
-    if (stopAt !== undefined) void iotcpd.shutdown();
+    if (stopRequested) void iotcpd.shutdown();
     await iotcpd.finished;
     const { queries } = iotcpd.snapshot();
     log.info(

@@ -15,6 +15,8 @@ import {
   commandPrologue,
   ExitCode,
   formatHostPort,
+  onSignal,
+  onStopSignals,
   VERSION,
 } from "../common/mod.ts";
 import { getServiceByName, PortReservation, SharedMemory } from "../ffi/mod.ts";
@@ -43,8 +45,6 @@ import { announceReady, watchMaster } from "./worker_link.ts";
 import { WorkerSupervisor } from "./worker_supervisor.ts";
 
 const log = tcpkitLogger("tcpservd");
-// A second SIGTERM/SIGINT this long after the first forces the exit.
-const FORCE_AFTER_MS = 1000;
 // The permissions a worker needs; the master passes exactly these on.
 const WORKER_FLAGS = [
   "--allow-net",
@@ -71,39 +71,11 @@ function resolvePort(cli: TcpservdCli): number {
   return FALLBACK_PORT;
 }
 
-/** Calls `stop` on SIGTERM/SIGINT/SIGQUIT; a deliberate second signal exits at once. */
-function onStopSignals(
-  signals: Deno.Signal[],
-  stop: (signal: Deno.Signal) => void,
-): () => void {
-  let firstAt: number | undefined;
-  const handlers = signals.map((signal) => {
-    const handler = () => {
-      const now = performance.now();
-      if (firstAt !== undefined) {
-        // `deno task` and process groups can deliver one kill twice at once;
-        // only a deliberate second signal cuts the drain short.
-        if (now - firstAt < FORCE_AFTER_MS) return;
-        log.warn("{signal} again: exiting without waiting", { signal });
-        Deno.exit(ExitCode.SOFTWARE);
-      }
-      firstAt = now;
-      stop(signal);
-    };
-    Deno.addSignalListener(signal, handler);
-    return [signal, handler] as const;
-  });
-  return () => {
-    for (const [signal, handler] of handlers) {
-      Deno.removeSignalListener(signal, handler);
-    }
-  };
-}
-
-function onSignal(signal: Deno.Signal, handler: () => void): () => void {
-  Deno.addSignalListener(signal, handler);
-  return () => Deno.removeSignalListener(signal, handler);
-}
+// A forced exit (a deliberate second stop signal) says so first.
+const forceOptions = {
+  onForce: (signal: Deno.Signal) =>
+    log.warn("{signal} again: exiting without waiting", { signal }),
+};
 
 /** One serving process: the whole server (no master), or one worker. */
 async function serve(cli: TcpservdCli, port: number): Promise<number> {
@@ -172,6 +144,7 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
         ? ["SIGTERM", "SIGINT", "SIGQUIT"]
         : ["SIGTERM", "SIGQUIT"],
       stop,
+      forceOptions,
     ),
     onSignal("SIGUSR1", () => {
       log.info("handling {current} connections; handled {total} in total", {
@@ -276,7 +249,7 @@ async function serveWithTakeover(
         count: server.connectionCount,
       });
       void server.close();
-    }),
+    }, forceOptions),
     onSignal("SIGUSR1", () => {
       log.info("handling {current} connections; handled {total} in total", {
         current: server.connectionCount,
@@ -367,7 +340,7 @@ async function master(
     onStopSignals(["SIGTERM", "SIGINT", "SIGQUIT"], (signal) => {
       log.info("{signal}: stopping {count} workers", { signal, count });
       void supervisor.stop();
-    }),
+    }, forceOptions),
     onSignal("SIGUSR1", () => supervisor.signal("SIGUSR1")),
   ];
   try {

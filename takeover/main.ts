@@ -16,6 +16,8 @@ import {
   commandPrologue,
   ExitCode,
   formatHostPort,
+  onSignal,
+  onStopSignals,
   printErr,
   printOut,
   reportUsageError,
@@ -57,25 +59,6 @@ OPTIONS:
 `;
 
 const log = tcpkitLogger("takeover");
-// A second SIGTERM/SIGINT this long after the first forces the exit.
-const FORCE_AFTER_MS = 1000;
-
-function onSignals(
-  signals: Deno.Signal[],
-  handler: (signal: Deno.Signal) => void,
-): () => void {
-  const entries = signals.map((signal) => {
-    const listener = () => handler(signal);
-    Deno.addSignalListener(signal, listener);
-    return [signal, listener] as const;
-  });
-  return () => {
-    for (const [signal, listener] of entries) {
-      Deno.removeSignalListener(signal, listener);
-    }
-  };
-}
-
 async function runServer(cli: ServerCli): Promise<number> {
   setupLogging({ debug: cli.debug, format: cli.logFormat });
   const service = new SeqnumService({ logSeqnums: cli.logSeqnums });
@@ -121,23 +104,18 @@ async function runServer(cli: ServerCli): Promise<number> {
     }
   }
   const { hostname, port } = server.addr;
-  let firstSignalAt: number | undefined;
   const cleanups = [
-    onSignals(["SIGTERM", "SIGINT"], (signal) => {
-      const now = performance.now();
-      if (firstSignalAt !== undefined) {
-        if (now - firstSignalAt < FORCE_AFTER_MS) return;
-        log.warn("{signal} again: exiting without waiting", { signal });
-        Deno.exit(ExitCode.SOFTWARE);
-      }
-      firstSignalAt = now;
+    onStopSignals(["SIGTERM", "SIGINT"], (signal) => {
       log.info("{signal}: closing {count} connections", {
         signal,
         count: server.connectionCount,
       });
       void server.close();
+    }, {
+      onForce: (signal) =>
+        log.warn("{signal} again: exiting without waiting", { signal }),
     }),
-    onSignals(["SIGUSR1"], () => {
+    onSignal("SIGUSR1", () => {
       log.info(
         "serving {conns} connections; accepted {accepted}; echoed {here} seqnums here, {total} along the chain",
         {
@@ -203,7 +181,7 @@ async function runClient(cli: ClientCli): Promise<number> {
       cli.conns === 1 ? "" : "s"
     } to ${target}\n`,
   );
-  const cleanup = onSignals(["SIGTERM", "SIGINT"], () => client.stop());
+  const cleanup = onStopSignals(["SIGTERM", "SIGINT"], () => client.stop());
   const duration = cli.durationSecs > 0
     ? setTimeout(() => client.stop(), cli.durationSecs * 1000)
     : undefined;
