@@ -12,6 +12,7 @@ import {
   parseFaultSpec,
 } from "./fault_spec.ts";
 import { SeededRandom } from "./seeded_random.ts";
+import { immediateReply } from "./command_replies.ts";
 import { burnCpu } from "./cpu_loop.ts";
 import { helpText } from "./help_text.ts";
 import type { HealthState } from "./health_state.ts";
@@ -59,7 +60,13 @@ export function commandSession(
     maxLoops = 8,
     faults,
   } = options;
-  const help = helpText(version);
+  const context = {
+    state,
+    version,
+    hostname,
+    help: helpText(version),
+    badQuit,
+  };
   let loopsRunning = 0;
 
   async function startLoop(conn: ServerConn, seconds: number): Promise<string> {
@@ -80,20 +87,6 @@ export function commandSession(
     } finally {
       loopsRunning--;
     }
-  }
-
-  function setHealth(conn: ServerConn, health: "GOOD" | "BAD"): string {
-    const previous = state.get();
-    state.set(health);
-    if (previous !== health) {
-      log.info("state {previous} -> {health} (connection {id} from {peer})", {
-        previous,
-        health,
-        id: conn.id,
-        peer: conn.peer,
-      });
-    }
-    return `Status is ${health}\n`;
   }
 
   /**
@@ -181,31 +174,24 @@ export function commandSession(
         id: conn.id,
         command: command.name,
       });
-      let reply: string | Uint8Array;
+      const previous = state.get();
+      const immediate = immediateReply(command, context);
+      if (state.get() !== previous) {
+        log.info("state {previous} -> {health} (connection {id} from {peer})", {
+          previous,
+          health: state.get(),
+          id: conn.id,
+          peer: conn.peer,
+        });
+      }
+      if (command.name === "quit") {
+        await conn.writeAll(immediate!);
+        return;
+      }
+      let reply: string;
       switch (command.name) {
-        case "help":
-          reply = help;
-          break;
-        case "version":
-          reply = `${version}\n`;
-          break;
-        case "hostname":
-          reply = `hostname:[${hostname}]\n`;
-          break;
-        case "getstatus":
-          reply = `${state.get()}\n`;
-          break;
-        case "setbad":
-          reply = setHealth(conn, "BAD");
-          break;
-        case "setgood":
-          reply = setHealth(conn, "GOOD");
-          break;
         case "startloop":
           reply = await startLoop(conn, command.seconds);
-          break;
-        case "error":
-          reply = `ERR ${command.message}\n`;
           break;
         case "fault": {
           const { reply: text, actNow } = faultCommand(conn, command.spec);
@@ -235,11 +221,6 @@ export function commandSession(
           }
           continue;
         }
-        case "quit": {
-          const word = badQuit && state.get() === "BAD" ? "BAD" : "QUIT";
-          await conn.writeAll(`${word}\n`);
-          return;
-        }
         case "echo": {
           const end = encoder.encode(line.terminator || "\n");
           const bytes = new Uint8Array(
@@ -255,6 +236,8 @@ export function commandSession(
           conn.busy = false;
           continue;
         }
+        default:
+          reply = immediate!;
       }
       await conn.writeAll(conn.draining ? reply : reply + PROMPT);
       conn.busy = false;

@@ -15,7 +15,8 @@ import type {
 } from "../takeover/mod.ts";
 import { parseCommand } from "./commands.ts";
 import { burnCpu } from "./cpu_loop.ts";
-import { type Health, type HealthState, parseHealth } from "./health_state.ts";
+import { immediateReply } from "./command_replies.ts";
+import { type HealthState, parseHealth } from "./health_state.ts";
 import { helpText } from "./help_text.ts";
 import { PROMPT } from "./command_session.ts";
 
@@ -56,7 +57,13 @@ export function takeoverCommandHandler(
     maxLine = 4096,
     maxLoops = 8,
   } = options;
-  const help = helpText(version);
+  const context = {
+    state,
+    version,
+    hostname,
+    help: helpText(version),
+    badQuit,
+  };
   let loopsRunning = 0;
   const say = (conn: TakeoverConn, text: string) =>
     conn.write(encoder.encode(text));
@@ -111,30 +118,13 @@ export function takeoverCommandHandler(
           return data.length;
         }
         const command = parseCommand(line);
+        const reply = immediateReply(command, context);
+        if (command.name === "quit") {
+          say(conn, reply!);
+          conn.close();
+          return data.length;
+        }
         switch (command.name) {
-          case "help":
-            say(conn, help + PROMPT);
-            break;
-          case "version":
-            say(conn, `${version}\n${PROMPT}`);
-            break;
-          case "hostname":
-            say(conn, `hostname:[${hostname}]\n${PROMPT}`);
-            break;
-          case "getstatus":
-            say(conn, `${state.get()}\n${PROMPT}`);
-            break;
-          case "setbad":
-          case "setgood": {
-            const health: Health = command.name === "setbad" ? "BAD" : "GOOD";
-            state.set(health);
-            say(conn, `Status is ${health}\n${PROMPT}`);
-            break;
-          }
-          case "quit":
-            say(conn, badQuit && state.get() === "BAD" ? "BAD\n" : "QUIT\n");
-            conn.close();
-            return data.length;
           case "startloop":
             if (loopsRunning >= maxLoops) {
               say(
@@ -148,13 +138,12 @@ export function takeoverCommandHandler(
           case "fault":
             say(conn, `ERR fault: not available with --takeover\n${PROMPT}`);
             break;
-          case "error":
-            say(conn, `ERR ${command.message}\n${PROMPT}`);
-            break;
           case "echo":
             conn.write(raw);
             say(conn, PROMPT);
             break;
+          default:
+            say(conn, reply! + PROMPT);
         }
       }
       return data.length;
