@@ -41,11 +41,11 @@ import denoConfig from "../deno.json" with { type: "json" };
 import {
   clockTicksPerSecond,
   compact,
+  compileLoadGenerator,
   machineLine,
   median,
   numberFlag,
   onInterrupt,
-  ROOT,
   RunningServer,
   stopChild,
   table,
@@ -97,20 +97,6 @@ interface Server {
   pid: number;
   stop(): Promise<void>;
   assertAlive(): void;
-}
-
-async function compileLoad(dir: string): Promise<string> {
-  const binary = `${dir}/pool_load`;
-  const out = await new Deno.Command("cc", {
-    args: ["-O2", "-o", binary, `${ROOT}scripts/pool_load.c`],
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    throw new Error(
-      `cc failed:\n${new TextDecoder().decode(out.stderr).trimEnd()}`,
-    );
-  }
-  return binary;
 }
 
 async function startIotcpd(): Promise<Server> {
@@ -287,7 +273,7 @@ const results: Record<"iotcpd" | "socat", RunResult[]> = {
   socat: [],
 };
 try {
-  const binary = await compileLoad(tmp);
+  const binary = await compileLoadGenerator("pool_load", tmp);
   const ticksPerSecond = await clockTicksPerSecond();
   say(machineLine());
   say(

@@ -38,6 +38,7 @@ import { SeqnumClient } from "../takeover/mod.ts";
 import {
   clockTicksPerSecond,
   compact,
+  compileLoadGenerator,
   cpuTicks,
   LineReader,
   machineLine,
@@ -295,23 +296,6 @@ interface Throughput {
   loadgenCpuPct: number;
 }
 
-async function compileLoadgen(dir: string): Promise<string> {
-  const exe = `${dir}/echo_load`;
-  const out = await new Deno.Command("cc", {
-    args: ["-O2", "-Wall", "-o", exe, `${ROOT}scripts/echo_load.c`],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    throw new Error(
-      `cc failed to build scripts/echo_load.c:\n${
-        new TextDecoder().decode(out.stderr)
-      }`,
-    );
-  }
-  return exe;
-}
-
 async function runLoad(
   exe: string,
   server: RunningServer,
@@ -399,7 +383,7 @@ async function throughput(): Promise<
   ] as const;
   const results: Record<string, Record<string, Throughput[]>> = {};
   try {
-    const exe = await compileLoadgen(tmp);
+    const exe = await compileLoadGenerator("echo_load", tmp);
     for (let round = 1; round <= rounds; round++) {
       const servers: RunningServer[] = [];
       try {

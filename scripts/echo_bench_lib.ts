@@ -440,3 +440,39 @@ export function table(rows: string[][], textCols = 2): string {
     ).join("  ").trimEnd()
   ).join("\n");
 }
+
+/**
+ * Builds one of the C load generators in scripts/ (`echo_load`,
+ * `pool_load`) with `cc -O2` into `dir`; returns the executable's path.
+ * Fails with a clear message when there is no C compiler.
+ */
+export async function compileLoadGenerator(
+  name: string,
+  dir: string,
+): Promise<string> {
+  const exe = `${dir}/${name}`;
+  const source = `${ROOT}scripts/${name}.c`;
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command("cc", {
+      args: ["-O2", "-Wall", "-o", exe, source],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Error(
+        `\`cc\` is not on PATH: install a C compiler (gcc or clang) to build scripts/${name}.c`,
+      );
+    }
+    throw error;
+  }
+  if (!out.success) {
+    throw new Error(
+      `cc failed to build scripts/${name}.c:\n${
+        new TextDecoder().decode(out.stderr).trimEnd()
+      }`,
+    );
+  }
+  return exe;
+}
