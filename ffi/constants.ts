@@ -130,6 +130,10 @@ export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;
 /** `O_RDWR`: open() for reading and writing. */
 export const O_RDWR = 0o2;
+/** `O_RDONLY`: open() for reading only. */
+export const O_RDONLY = 0;
+/** `O_DIRECTORY`: open() fails unless the path is a directory. */
+export const O_DIRECTORY = 0o200000;
 
 // <unistd.h>
 /** `SEEK_END`: lseek() relative to the end of the file. */

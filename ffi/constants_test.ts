@@ -28,6 +28,8 @@ Deno.test("constants have the Linux values tcpkit relies on", () => {
   assert.equal(constants.SO_ACCEPTCONN, 30);
   assert.equal(constants.SO_PEERCRED, 17);
   assert.equal(constants.SO_COOKIE, 57);
+  assert.equal(constants.O_RDONLY, 0);
+  assert.equal(constants.O_DIRECTORY, 65536);
   assert.equal(constants.TCP_NODELAY, 1);
   assert.equal(constants.TCP_KEEPIDLE, 4);
   assert.equal(constants.TCP_KEEPINTVL, 5);

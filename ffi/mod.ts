@@ -105,7 +105,10 @@ export {
 export {
   Reactor,
   type ReactorOptions,
+  type ReactorWait,
   type ReadinessHandler,
 } from "./reactor.ts";
+export { epollFds, epollFdsWatching } from "./runtime_epolls.ts";
+export { EventLoopTurn } from "./event_loop_turn.ts";
 export { socketCookies } from "./socket_cookies.ts";
 export { reserveFdSlots } from "./fd_table.ts";

@@ -44,6 +44,8 @@ export interface ListenTcpOptions {
   backlog?: number;
   /** Set `SO_REUSEADDR`, as Deno's listeners do. @default {true} */
   reuseAddr?: boolean;
+  /** Set `SO_REUSEPORT`, so several listeners share the port. @default {false} */
+  reusePort?: boolean;
 }
 
 /** A listening socket made by {@linkcode listenTcp}. */
@@ -56,7 +58,8 @@ export interface RawListener {
 
 /**
  * Opens a non-blocking, close-on-exec TCP listener through libc:
- * `socket()`, `SO_REUSEADDR`, `bind()`, `listen()`. For `"::"`,
+ * `socket()`, `SO_REUSEADDR` (and `SO_REUSEPORT` if asked), `bind()`,
+ * `listen()`. For `"::"`,
  * `IPV6_V6ONLY` is cleared so IPv4 clients are accepted too, as by Deno.
  *
  * @param options Address, port, backlog.
@@ -101,6 +104,7 @@ export function listenTcp(options: ListenTcpOptions): RawListener {
       );
     }
     if (options.reuseAddr ?? true) setSocketOption(fd, "SO_REUSEADDR", 1);
+    if (options.reusePort) setSocketOption(fd, "SO_REUSEPORT", 1);
     check(
       c.bind(fd, sockaddr, sockaddr.byteLength),
       "bind",

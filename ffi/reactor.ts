@@ -1,7 +1,9 @@
 /**
  * An epoll reactor: readiness callbacks for raw fds, driven by one loop that
  * polls `epoll_wait()` synchronously while events keep coming and otherwise
- * waits on Deno's blocking thread pool, so JavaScript never blocks.
+ * waits either on Deno's blocking thread pool (JavaScript never blocks) or,
+ * cheaper per event, on the JavaScript thread itself with Deno's own epoll
+ * instance in the set (see {@linkcode ReactorOptions.wait}).
  *
  * @module
  */
@@ -18,6 +20,8 @@ import {
 import { check, errno, errnoError } from "./errno.ts";
 import { EPOLL_EVENT } from "./layout.ts";
 import { libc } from "./libc.ts";
+import { EventLoopTurn } from "./event_loop_turn.ts";
+import { epollFds } from "./runtime_epolls.ts";
 import { validateFd } from "./_validate.ts";
 
 const EINTR = 4;
@@ -27,15 +31,39 @@ const EBADF = 9;
 /** Called with the `EPOLL*` bits reported for a watched fd. */
 export type ReadinessHandler = (events: number) => void;
 
+/** Where a {@linkcode Reactor} waits when nothing is ready; see {@linkcode ReactorOptions.wait}. */
+export type ReactorWait = "pool" | "inline";
+
 /** Options of {@linkcode Reactor.create}. */
 export interface ReactorOptions {
   /** Most events taken from the kernel per `epoll_wait()`. @default {1024} */
   maxEvents?: number;
   /**
-   * How long one wait on the thread pool may last, in ms. It bounds nothing
-   * visible (a wake-up ends the wait at once); it only stops the wait from
-   * pinning the process forever if everything else has gone.
-   * @default {1000}
+   * Where the loop waits when no fd is ready:
+   * - `"pool"`: in `epoll_wait()` on Deno's blocking thread pool, so
+   *   JavaScript never blocks; each wait costs a hand-off between threads.
+   * - `"inline"`: in `epoll_wait()` on the JavaScript thread, with Deno's
+   *   own epoll instance (found in `/proc/self/fd`) in the set: when Deno
+   *   has I/O to handle (a signal, its own sockets and pipes, a finished
+   *   op), the wait ends and the loop gives Deno's event loop one whole
+   *   turn ({@linkcode EventLoopTurn}, which needs `--allow-net` for
+   *   127.0.0.1). This takes no thread hand-off per event. Deno's timers
+   *   are invisible to epoll, so a wait lasts at most `waitTimeoutMs` and
+   *   timers run up to that late, as may, rarely, other Deno callbacks;
+   *   and promise work that a handler starts advances only between waits,
+   *   so handlers should be synchronous. One inline reactor per thread: it
+   *   owns the thread while it runs.
+   * @default {"pool"}
+   */
+  wait?: ReactorWait;
+  /**
+   * With `wait: "pool"`, how long one wait on the thread pool may last, in
+   * ms: a wake-up ends the wait at once, so this only stops the wait from
+   * pinning the process forever if everything else has gone. With
+   * `wait: "inline"`, the longest the JavaScript thread stays in one wait
+   * without giving Deno's event loop a turn, so the most a Deno timer can
+   * be late.
+   * @default {1000 with "pool", 50 with "inline"}
    */
   waitTimeoutMs?: number;
   /**
@@ -54,6 +82,15 @@ interface Registration {
 // After this many back-to-back synchronous polls that found events, the loop
 // waits on the thread pool once anyway, so timers and signals get a turn.
 const SYNC_POLLS_BEFORE_YIELD = 16;
+// epoll_data of Deno's own epoll fds in an inline reactor's set; generations
+// of watched fds never reach it.
+const RUNTIME_GENERATION = 0xffff_ffff;
+// Microtask ticks an inline reactor lets pass after a turn of Deno's event
+// loop before it blocks again: enough for the await chains of Deno's own
+// callbacks to reach their next op; anything deeper waits for the next wake.
+const DRAIN_TICKS_AFTER_YIELD = 16;
+// The epoll fds of this module's reactors: never mistaken for Deno's own.
+const reactorEpolls = new Set<number>();
 
 /**
  * An epoll instance with a dispatch loop: {@linkcode Reactor.watch} an fd
@@ -83,6 +120,7 @@ export class Reactor {
   readonly #events: Uint8Array;
   readonly #view: DataView;
   readonly #maxEvents: number;
+  readonly #wait: ReactorWait;
   readonly #waitTimeoutMs: number;
   readonly #onError: (error: unknown, fd: number) => void;
   readonly #registrations = new Map<number, Registration>();
@@ -94,6 +132,7 @@ export class Reactor {
   #closing = false;
   #closed = false;
   #waitsOnPool = 0;
+  #yields = 0;
   #syncPolls = 0;
 
   private constructor(
@@ -104,6 +143,7 @@ export class Reactor {
     this.#epfd = epfd;
     this.#wakeFd = wakeFd;
     this.#maxEvents = options.maxEvents;
+    this.#wait = options.wait;
     this.#waitTimeoutMs = options.waitTimeoutMs;
     this.#onError = options.onError;
     this.#events = new Uint8Array(
@@ -111,20 +151,32 @@ export class Reactor {
     );
     this.#view = new DataView(this.#events.buffer);
     this.#control(EPOLL_CTL_ADD, wakeFd, EPOLLIN, 0);
-    this.#loop = this.#run();
+    if (options.wait === "inline") {
+      this.#loop = this.#runInline();
+    } else {
+      this.#loop = this.#run();
+    }
   }
 
   /**
    * Creates the epoll instance and its wake-up eventfd, and starts the loop.
    *
-   * @param options Event batch size, wait timeout and error handler.
+   * @param options Event batch size, where and how long to wait, error handler.
    * @returns The running reactor; close it to stop the loop.
-   * @throws {RangeError} When `maxEvents` or `waitTimeoutMs` is out of range.
-   * @throws {ErrnoError} When `epoll_create1()` or `eventfd()` fails (EMFILE).
+   * @throws {RangeError} When `maxEvents`, `wait` or `waitTimeoutMs` is out of range.
+   * @throws {ErrnoError} When `epoll_create1()` or `eventfd()` fails (EMFILE),
+   * or, inline, when `/proc/self/fd` cannot be read.
    */
   static create(options: ReactorOptions = {}): Reactor {
     const maxEvents = options.maxEvents ?? 1024;
-    const waitTimeoutMs = options.waitTimeoutMs ?? 1000;
+    const wait = options.wait ?? "pool";
+    if (wait !== "pool" && wait !== "inline") {
+      throw new RangeError(
+        `Invalid wait: expected "pool" or "inline", got ${String(wait)}`,
+      );
+    }
+    const waitTimeoutMs = options.waitTimeoutMs ??
+      (wait === "inline" ? 50 : 1000);
     if (!Number.isInteger(maxEvents) || maxEvents < 1 || maxEvents > 65536) {
       throw new RangeError(
         `Invalid maxEvents: expected an integer from 1 to 65536, got ${maxEvents}`,
@@ -153,7 +205,14 @@ export class Reactor {
       });
     });
     try {
-      return new Reactor(epfd, wakeFd, { maxEvents, waitTimeoutMs, onError });
+      const reactor = new Reactor(epfd, wakeFd, {
+        maxEvents,
+        wait,
+        waitTimeoutMs,
+        onError,
+      });
+      reactorEpolls.add(epfd);
+      return reactor;
     } catch (error) {
       c.close(wakeFd);
       c.close(epfd);
@@ -256,6 +315,7 @@ export class Reactor {
     await this.#loop;
     if (!this.#closed) {
       this.#closed = true;
+      reactorEpolls.delete(this.#epfd);
       libc().close(this.#wakeFd);
       libc().close(this.#epfd);
     }
@@ -337,13 +397,19 @@ export class Reactor {
     }
   }
 
-  #dispatch(count: number): void {
+  /** Runs the handlers of `count` events; true if Deno's own epoll was among them. */
+  #dispatch(count: number): boolean {
     const view = this.#view;
+    let runtime = false;
     for (let i = 0; i < count && !this.#closing; i++) {
       const base = i * EPOLL_EVENT.size;
       const events = view.getUint32(base, true);
       const fd = view.getUint32(base + EPOLL_EVENT.data, true);
       const generation = view.getUint32(base + EPOLL_EVENT.data + 4, true);
+      if (generation === RUNTIME_GENERATION) {
+        runtime = true;
+        continue;
+      }
       if (generation === 0) {
         // The wake-up eventfd: drain it.
         libc().read(
@@ -365,10 +431,84 @@ export class Reactor {
         this.#onError(error, fd);
       }
     }
+    return runtime;
+  }
+
+  async #runInline(): Promise<void> {
+    const c = libc();
+    // Opening the doorbell gives way first: the creator registers its fds
+    // in this same turn.
+    let turn: EventLoopTurn | undefined;
+    try {
+      turn = await EventLoopTurn.open();
+    } catch {
+      // No --allow-net for 127.0.0.1: timer turns, which may spin a little.
+    }
+    try {
+      // This thread's runtime: the one watching the doorbell. Without one,
+      // every epoll but reactors' (other runtimes only cost extra turns).
+      const exclude = [...reactorEpolls, this.#epfd];
+      const runtime = this.#closing ? [] : turn?.runtimeEpollFds(exclude) ?? [];
+      const fds = runtime.length > 0 || this.#closing
+        ? runtime
+        : epollFds(exclude);
+      for (const fd of fds) {
+        // Level-triggered: ready for as long as Deno has not taken its events.
+        this.#control(EPOLL_CTL_ADD, fd, EPOLLIN, RUNTIME_GENERATION);
+      }
+      let lastYield = performance.now();
+      let mustYield = false;
+      while (!this.#closing) {
+        if (
+          mustYield || performance.now() - lastYield >= this.#waitTimeoutMs
+        ) {
+          this.#yields++;
+          if (turn) await turn.take();
+          else await new Promise((resolve) => setTimeout(resolve, 0));
+          lastYield = performance.now();
+          mustYield = false;
+          // What Deno resolved in that turn goes on as chains of microtasks
+          // queued behind ours; let them run before the thread blocks.
+          for (let i = 0; i < DRAIN_TICKS_AFTER_YIELD; i++) await null;
+          continue;
+        }
+        const timeout = Math.max(
+          0,
+          Math.ceil(this.#waitTimeoutMs - (performance.now() - lastYield)),
+        );
+        let count = c.epoll_wait(
+          this.#epfd,
+          this.#events,
+          this.#maxEvents,
+          timeout,
+        );
+        if (count < 0) {
+          const n = errno();
+          if (n !== EINTR) throw errnoError(n, "epoll_wait");
+          count = 0;
+        }
+        // Nothing within the wait means the cap passed: Deno's timers may be due.
+        mustYield = this.#dispatch(count) || count === 0;
+        // Promise work the handlers started runs before the thread blocks.
+        await null;
+      }
+    } finally {
+      turn?.close();
+    }
   }
 
   /** How many waits went to the thread pool so far (for tests and benchmarks). */
   get waitsOnPool(): number {
     return this.#waitsOnPool;
+  }
+
+  /** How many turns an inline reactor gave Deno's event loop so far (for tests and benchmarks). */
+  get yields(): number {
+    return this.#yields;
+  }
+
+  /** Where this reactor waits. */
+  get wait(): ReactorWait {
+    return this.#wait;
   }
 }

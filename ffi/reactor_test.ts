@@ -11,6 +11,8 @@ import { check } from "./errno.ts";
 import { libc } from "./libc.ts";
 import { Reactor } from "./reactor.ts";
 
+const WAITS = ["pool", "inline"] as const;
+
 /** A non-blocking Unix socket pair, closed by the returned disposer. */
 function socketPair(): { a: number; b: number } & Disposable {
   const sv = new Int32Array(2);
@@ -45,101 +47,112 @@ function drain(fd: number): string {
   return n > 0n ? new TextDecoder().decode(buffer.subarray(0, Number(n))) : "";
 }
 
-Deno.test("Reactor calls a handler when its fd becomes readable", async () => {
-  await using reactor = Reactor.create();
-  using pair = socketPair();
-  const { promise, resolve } = Promise.withResolvers<string>();
-  reactor.watch(pair.a, EPOLLIN, (events) => {
-    assert.ok(events & EPOLLIN);
-    resolve(drain(pair.a));
+for (const wait of WAITS) {
+  Deno.test(`Reactor calls a handler when its fd becomes readable (wait: ${wait})`, async () => {
+    await using reactor = Reactor.create({ wait });
+    using pair = socketPair();
+    const { promise, resolve } = Promise.withResolvers<string>();
+    reactor.watch(pair.a, EPOLLIN, (events) => {
+      assert.ok(events & EPOLLIN);
+      resolve(drain(pair.a));
+    });
+    write(pair.b, "ping");
+    assert.equal(await promise, "ping");
+    assert.equal(reactor.size, 1);
   });
-  write(pair.b, "ping");
-  assert.equal(await promise, "ping");
-  assert.equal(reactor.size, 1);
-});
+}
 
-Deno.test("Reactor keeps calling a level-triggered handler until the data is read", async () => {
-  await using reactor = Reactor.create();
-  using pair = socketPair();
-  let calls = 0;
-  const { promise, resolve } = Promise.withResolvers<void>();
-  reactor.watch(pair.a, EPOLLIN, () => {
-    calls++;
-    if (calls === 3) {
+for (const wait of WAITS) {
+  Deno.test(`Reactor keeps calling a level-triggered handler until the data is read (wait: ${wait})`, async () => {
+    await using reactor = Reactor.create({ wait });
+    using pair = socketPair();
+    let calls = 0;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    reactor.watch(pair.a, EPOLLIN, () => {
+      calls++;
+      if (calls === 3) {
+        drain(pair.a);
+        resolve();
+      }
+    });
+    write(pair.b, "x");
+    await promise;
+    assert.equal(calls, 3);
+  });
+}
+
+for (const wait of WAITS) {
+  Deno.test(`Reactor.unwatch() stops calls, even for events already taken (wait: ${wait})`, async () => {
+    await using reactor = Reactor.create({ wait });
+    using first = socketPair();
+    using second = socketPair();
+    let unwatched = false;
+    let callsAfterUnwatch = 0;
+    let firstCalls = 0;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    // Both become ready, often in the same epoll_wait; the first handler
+    // removes the second fd, whose event may already be in the batch.
+    reactor.watch(first.a, EPOLLIN, () => {
+      firstCalls++;
+      drain(first.a);
+      if (firstCalls === 1) {
+        reactor.unwatch(second.a);
+        unwatched = true;
+        // Events are dispatched in order: once this one comes back, anything
+        // for the second fd would have come first.
+        write(second.b, "more");
+        write(first.b, "again");
+      } else {
+        resolve();
+      }
+    });
+    reactor.watch(second.a, EPOLLIN, () => {
+      if (unwatched) callsAfterUnwatch++;
+    });
+    write(second.b, "2");
+    write(first.b, "1");
+    await promise;
+    assert.equal(callsAfterUnwatch, 0);
+    assert.equal(reactor.isWatching(second.a), false);
+    // Removing an fd not watched is a no-op.
+    reactor.unwatch(second.a);
+  });
+}
+
+for (const wait of WAITS) {
+  Deno.test(`Reactor.setEvents() switches between readable and writable (wait: ${wait})`, async () => {
+    await using reactor = Reactor.create({ wait });
+    using pair = socketPair();
+    const { promise, resolve } = Promise.withResolvers<number>();
+    reactor.watch(pair.a, 0, (events) => resolve(events));
+    reactor.setEvents(pair.a, EPOLLOUT);
+    assert.ok((await promise) & EPOLLOUT);
+    assert.throws(() => reactor.setEvents(999_999, EPOLLIN), /not watched/);
+  });
+}
+
+for (const wait of WAITS) {
+  Deno.test(`Reactor reports a throwing handler to onError and goes on (wait: ${wait})`, async () => {
+    const errors: unknown[] = [];
+    await using reactor = Reactor.create({
+      wait,
+      onError: (error) => errors.push(error),
+    });
+    using pair = socketPair();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    let calls = 0;
+    reactor.watch(pair.a, EPOLLIN, () => {
+      calls++;
+      if (calls === 1) throw new Error("boom");
       drain(pair.a);
       resolve();
-    }
+    });
+    write(pair.b, "x");
+    await promise;
+    assert.equal(errors.length, 1);
+    assert.equal((errors[0] as Error).message, "boom");
   });
-  write(pair.b, "x");
-  await promise;
-  assert.equal(calls, 3);
-});
-
-Deno.test("Reactor.unwatch() stops calls, even for events already taken", async () => {
-  await using reactor = Reactor.create();
-  using first = socketPair();
-  using second = socketPair();
-  let unwatched = false;
-  let callsAfterUnwatch = 0;
-  let firstCalls = 0;
-  const { promise, resolve } = Promise.withResolvers<void>();
-  // Both become ready, often in the same epoll_wait; the first handler
-  // removes the second fd, whose event may already be in the batch.
-  reactor.watch(first.a, EPOLLIN, () => {
-    firstCalls++;
-    drain(first.a);
-    if (firstCalls === 1) {
-      reactor.unwatch(second.a);
-      unwatched = true;
-      // Events are dispatched in order: once this one comes back, anything
-      // for the second fd would have come first.
-      write(second.b, "more");
-      write(first.b, "again");
-    } else {
-      resolve();
-    }
-  });
-  reactor.watch(second.a, EPOLLIN, () => {
-    if (unwatched) callsAfterUnwatch++;
-  });
-  write(second.b, "2");
-  write(first.b, "1");
-  await promise;
-  assert.equal(callsAfterUnwatch, 0);
-  assert.equal(reactor.isWatching(second.a), false);
-  // Removing an fd not watched is a no-op.
-  reactor.unwatch(second.a);
-});
-
-Deno.test("Reactor.setEvents() switches between readable and writable", async () => {
-  await using reactor = Reactor.create();
-  using pair = socketPair();
-  const { promise, resolve } = Promise.withResolvers<number>();
-  reactor.watch(pair.a, 0, (events) => resolve(events));
-  reactor.setEvents(pair.a, EPOLLOUT);
-  assert.ok((await promise) & EPOLLOUT);
-  assert.throws(() => reactor.setEvents(999_999, EPOLLIN), /not watched/);
-});
-
-Deno.test("Reactor reports a throwing handler to onError and goes on", async () => {
-  const errors: unknown[] = [];
-  await using reactor = Reactor.create({
-    onError: (error) => errors.push(error),
-  });
-  using pair = socketPair();
-  const { promise, resolve } = Promise.withResolvers<void>();
-  let calls = 0;
-  reactor.watch(pair.a, EPOLLIN, () => {
-    calls++;
-    if (calls === 1) throw new Error("boom");
-    drain(pair.a);
-    resolve();
-  });
-  write(pair.b, "x");
-  await promise;
-  assert.equal(errors.length, 1);
-  assert.equal((errors[0] as Error).message, "boom");
-});
+}
 
 Deno.test("Reactor.close() ends a pending wait at once and is idempotent", async () => {
   const reactor = Reactor.create({ waitTimeoutMs: 60000 });
@@ -156,17 +169,115 @@ Deno.test("Reactor.close() ends a pending wait at once and is idempotent", async
 Deno.test("Reactor.create() validates its options", () => {
   assert.throws(() => Reactor.create({ maxEvents: 0 }), RangeError);
   assert.throws(() => Reactor.create({ waitTimeoutMs: 0 }), RangeError);
+  assert.throws(
+    () => Reactor.create({ wait: "busy" as "pool" }),
+    /Invalid wait: expected "pool" or "inline", got busy/,
+  );
 });
 
-Deno.test("Reactor lets timers run while fds stay busy", async () => {
-  await using reactor = Reactor.create();
-  using pair = socketPair();
-  // A handler that never drains keeps the fd ready forever.
-  reactor.watch(pair.a, EPOLLIN, () => {});
-  write(pair.b, "busy");
-  const fired = await new Promise<boolean>((resolve) =>
-    setTimeout(() => resolve(true), 10)
-  );
-  assert.equal(fired, true);
-  reactor.unwatch(pair.a);
+Deno.test("an inline Reactor serves Deno's own sockets at once while it waits", async () => {
+  // A 1 s cap: were Deno's epoll not in the set, each round trip would wait
+  // for it and twenty would take 20 s. A rare callback may miss its wake
+  // and take one cap; allow three.
+  await using reactor = Reactor.create({ wait: "inline", waitTimeoutMs: 1000 });
+  assert.equal(reactor.wait, "inline");
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served = (async () => {
+    using conn = await listener.accept();
+    const buffer = new Uint8Array(64);
+    for (let n; (n = await conn.read(buffer)) !== null;) {
+      await conn.write(buffer.subarray(0, n));
+    }
+  })();
+  const started = performance.now();
+  {
+    using client = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: listener.addr.port,
+    });
+    const reply = new Uint8Array(4);
+    for (let i = 0; i < 20; i++) {
+      await client.write(new TextEncoder().encode(`p${i % 10}\n`));
+      let got = 0;
+      while (got < 3) {
+        const n = await client.read(reply.subarray(got));
+        assert.notEqual(n, null);
+        got += n!;
+      }
+      assert.equal(
+        new TextDecoder().decode(reply.subarray(0, 3)),
+        `p${i % 10}\n`,
+      );
+    }
+  }
+  await served;
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed < 4000, `20 round trips took ${elapsed.toFixed(0)} ms`);
 });
+
+Deno.test("an inline Reactor lets signal listeners run at once", async () => {
+  await using reactor = Reactor.create({ wait: "inline", waitTimeoutMs: 1000 });
+  const started = performance.now();
+  for (let i = 0; i < 10; i++) {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const listener = () => resolve();
+    Deno.addSignalListener("SIGUSR2", listener);
+    try {
+      Deno.kill(Deno.pid, "SIGUSR2");
+      await promise;
+    } finally {
+      Deno.removeSignalListener("SIGUSR2", listener);
+    }
+  }
+  const elapsed = performance.now() - started;
+  // Ten caps (10 s) if signals had to wait for one; allow three misses.
+  assert.ok(elapsed < 4000, `10 signals took ${elapsed.toFixed(0)} ms`);
+  assert.ok(reactor.yields >= 1);
+});
+
+Deno.test("an inline Reactor runs timers within waitTimeoutMs and does not spin while idle", async () => {
+  await using reactor = Reactor.create({ wait: "inline", waitTimeoutMs: 50 });
+  // A pending timer of someone else's: a turn taken with a timer of its own
+  // would make Deno's epoll ready again after each turn, and spin.
+  const other = setInterval(() => {}, 1000);
+  try {
+    const before = reactor.yields;
+    const started = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const elapsed = performance.now() - started;
+    const yields = reactor.yields - before;
+    // ~10 turns in 500 ms at a 50 ms cap; a spinning loop makes hundreds.
+    assert.ok(yields < 100, `${yields} turns in ${elapsed.toFixed(0)} ms`);
+    assert.ok(elapsed >= 499 && elapsed < 3000, `${elapsed} ms`);
+  } finally {
+    clearInterval(other);
+  }
+});
+
+Deno.test("an inline Reactor stops when a handler closes it", async () => {
+  const reactor = Reactor.create({ wait: "inline", waitTimeoutMs: 3000 });
+  using pair = socketPair();
+  reactor.watch(pair.a, EPOLLIN, () => {
+    drain(pair.a);
+    void reactor.close();
+  });
+  write(pair.b, "bye");
+  await reactor.close();
+  assert.equal(reactor.closed, true);
+  assert.equal(reactor.size, 0);
+});
+
+for (const wait of WAITS) {
+  Deno.test(`Reactor lets timers run while fds stay busy (wait: ${wait})`, async () => {
+    await using reactor = Reactor.create({ wait });
+    using pair = socketPair();
+    // A handler that never drains keeps the fd ready forever.
+    reactor.watch(pair.a, EPOLLIN, () => {});
+    write(pair.b, "busy");
+    const fired = await new Promise<boolean>((resolve) =>
+      setTimeout(() => resolve(true), 10)
+    );
+    assert.equal(fired, true);
+    reactor.unwatch(pair.a);
+  });
+}

@@ -366,6 +366,24 @@ export const LIBC_SYMBOLS = {
     ],
     result: "i32",
   },
+  /** `ssize_t readlink(const char *pathname, char *buf, size_t bufsiz)` (no NUL added) */
+  readlink: {
+    parameters: [
+      "buffer", // const char *pathname (NUL-terminated)
+      "buffer", // char *buf (out)
+      "usize", // size_t bufsiz
+    ],
+    result: "isize",
+  },
+  /** `ssize_t getdents64(int fd, void *dirp, size_t count)`: raw `struct linux_dirent64` records */
+  getdents64: {
+    parameters: [
+      "i32", // int fd (an O_DIRECTORY fd)
+      "buffer", // void *dirp (out)
+      "usize", // size_t count
+    ],
+    result: "isize",
+  },
   /** `pid_t getpid(void)` */
   getpid: { parameters: [], result: "i32" },
   /** `uid_t getuid(void)` */

@@ -22,7 +22,7 @@ export interface ListenerSocketOptions {
 }
 
 /**
- * Sets the options on the listener and reads each one back.
+ * Sets the options on a Deno listener and reads each one back.
  *
  * @returns The values read back with getsockopt, by option name, for logs.
  */
@@ -30,6 +30,26 @@ export function applyListenerOptions(
   listener: Deno.TcpListener,
   options: ListenerSocketOptions,
 ): Partial<Record<SocketOption, number>> {
+  const wanted = wantedOptions(options);
+  // One synchronous block: the fd number is used at once, never kept.
+  return wanted.length === 0 ? {} : setAll(socketFdOf(listener), wanted);
+}
+
+/**
+ * Sets the options on a listening socket's fd and reads each one back.
+ *
+ * @returns The values read back with getsockopt, by option name, for logs.
+ */
+export function applySocketOptions(
+  fd: number,
+  options: ListenerSocketOptions,
+): Partial<Record<SocketOption, number>> {
+  return setAll(fd, wantedOptions(options));
+}
+
+function wantedOptions(
+  options: ListenerSocketOptions,
+): [SocketOption, number][] {
   const wanted: [SocketOption, number][] = [];
   if (options.keepAlive || options.keepAliveIdleSecs !== undefined) {
     wanted.push(["SO_KEEPALIVE", 1]);
@@ -41,10 +61,14 @@ export function applyListenerOptions(
   if (options.finTimeoutSecs !== undefined) {
     wanted.push(["TCP_LINGER2", options.finTimeoutSecs]);
   }
+  return wanted;
+}
+
+function setAll(
+  fd: number,
+  wanted: [SocketOption, number][],
+): Partial<Record<SocketOption, number>> {
   const applied: Partial<Record<SocketOption, number>> = {};
-  if (wanted.length === 0) return applied;
-  // One synchronous block: the fd number is used at once, never kept.
-  const fd = socketFdOf(listener);
   for (const [option, value] of wanted) {
     setSocketOption(fd, option, value);
     applied[option] = getSocketOption(fd, option);

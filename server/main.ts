@@ -90,6 +90,7 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
     for (const spec of cli.faults) faults.add(parseFaultSpec(spec));
     server = new Tcpservd({
       mode: cli.buggy ? "buggy" : cli.echo ? "echo" : "command",
+      ...(cli.engine === undefined ? {} : { engine: cli.engine }),
       faults,
       leakBits: cli.leakBits,
       linger: cli.linger,

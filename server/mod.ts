@@ -1,7 +1,8 @@
 /**
  * tcpservd as a library: the health-flipping test server, its line
- * protocol, the echo service, the listener machinery (limits, idle sweep,
- * drain) that every mode builds on, and the master + workers supervisor.
+ * protocol, the echo service (on `Deno.listen`, or on raw sockets and an
+ * inline epoll reactor), the listener machinery (limits, idle sweep, drain)
+ * that every mode builds on, and the master + workers supervisor.
  *
  * @example
  * ```ts ignore
@@ -32,6 +33,10 @@ export {
 export { ConnFaults, FaultEndedError } from "./conn_faults.ts";
 export { burnCpu } from "./cpu_loop.ts";
 export { echoSession, type EchoSessionOptions } from "./echo_session.ts";
+export {
+  EpollEchoServer,
+  type EpollEchoServerOptions,
+} from "./epoll_echo_server.ts";
 export { withFaults } from "./fault_session.ts";
 export { type ActiveFault, FaultSet } from "./fault_set.ts";
 export {
@@ -52,8 +57,10 @@ export {
 export { helpText } from "./help_text.ts";
 export {
   applyListenerOptions,
+  applySocketOptions,
   type ListenerSocketOptions,
 } from "./listener_options.ts";
+export type { ListeningServer } from "./listening_server.ts";
 export { SeededRandom } from "./seeded_random.ts";
 export {
   IDLE_MESSAGE,
@@ -73,6 +80,7 @@ export {
   takeoverEchoHandler,
 } from "./takeover_session.ts";
 export {
+  type EchoEngine,
   Tcpservd,
   type TcpservdMode,
   type TcpservdOptions,

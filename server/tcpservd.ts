@@ -15,12 +15,21 @@ import {
   applyListenerOptions,
   type ListenerSocketOptions,
 } from "./listener_options.ts";
+import { EpollEchoServer } from "./epoll_echo_server.ts";
+import type { ListeningServer } from "./listening_server.ts";
 import { TcpServer, type TcpServerOptions } from "./tcp_server.ts";
 
 const log = tcpkitLogger("tcpservd");
 
 /** What a tcpservd serves: its line protocol, a plain echo, or buggy-tcpserver's commands. */
 export type TcpservdMode = "command" | "echo" | "buggy";
+
+/**
+ * How the echo mode does its I/O: `"epoll"` on raw sockets and an inline
+ * epoll reactor ({@linkcode EpollEchoServer}, the fastest), or `"deno"` on
+ * `Deno.listen` ({@linkcode TcpServer}, which can inject faults).
+ */
+export type EchoEngine = "epoll" | "deno";
 
 /** Options of {@linkcode Tcpservd}. */
 export interface TcpservdOptions
@@ -29,6 +38,11 @@ export interface TcpservdOptions
     ListenerSocketOptions {
   /** The line protocol with GOOD/BAD state, or a plain echo. @default {"command"} */
   mode?: TcpservdMode;
+  /**
+   * The echo mode's I/O engine; other modes always use `"deno"`.
+   * @default {"epoll", or "deno" when `faults` holds any}
+   */
+  engine?: EchoEngine;
   /** The state at start. @default {"GOOD"} */
   initialState?: Health;
   /** Where the state lives when it is shared with other processes (see {@linkcode HealthState}). */
@@ -64,13 +78,30 @@ export interface TcpservdOptions
 export class Tcpservd {
   /** The server-wide health state. */
   readonly state: HealthState;
-  readonly #server: TcpServer;
+  readonly #server: ListeningServer;
 
-  /** Listens at once; throws `Deno.errors.AddrInUse` if the port is taken. */
+  /**
+   * Listens at once.
+   *
+   * @throws {Deno.errors.AddrInUse} When the port is taken.
+   * @throws {RangeError} For the epoll engine with faults, or with a mode other than echo.
+   */
   constructor(options: TcpservdOptions = {}) {
     this.state = options.stateCell
       ? new HealthState(undefined, options.stateCell)
       : new HealthState(options.initialState ?? "GOOD");
+    const hasFaults = (options.faults?.list().length ?? 0) > 0;
+    if (options.engine === "epoll" && (options.mode !== "echo" || hasFaults)) {
+      throw new RangeError(
+        "The epoll engine serves the echo mode only, without faults",
+      );
+    }
+    if (options.mode === "echo" && options.engine !== "deno" && !hasFaults) {
+      const server = new EpollEchoServer(options);
+      if (options.reuseAddr) reportReuseAddr(server.listenerFd);
+      this.#server = server;
+      return;
+    }
     const inner = options.mode === "echo"
       ? echoSession()
       : options.mode === "buggy"
@@ -97,7 +128,7 @@ export class Tcpservd {
             applied,
           });
         }
-        if (options.reuseAddr) reportReuseAddr(listener);
+        if (options.reuseAddr) reportReuseAddr(socketFdOf(listener));
       },
     });
   }
@@ -107,8 +138,8 @@ export class Tcpservd {
     return this.#server.addr;
   }
 
-  /** The listener machinery (counts, limits). */
-  get server(): TcpServer {
+  /** The serving engine (counts, limits). */
+  get server(): ListeningServer {
     return this.#server;
   }
 
@@ -123,9 +154,8 @@ export class Tcpservd {
   }
 }
 
-function reportReuseAddr(listener: Deno.TcpListener): void {
-  // Deno sets SO_REUSEADDR on every listener; read it back to prove it.
-  const fd = socketFdOf(listener);
+function reportReuseAddr(fd: number): void {
+  // Deno (and listenTcp) set SO_REUSEADDR on every listener; read it back to prove it.
   if (getSocketOption(fd, "SO_REUSEADDR") !== 1) {
     setSocketOption(fd, "SO_REUSEADDR", 1);
   }

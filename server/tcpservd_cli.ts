@@ -12,6 +12,7 @@ import { type LogFormat, parseLogFormat } from "../logging/mod.ts";
 import { BUGGY_PORT } from "./buggy_session.ts";
 import { FaultSpecError, parseFaultSpec } from "./fault_spec.ts";
 import { type Health, parseHealth } from "./health_state.ts";
+import type { EchoEngine } from "./tcpservd.ts";
 
 /** The port used when the service name is not in /etc/services. */
 export const FALLBACK_PORT = 1971;
@@ -40,6 +41,9 @@ OPTIONS:
   -a, --address ADDR         Address to listen on (default 0.0.0.0; :: and IPv6 work)
       --initial-state S      good or bad (default good)
       --echo                 Echo every byte back: no prompt, no commands
+      --engine NAME          With --echo: epoll (default: raw sockets, the JS thread
+                             waits in epoll_wait; fastest) or deno (Deno.listen;
+                             the default with --fault)
   -w, --workers N            N worker processes on one port (SO_REUSEPORT); 0: one per
                              CPU; 1 (default): a single process, no master
       --connection-backlog N Listen queue length (default 511)
@@ -111,6 +115,8 @@ export interface TcpservdCli {
   initialState: Health;
   /** Echo mode. */
   echo: boolean;
+  /** The echo I/O engine, if given. */
+  engine: EchoEngine | undefined;
   /** Worker processes; 0 means one per CPU, 1 no master. */
   workers: number;
   /** Listen queue length. */
@@ -169,6 +175,7 @@ const OPTIONS = {
   address: { type: "string", short: "a" },
   "initial-state": { type: "string" },
   echo: { type: "boolean" },
+  engine: { type: "string" },
   workers: { type: "string", short: "w" },
   "connection-backlog": { type: "string" },
   "max-conns": { type: "string" },
@@ -287,6 +294,25 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
       );
     }
   }
+  const engine = values.engine;
+  if (engine !== undefined) {
+    if (engine !== "epoll" && engine !== "deno") {
+      throw new UsageError(
+        `Invalid value for --engine: "${engine}" (epoll or deno)`,
+      );
+    }
+    if (!values.echo) throw new UsageError("--engine needs --echo");
+    if (takeoverPath !== undefined || takeoverFrom !== undefined) {
+      throw new UsageError(
+        "--engine cannot be combined with --takeover or --takeover-from",
+      );
+    }
+    if (engine === "epoll" && faults.length > 0) {
+      throw new UsageError(
+        "--engine epoll cannot inject faults: use --engine deno with --fault",
+      );
+    }
+  }
   const sharedState = values["shared-state"];
   if (
     sharedState !== undefined &&
@@ -312,6 +338,7 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
     address: parseHost(values.address ?? "0.0.0.0"),
     initialState,
     echo: values.echo ?? false,
+    engine,
     workers: parseNumberOption("--workers", values.workers ?? "1", {
       max: 256,
     }),
@@ -430,6 +457,7 @@ export function workerArgs(
     String(cli.linger),
   ];
   for (const spec of cli.faults) args.push("--fault", spec);
+  if (cli.engine !== undefined) args.push("--engine", cli.engine);
   const flags: [boolean, string][] = [
     [cli.debug, "--debug"],
     [cli.reuseAddr, "--reuseaddr"],

@@ -25,6 +25,7 @@ Deno.test("parseTcpservdArgs() returns the defaults for no arguments", () => {
     address: "0.0.0.0",
     initialState: "GOOD",
     echo: false,
+    engine: undefined,
     workers: 1,
     backlog: 511,
     maxConns: undefined,
@@ -261,6 +262,7 @@ Deno.test("TCPSERVD_USAGE lists every long option", () => {
       "--port",
       "--address",
       "--initial-state",
+      "--engine",
       "--max-conns",
       "--max-line",
       "--idle-timeout",
@@ -347,6 +349,8 @@ Deno.test("workerArgs() round-trips the options a worker needs", () => {
     "100",
     "--log-format",
     "json",
+    "--engine",
+    "deno",
   ]);
   const worker = parseTcpservdArgs(workerArgs(master, 4321, 2, "/proc/1/fd/9"));
   assert.deepEqual(worker, {
@@ -407,4 +411,34 @@ Deno.test("parseTcpservdArgs() reads the takeover options and refuses what canno
     UsageError,
   );
   assert.throws(() => parseTcpservdArgs(["--takeover", ""]), UsageError);
+});
+
+Deno.test("parseTcpservdArgs() reads --engine and refuses what cannot go with it", () => {
+  assert.equal(parseTcpservdArgs(["--echo"]).engine, undefined);
+  assert.equal(
+    parseTcpservdArgs(["--echo", "--engine", "epoll"]).engine,
+    "epoll",
+  );
+  assert.equal(parseTcpservdArgs(["--echo", "--engine=deno"]).engine, "deno");
+  assert.equal(
+    parseTcpservdArgs(["--echo", "--engine", "deno", "--fault", "delay ms=5"])
+      .engine,
+    "deno",
+  );
+  const refused: [string[], RegExp][] = [
+    [["--echo", "--engine", "uring"], /--engine: "uring" \(epoll or deno\)/],
+    [["--engine", "epoll"], /--engine needs --echo/],
+    [
+      ["--echo", "--engine", "epoll", "--fault", "delay ms=5"],
+      /use --engine deno/,
+    ],
+    [["--echo", "--engine", "deno", "--takeover", "/tmp/x"], /--takeover/],
+  ];
+  for (const [args, message] of refused) {
+    assert.throws(() => parseTcpservdArgs(args), (error: unknown) => {
+      assert.ok(error instanceof UsageError, String(error));
+      assert.match(error.message, message);
+      return true;
+    });
+  }
 });

@@ -59,6 +59,9 @@ async function echoed(
   return back;
 }
 
+// The echo engines: raw sockets + inline epoll (default), and Deno.listen.
+const ENGINES = ["epoll", "deno"] as const;
+
 function randomBytes(size: number): Uint8Array {
   const data = new Uint8Array(size);
   for (let i = 0; i < size; i += 65536) {
@@ -67,16 +70,22 @@ function randomBytes(size: number): Uint8Array {
   return data;
 }
 
-Deno.test("tcpservd --echo sends 1 MB of random bytes back identical", async () => {
-  await using server = await ServerProcess.start(["--echo"]);
-  const conn = await connect(server.port);
-  try {
-    const data = randomBytes(1 << 20);
-    assert.deepEqual(await echoed(conn, data), data);
-  } finally {
-    conn.close();
-  }
-});
+for (const engine of ENGINES) {
+  Deno.test(`tcpservd --echo sends 1 MB of random bytes back identical (--engine ${engine})`, async () => {
+    await using server = await ServerProcess.start([
+      "--echo",
+      "--engine",
+      engine,
+    ]);
+    const conn = await connect(server.port);
+    try {
+      const data = randomBytes(1 << 20);
+      assert.deepEqual(await echoed(conn, data), data);
+    } finally {
+      conn.close();
+    }
+  });
+}
 
 Deno.test("tcpservd --echo has no prompt and no commands", async () => {
   await using server = await ServerProcess.start(["--echo"]);
@@ -92,29 +101,38 @@ Deno.test("tcpservd --echo has no prompt and no commands", async () => {
   }
 });
 
-Deno.test("tcpservd --echo -w 2 echoes 1 MB identical through each worker", async () => {
-  await using server = await ServerProcess.start(["--echo", "-w", "2", "-d"]);
-  const seen = new Set<number>();
-  const conns: Deno.TcpConn[] = [];
-  try {
-    for (let i = 0; i < 64 && seen.size < 2; i++) {
-      const conn = await connect(server.port);
-      conns.push(conn);
-      const worker = await workerOf(server, conn);
-      if (seen.has(worker)) continue;
-      seen.add(worker);
-      const data = randomBytes(1 << 20);
-      assert.deepEqual(await echoed(conn, data), data);
+for (const engine of ENGINES) {
+  Deno.test(`tcpservd --echo -w 2 echoes 1 MB identical through each worker (--engine ${engine})`, async () => {
+    await using server = await ServerProcess.start([
+      "--echo",
+      "-w",
+      "2",
+      "-d",
+      "--engine",
+      engine,
+    ]);
+    const seen = new Set<number>();
+    const conns: Deno.TcpConn[] = [];
+    try {
+      for (let i = 0; i < 64 && seen.size < 2; i++) {
+        const conn = await connect(server.port);
+        conns.push(conn);
+        const worker = await workerOf(server, conn);
+        if (seen.has(worker)) continue;
+        seen.add(worker);
+        const data = randomBytes(1 << 20);
+        assert.deepEqual(await echoed(conn, data), data);
+      }
+      assert.deepEqual(
+        [...seen].sort(),
+        [1, 2],
+        "connections reach both workers",
+      );
+    } finally {
+      for (const conn of conns) conn.close();
     }
-    assert.deepEqual(
-      [...seen].sort(),
-      [1, 2],
-      "connections reach both workers",
-    );
-  } finally {
-    for (const conn of conns) conn.close();
-  }
-});
+  });
+}
 
 Deno.test("tcpservd -w 2: a killed worker is replaced and other clients notice nothing", async () => {
   await using server = await ServerProcess.start(["--echo", "-w", "2", "-d"]);
@@ -168,29 +186,38 @@ Deno.test("tcpservd -w 2: a killed worker is replaced and other clients notice n
   }
 });
 
-Deno.test("tcpservd -w 2 on SIGTERM: every client reads a clean EOF, the master exits 0", async () => {
-  await using server = await ServerProcess.start(["--echo", "-w", "2", "-d"]);
-  const conns: Deno.TcpConn[] = [];
-  try {
-    const workers = new Set<number>();
-    for (let i = 0; i < 64 && (conns.length < 6 || workers.size < 2); i++) {
-      const conn = await connect(server.port);
-      conns.push(conn);
-      workers.add(await workerOf(server, conn));
-      assert.deepEqual(await echoed(conn, bytes("hi\n")), bytes("hi\n"));
+for (const engine of ENGINES) {
+  Deno.test(`tcpservd -w 2 on SIGTERM: every client reads a clean EOF, the master exits 0 (--engine ${engine})`, async () => {
+    await using server = await ServerProcess.start([
+      "--echo",
+      "-w",
+      "2",
+      "-d",
+      "--engine",
+      engine,
+    ]);
+    const conns: Deno.TcpConn[] = [];
+    try {
+      const workers = new Set<number>();
+      for (let i = 0; i < 64 && (conns.length < 6 || workers.size < 2); i++) {
+        const conn = await connect(server.port);
+        conns.push(conn);
+        workers.add(await workerOf(server, conn));
+        assert.deepEqual(await echoed(conn, bytes("hi\n")), bytes("hi\n"));
+      }
+      assert.equal(workers.size, 2);
+      server.kill("SIGTERM");
+      for (const conn of conns) {
+        // A FIN reads as EOF; an RST would throw ConnectionReset here.
+        assert.equal(await readToEnd(conn), "");
+      }
+      assert.equal((await server.wait()).code, 0);
+      assert.match(server.stderr, /all workers stopped/);
+    } finally {
+      for (const conn of conns) conn.close();
     }
-    assert.equal(workers.size, 2);
-    server.kill("SIGTERM");
-    for (const conn of conns) {
-      // A FIN reads as EOF; an RST would throw ConnectionReset here.
-      assert.equal(await readToEnd(conn), "");
-    }
-    assert.equal((await server.wait()).code, 0);
-    assert.match(server.stderr, /all workers stopped/);
-  } finally {
-    for (const conn of conns) conn.close();
-  }
-});
+  });
+}
 
 Deno.test("tcpservd --echo --send-reset resets idle clients instead of a FIN", async () => {
   await using server = await ServerProcess.start([
@@ -220,41 +247,49 @@ Deno.test("tcpservd --echo --send-reset resets idle clients instead of a FIN", a
   }
 });
 
-Deno.test("tcpservd --echo --send-reset resets clients on SIGTERM", async () => {
-  await using server = await ServerProcess.start([
-    "--echo",
-    "--send-reset",
-    "-w",
-    "2",
-  ]);
-  const conn = await connect(server.port);
-  try {
-    assert.deepEqual(await echoed(conn, bytes("x")), bytes("x"));
-    server.kill("SIGTERM");
-    await assert.rejects(readToEnd(conn), Deno.errors.ConnectionReset);
-    assert.equal((await server.wait()).code, 0);
-  } finally {
-    conn.close();
-  }
-});
+for (const engine of ENGINES) {
+  Deno.test(`tcpservd --echo --send-reset resets clients on SIGTERM (--engine ${engine})`, async () => {
+    await using server = await ServerProcess.start([
+      "--echo",
+      "--send-reset",
+      "-w",
+      "2",
+      "--engine",
+      engine,
+    ]);
+    const conn = await connect(server.port);
+    try {
+      assert.deepEqual(await echoed(conn, bytes("x")), bytes("x"));
+      server.kill("SIGTERM");
+      await assert.rejects(readToEnd(conn), Deno.errors.ConnectionReset);
+      assert.equal((await server.wait()).code, 0);
+    } finally {
+      conn.close();
+    }
+  });
+}
 
-Deno.test("tcpservd --echo closes an idle client with the inactivity message", async () => {
-  await using server = await ServerProcess.start([
-    "--echo",
-    "--idle-timeout",
-    "0.5",
-  ]);
-  const conn = await connect(server.port);
-  try {
-    assert.deepEqual(await echoed(conn, bytes("ping\n")), bytes("ping\n"));
-    assert.equal(
-      await readToEnd(conn),
-      "Closing connection due to inactivity\n",
-    );
-  } finally {
-    conn.close();
-  }
-});
+for (const engine of ENGINES) {
+  Deno.test(`tcpservd --echo closes an idle client with the inactivity message (--engine ${engine})`, async () => {
+    await using server = await ServerProcess.start([
+      "--echo",
+      "--idle-timeout",
+      "0.5",
+      "--engine",
+      engine,
+    ]);
+    const conn = await connect(server.port);
+    try {
+      assert.deepEqual(await echoed(conn, bytes("ping\n")), bytes("ping\n"));
+      assert.equal(
+        await readToEnd(conn),
+        "Closing connection due to inactivity\n",
+      );
+    } finally {
+      conn.close();
+    }
+  });
+}
 
 Deno.test("tcpservd -w 2: a setbad on one worker is seen at once on the other", async () => {
   await using server = await ServerProcess.start(["-w", "2", "-d"]);
@@ -424,4 +459,76 @@ Deno.test("tcpservd -w 0 starts one worker per CPU", async () => {
     server.stderr,
     new RegExp(`${navigator.hardwareConcurrency} workers ready`),
   );
+});
+
+Deno.test("tcpservd --echo (epoll engine) leaks no fd over 1,000 connections", async () => {
+  await using server = await ServerProcess.start(["--echo"]);
+  const warm = await connect(server.port);
+  assert.deepEqual(await echoed(warm, bytes("warm\n")), bytes("warm\n"));
+  warm.close();
+  const before = await server.fdCount();
+  const one = async (i: number) => {
+    const conn = await connect(server.port);
+    try {
+      if (i % 3 === 0) {
+        assert.deepEqual(await echoed(conn, bytes(`${i}\n`)), bytes(`${i}\n`));
+      } else if (i % 3 === 1) {
+        // Half-close: everything comes back, then the server's FIN.
+        await conn.write(bytes(`${i}\n`));
+        await conn.closeWrite();
+        assert.equal(await readToEnd(conn), `${i}\n`);
+      }
+      // i % 3 === 2: connect and hang up at once.
+    } finally {
+      conn.close();
+    }
+  };
+  for (let i = 0; i < 1000; i += 50) {
+    await Promise.all(Array.from({ length: 50 }, (_, j) => one(i + j)));
+  }
+  let after = await server.fdCount();
+  for (let i = 0; i < 50 && after > before; i++) {
+    // A round trip: closes the server has not read yet get read.
+    const probe = await connect(server.port);
+    await echoed(probe, bytes("?"));
+    probe.close();
+    after = await server.fdCount();
+  }
+  assert.equal(after, before);
+});
+
+Deno.test("tcpservd --echo (epoll engine) serves others while a client does not read", async () => {
+  await using server = await ServerProcess.start(["--echo"]);
+  const hog = await connect(server.port);
+  const other = await connect(server.port);
+  try {
+    // More than the four socket buffers on the way hold (at most ~20 MB).
+    const flood = randomBytes(48 << 20);
+    let written = 0;
+    const writing = (async () => {
+      while (written < flood.length) {
+        written += await hog.write(flood.subarray(written));
+      }
+    })();
+    // The hog is stuck (neither side reads); the other client is served.
+    for (let i = 0; i < 20; i++) {
+      assert.deepEqual(
+        await echoed(other, bytes(`ping ${i}\n`)),
+        bytes(`ping ${i}\n`),
+      );
+    }
+    assert.ok(written < flood.length, "the flood is held back");
+    const back = new Uint8Array(flood.length);
+    let got = 0;
+    while (got < flood.length) {
+      const n = await hog.read(back.subarray(got));
+      if (n === null) throw new Error(`EOF after ${got} bytes`);
+      got += n;
+    }
+    await writing;
+    assert.deepEqual(back, flood);
+  } finally {
+    hog.close();
+    other.close();
+  }
 });

@@ -1,0 +1,490 @@
+/**
+ * The echo service on raw sockets and an inline epoll reactor: tcpservd
+ * `--echo`'s default engine. Each message costs one `epoll_wait()`, one
+ * `read()` and one `send()` made straight from JavaScript, with no promise
+ * and no turn of Deno's event loop, and a connection holds no buffer of its
+ * own unless its peer stops reading.
+ */
+import { formatHostPort } from "../common/mod.ts";
+import {
+  acceptSocket,
+  closeFd,
+  constants,
+  errno,
+  formatIp,
+  getPeerName,
+  libc,
+  listenTcp,
+  Reactor,
+  setLinger,
+} from "../ffi/mod.ts";
+import { tcpkitLogger } from "../logging/mod.ts";
+import {
+  applySocketOptions,
+  type ListenerSocketOptions,
+} from "./listener_options.ts";
+import type { ListeningServer } from "./listening_server.ts";
+import { IDLE_MESSAGE } from "./server_conn.ts";
+import type { TcpServerOptions } from "./tcp_server.ts";
+
+const log = tcpkitLogger("server");
+const { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, MSG_DONTWAIT, MSG_NOSIGNAL } =
+  constants;
+const SEND_FLAGS = MSG_NOSIGNAL | MSG_DONTWAIT;
+const EINTR = 4;
+const EAGAIN = 11;
+const encoder = new TextEncoder();
+// Accepts per readiness event, so a connect flood cannot starve the clients.
+const ACCEPTS_PER_EVENT = 64;
+// After EMFILE and friends, accepting waits this long instead of spinning.
+const ACCEPT_RETRY_MS = 100;
+
+/** Options of {@linkcode EpollEchoServer}. */
+export interface EpollEchoServerOptions extends
+  Omit<
+    TcpServerOptions,
+    "configure" | "configureListener" | "faults" | "hostname"
+  >,
+  ListenerSocketOptions {
+  /** An IP literal to listen on (`::` is dual-stack). @default {"0.0.0.0"} */
+  hostname?: string;
+  /** The one read buffer, shared by every connection, in bytes. @default {65536} */
+  bufferSize?: number;
+  /** Most ms Deno's own timers may wait (see `ReactorOptions.waitTimeoutMs`). @default {50} */
+  timerSlackMs?: number;
+}
+
+interface EchoConn {
+  readonly fd: number;
+  readonly id: number;
+  /** Echo bytes the peer has not taken yet; while set, reading stops. */
+  pending: Uint8Array | null;
+  /** Close once `pending` is sent: the peer sent EOF, or a drain asked. */
+  closeAfterFlush: boolean;
+  reads: number;
+  idleSeen: number;
+  idleSince: number;
+}
+
+/**
+ * A byte-transparent echo server on a raw listening socket, driven by an
+ * inline {@linkcode Reactor}: the JavaScript thread waits in `epoll_wait()`
+ * itself, and gives Deno's event loop a turn when Deno has I/O of its own
+ * (signals, pipes) or a timer may be due.
+ *
+ * Same limits and policies as {@linkcode TcpServer} with the echo handler:
+ * `maxConns` (refuse or pause), `maxTotalConns`, the idle timeout with its
+ * message, `resetOnClose`, and a drain that lets each connection send what
+ * it already read, then closes it with a FIN (or an RST). A peer that stops
+ * reading makes the server stop reading from it (one pending chunk at
+ * most), so memory stays bounded.
+ *
+ * It owns the JavaScript thread while it runs (one per process or worker),
+ * and Deno timers may fire up to `timerSlackMs` late.
+ *
+ * @example
+ * ```ts ignore
+ * import { EpollEchoServer } from "./epoll_echo_server.ts";
+ * const server = new EpollEchoServer({ hostname: "127.0.0.1", port: 0 });
+ * console.log(server.addr.port);
+ * await server.shutdown();
+ * ```
+ */
+export class EpollEchoServer implements ListeningServer {
+  readonly #listenFd: number;
+  readonly #addr: Deno.NetAddr;
+  readonly #reactor: Reactor;
+  readonly #buffer: Uint8Array;
+  readonly #bufferLength: bigint;
+  readonly #conns = new Map<number, EchoConn>();
+  readonly #maxConns: number;
+  readonly #pauseAtLimit: boolean;
+  readonly #maxTotalConns: number;
+  readonly #idleTimeoutMs: number;
+  readonly #drainTimeoutMs: number;
+  readonly #resetOnClose: boolean;
+  readonly #refusal: Uint8Array;
+  readonly #done = Promise.withResolvers<void>();
+  #listening = true;
+  #accepting = true;
+  #paused = false;
+  #closing = false;
+  #finishing = false;
+  #retiring = false;
+  #nextId = 1;
+  #accepted = 0;
+  #refused = 0;
+  #sweep: ReturnType<typeof setInterval> | undefined;
+  #drainTimer: ReturnType<typeof setTimeout> | undefined;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Listens at once (so `addr` is known) and starts accepting.
+   *
+   * @throws {TypeError} When `hostname` is not an IP literal.
+   * @throws {RangeError} When a number is out of range.
+   * @throws {Deno.errors.AddrInUse} When the address is taken.
+   * @throws {ErrnoError} When a socket call fails (EMFILE, EACCES).
+   */
+  constructor(options: EpollEchoServerOptions = {}) {
+    const bufferSize = options.bufferSize ?? 65536;
+    if (
+      !Number.isInteger(bufferSize) || bufferSize < 1 || bufferSize > 1 << 24
+    ) {
+      throw new RangeError(
+        `Invalid bufferSize: expected an integer from 1 to 16777216, got ${bufferSize}`,
+      );
+    }
+    this.#buffer = new Uint8Array(bufferSize);
+    this.#bufferLength = BigInt(bufferSize);
+    this.#maxConns = options.maxConns ?? 10000;
+    this.#pauseAtLimit = options.maxConnsPolicy === "pause";
+    this.#maxTotalConns = options.maxTotalConns ?? 0;
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 0;
+    this.#drainTimeoutMs = options.drainTimeoutMs ?? 10000;
+    this.#resetOnClose = options.resetOnClose ?? false;
+    this.#refusal = encoder.encode(
+      options.refusalMessage ?? "ERR too many connections\n",
+    );
+    const listener = listenTcp({
+      hostname: options.hostname ?? "0.0.0.0",
+      port: options.port ?? 0,
+      backlog: options.backlog ?? 511,
+      reusePort: options.reusePort ?? false,
+    });
+    this.#listenFd = listener.fd;
+    this.#addr = {
+      transport: "tcp",
+      hostname: formatIp(listener.address.address),
+      port: listener.address.port,
+    };
+    try {
+      const applied = applySocketOptions(listener.fd, options);
+      if (Object.keys(applied).length > 0) {
+        log.debug("listener socket options (getsockopt): {applied}", {
+          applied,
+        });
+      }
+      this.#reactor = Reactor.create({
+        wait: "inline",
+        waitTimeoutMs: options.timerSlackMs ?? 50,
+        onError: (error, fd) =>
+          log.error("echo engine: handler for fd {fd} failed: {error}", {
+            fd,
+            error: String(error),
+          }),
+      });
+    } catch (error) {
+      closeFd(listener.fd);
+      throw error;
+    }
+    this.#reactor.watch(this.#listenFd, EPOLLIN, () => this.#acceptSome());
+    const idle = this.#idleTimeoutMs;
+    if (idle > 0) {
+      const period = Math.min(1000, Math.max(20, idle / 4));
+      this.#sweep = setInterval(() => this.#sweepIdle(), period);
+    }
+  }
+
+  /** The address actually bound (port 0 resolved). */
+  get addr(): Deno.NetAddr {
+    return this.#addr;
+  }
+
+  /** The listening socket's fd (owned by the server). */
+  get listenerFd(): number {
+    return this.#listenFd;
+  }
+
+  /** Connections open now. */
+  get connectionCount(): number {
+    return this.#conns.size;
+  }
+
+  /** Connections accepted and served since start. */
+  get acceptedCount(): number {
+    return this.#accepted;
+  }
+
+  /** Connections refused by the connection limit since start. */
+  get refusedCount(): number {
+    return this.#refused;
+  }
+
+  /** True once `maxTotalConns` was reached: no more accepting. */
+  get retiring(): boolean {
+    return this.#retiring;
+  }
+
+  /** Connections whose peer is not taking its echo: reading from them has stopped. */
+  get blockedCount(): number {
+    let count = 0;
+    for (const conn of this.#conns.values()) if (conn.pending) count++;
+    return count;
+  }
+
+  /** Resolves once the server has stopped and every connection is closed. */
+  get finished(): Promise<void> {
+    return this.#done.promise;
+  }
+
+  /**
+   * Stops accepting, lets each connection send the echo it already read,
+   * waits up to `drainTimeoutMs`, then closes what is left. Resolves when
+   * everything is closed. Safe to call twice.
+   */
+  shutdown(): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = true;
+      this.#stopListening();
+      for (const conn of [...this.#conns.values()]) {
+        if (conn.pending) conn.closeAfterFlush = true;
+        else this.#close(conn, true);
+      }
+      if (this.#conns.size > 0) {
+        this.#drainTimer = setTimeout(() => {
+          for (const conn of [...this.#conns.values()]) this.#close(conn, true);
+        }, this.#drainTimeoutMs);
+      }
+      this.#finishIfDone();
+    }
+    return this.#done.promise;
+  }
+
+  /** Same as {@linkcode EpollEchoServer.shutdown}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.shutdown();
+  }
+
+  #acceptSome(): void {
+    for (let i = 0; i < ACCEPTS_PER_EVENT && this.#accepting; i++) {
+      let fd: number | null;
+      try {
+        fd = acceptSocket(this.#listenFd);
+      } catch (error) {
+        // EMFILE and friends: the connection waits in the queue; retry later.
+        log.warn("accept failed: {error}", { error: String(error) });
+        this.#setAccepting(false);
+        this.#retryTimer = setTimeout(() => {
+          this.#retryTimer = undefined;
+          if (!this.#paused) this.#setAccepting(true);
+        }, ACCEPT_RETRY_MS);
+        return;
+      }
+      if (fd === null) return;
+      this.#admit(fd);
+    }
+  }
+
+  #admit(fd: number): void {
+    const maxConns = this.#maxConns;
+    if (maxConns > 0 && this.#conns.size >= maxConns) {
+      // Only under "refuse": "pause" stopped accepting at the limit.
+      this.#refused++;
+      log.warn("refusing {peer}: {count} connections open (limit {maxConns})", {
+        peer: peerOf(fd),
+        count: this.#conns.size,
+        maxConns,
+      });
+      if (this.#refusal.length > 0) {
+        libc().send(
+          fd,
+          this.#refusal,
+          BigInt(this.#refusal.length),
+          SEND_FLAGS,
+        );
+      }
+      this.#closeFd(fd, true);
+      return;
+    }
+    const conn: EchoConn = {
+      fd,
+      id: this.#nextId++,
+      pending: null,
+      closeAfterFlush: false,
+      reads: 0,
+      idleSeen: 0,
+      idleSince: performance.now(),
+    };
+    try {
+      this.#reactor.watch(
+        fd,
+        EPOLLIN,
+        (events) => this.#onEvents(conn, events),
+      );
+    } catch (error) {
+      log.warn("cannot watch connection: {error}", { error: String(error) });
+      closeFd(fd);
+      return;
+    }
+    this.#conns.set(fd, conn);
+    this.#accepted++;
+    log.debug("connection {id} from {peer}", () => ({
+      id: conn.id,
+      peer: peerOf(fd),
+    }));
+    if (this.#pauseAtLimit && maxConns > 0 && this.#conns.size >= maxConns) {
+      log.info("pausing accept: {count} connections open (limit {maxConns})", {
+        count: this.#conns.size,
+        maxConns,
+      });
+      this.#paused = true;
+      this.#setAccepting(false);
+    }
+    if (this.#maxTotalConns > 0 && this.#accepted >= this.#maxTotalConns) {
+      this.#retiring = true;
+      log.info(
+        "served {count} connections (limit {maxTotalConns}): no longer accepting",
+        { count: this.#accepted, maxTotalConns: this.#maxTotalConns },
+      );
+      this.#stopListening();
+    }
+  }
+
+  #onEvents(conn: EchoConn, events: number): void {
+    if (conn.pending === null) this.#echo(conn, events);
+    else this.#flush(conn, events);
+  }
+
+  /** Reads what the peer sent and sends it straight back. */
+  #echo(conn: EchoConn, events: number): void {
+    const c = libc();
+    const buffer = this.#buffer;
+    const got = c.read(conn.fd, buffer, this.#bufferLength);
+    if (got <= 0n) {
+      if (got === 0n) return this.#close(conn, false); // EOF: nothing pending
+      const n = errno();
+      // Nothing to read after all; an error or hang-up with it is final.
+      if ((n === EAGAIN || n === EINTR) && !(events & (EPOLLERR | EPOLLHUP))) {
+        return;
+      }
+      return this.#close(conn, false);
+    }
+    conn.reads++;
+    const size = Number(got);
+    const sent = c.send(conn.fd, buffer, got, SEND_FLAGS);
+    if (sent === got) return;
+    let offset = 0;
+    if (sent < 0n) {
+      const n = errno();
+      if (n !== EAGAIN && n !== EINTR) return this.#close(conn, false);
+    } else {
+      offset = Number(sent);
+    }
+    // The peer is not keeping up: keep the rest, stop reading until it is sent.
+    conn.pending = buffer.slice(offset, size);
+    this.#reactor.setEvents(conn.fd, EPOLLOUT);
+  }
+
+  /** Sends what a slow peer has not taken yet. */
+  #flush(conn: EchoConn, events: number): void {
+    const pending = conn.pending!;
+    const sent = libc().send(
+      conn.fd,
+      pending,
+      BigInt(pending.length),
+      SEND_FLAGS,
+    );
+    if (sent < 0n) {
+      const n = errno();
+      if ((n === EAGAIN || n === EINTR) && !(events & (EPOLLERR | EPOLLHUP))) {
+        return;
+      }
+      return this.#close(conn, false);
+    }
+    if (Number(sent) < pending.length) {
+      conn.pending = pending.subarray(Number(sent));
+      return;
+    }
+    conn.pending = null;
+    if (conn.closeAfterFlush) return this.#close(conn, true);
+    this.#reactor.setEvents(conn.fd, EPOLLIN);
+  }
+
+  #sweepIdle(): void {
+    const now = performance.now();
+    const limit = this.#idleTimeoutMs;
+    for (const conn of [...this.#conns.values()]) {
+      if (conn.reads !== conn.idleSeen) {
+        conn.idleSeen = conn.reads;
+        conn.idleSince = now;
+      } else if (now - conn.idleSince >= limit) {
+        log.info("closing idle connection {id} from {peer}", {
+          id: conn.id,
+          peer: peerOf(conn.fd),
+        });
+        // Best effort: a peer that reads nothing does not get to hold us.
+        const message = encoder.encode(IDLE_MESSAGE);
+        libc().send(conn.fd, message, BigInt(message.length), SEND_FLAGS);
+        this.#close(conn, true);
+      }
+    }
+  }
+
+  /** Closes a connection; `byServer`: as the policy says (FIN, or RST with `resetOnClose`). */
+  #close(conn: EchoConn, byServer: boolean): void {
+    if (this.#conns.get(conn.fd) !== conn) return;
+    this.#conns.delete(conn.fd);
+    this.#reactor.unwatch(conn.fd);
+    this.#closeFd(conn.fd, byServer);
+    log.debug("connection {id} closed", () => ({ id: conn.id }));
+    if (this.#paused && this.#conns.size < this.#maxConns) {
+      this.#paused = false;
+      log.info("resuming accept");
+      if (this.#retryTimer === undefined) this.#setAccepting(true);
+    }
+    this.#finishIfDone();
+  }
+
+  #closeFd(fd: number, byServer: boolean): void {
+    if (byServer) {
+      try {
+        if (this.#resetOnClose) setLinger(fd, { enabled: true, seconds: 0 });
+        // A FIN first, as Deno's close() does, even if input is unread.
+        else libc().shutdown(fd, constants.SHUT_WR);
+      } catch {
+        // The peer is gone already: closing is all that is left.
+      }
+    }
+    closeFd(fd);
+  }
+
+  #setAccepting(on: boolean): void {
+    if (!this.#listening || on === this.#accepting) return;
+    this.#accepting = on;
+    this.#reactor.setEvents(this.#listenFd, on ? EPOLLIN : 0);
+  }
+
+  #stopListening(): void {
+    if (!this.#listening) return;
+    this.#listening = false;
+    this.#accepting = false;
+    clearTimeout(this.#retryTimer);
+    this.#reactor.unwatch(this.#listenFd);
+    closeFd(this.#listenFd);
+    this.#finishIfDone();
+  }
+
+  /** Ends the server once it no longer listens and every connection is gone. */
+  #finishIfDone(): void {
+    if (this.#finishing || this.#listening || this.#conns.size > 0) return;
+    this.#finishing = true;
+    clearInterval(this.#sweep);
+    clearTimeout(this.#drainTimer);
+    this.#reactor.close().then(
+      () => this.#done.resolve(),
+      (error) => this.#done.reject(error),
+    );
+  }
+}
+
+function peerOf(fd: number): string {
+  try {
+    const peer = getPeerName(fd);
+    return peer === null
+      ? "unknown"
+      : formatHostPort(formatIp(peer.address), peer.port);
+  } catch {
+    return "unknown";
+  }
+}
