@@ -2,7 +2,7 @@
 /**
  * `deno task bench:takeover`: what clients see while `takeover server`
  * hands its listener and live connections to a new process, and what the
- * takeover server's echo costs next to `tcpservd --echo`.
+ * takeover server's echo costs next to `tcpservd --echo --engine deno`.
  *
  * 1. Pause. For 1, 100 and 1,000 live connections (`--conns`), each sending
  *    a 4-byte seqnum every `--interval` ms (default: 10 ms up to 100
@@ -17,9 +17,10 @@
  *    figures for the second before the new process was started (baseline)
  *    and the old process's own "paused" figure (pause to commit). Medians
  *    over all handovers. The target: a pause under 50 ms at 1,000.
- * 2. Throughput. `takeover server` (fd-owned sockets, FFI epoll reactor)
- *    against `tcpservd --echo` (Deno.listen), side by side, round after
- *    round (DESIGN.md §6), with scripts/echo_load.c (compiled with cc):
+ * 2. Throughput. `takeover server` (fd-owned sockets, FFI epoll reactor
+ *    waiting on the thread pool) against `tcpservd --echo --engine deno`
+ *    (Deno.listen), side by side, round after round (DESIGN.md §6), with
+ *    scripts/echo_load.c (compiled with cc):
  *    pingpong-1, pingpong-50 and pipeline-50 with 64-byte messages (16
  *    seqnum frames each, which the seqnum server echoes whole). Medians of
  *    msgs/s and msgs per server CPU-second, and the takeover/tcpservd ratio.
@@ -374,7 +375,7 @@ async function throughput(): Promise<
         `${tmp}/takeover.sock`,
       ],
     },
-    tcpservdSpec([], undefined),
+    tcpservdSpec(["--engine", "deno"], undefined),
   ];
   const scenarios = [
     ["pingpong", 1],
@@ -486,7 +487,7 @@ try {
   }
   if (!values["no-throughput"]) {
     say(
-      `\nthroughput: takeover server vs tcpservd --echo, ${rounds} rounds x ${seconds} s`,
+      `\nthroughput: takeover server vs tcpservd --echo --engine deno, ${rounds} rounds x ${seconds} s`,
     );
     const results = await throughput();
     const rows = [[

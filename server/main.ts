@@ -90,7 +90,9 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
     for (const spec of cli.faults) faults.add(parseFaultSpec(spec));
     server = new Tcpservd({
       mode: cli.buggy ? "buggy" : cli.echo ? "echo" : "command",
-      ...(cli.engine === undefined ? {} : { engine: cli.engine }),
+      // The fastest echo, unless faults need the Deno.listen engine.
+      engine: cli.engine ??
+        (cli.echo && cli.faults.length === 0 ? "epoll" : "deno"),
       faults,
       leakBits: cli.leakBits,
       linger: cli.linger,

@@ -26,7 +26,8 @@ export type TcpservdMode = "command" | "echo" | "buggy";
 
 /**
  * How the echo mode does its I/O: `"epoll"` on raw sockets and an inline
- * epoll reactor ({@linkcode EpollEchoServer}, the fastest), or `"deno"` on
+ * epoll reactor ({@linkcode EpollEchoServer}: the fastest, but it owns the
+ * JavaScript thread and Deno timers run up to 50 ms late), or `"deno"` on
  * `Deno.listen` ({@linkcode TcpServer}, which can inject faults).
  */
 export type EchoEngine = "epoll" | "deno";
@@ -39,8 +40,9 @@ export interface TcpservdOptions
   /** The line protocol with GOOD/BAD state, or a plain echo. @default {"command"} */
   mode?: TcpservdMode;
   /**
-   * The echo mode's I/O engine; other modes always use `"deno"`.
-   * @default {"epoll", or "deno" when `faults` holds any}
+   * The echo mode's I/O engine; other modes always use `"deno"`. The
+   * tcpservd command picks `"epoll"` unless faults are given.
+   * @default {"deno"}
    */
   engine?: EchoEngine;
   /** The state at start. @default {"GOOD"} */
@@ -96,7 +98,7 @@ export class Tcpservd {
         "The epoll engine serves the echo mode only, without faults",
       );
     }
-    if (options.mode === "echo" && options.engine !== "deno" && !hasFaults) {
+    if (options.engine === "epoll") {
       const server = new EpollEchoServer(options);
       if (options.reuseAddr) reportReuseAddr(server.listenerFd);
       this.#server = server;

@@ -12,6 +12,7 @@ import {
   readUntil,
   ServerProcess,
   session,
+  taskArgs,
   within,
 } from "./_helpers.ts";
 
@@ -532,3 +533,59 @@ Deno.test("tcpservd --echo (epoll engine) serves others while a client does not 
     other.close();
   }
 });
+
+/** The time of day of a text log line ("2026-11-22 02:44:41.616 +00 …"), in ms. */
+function logTimeMs(line: string): number {
+  const m = line.match(/(\d\d):(\d\d):(\d\d)\.(\d{3}) /);
+  if (!m) throw new Error(`No time in log line: ${line}`);
+  const [h, min, sec, ms] = m.slice(1).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+  ];
+  return ((h * 60 + min) * 60 + sec) * 1000 + ms;
+}
+
+for (const engine of ENGINES) {
+  Deno.test(`tcpservd --echo out of fds backs off, then serves who waited (--engine ${engine})`, async () => {
+    // Deno raises its soft fd limit to the hard one: set both.
+    await using server = await ServerProcess.start(
+      [
+        "--nofile=64:64",
+        "--",
+        Deno.execPath(),
+        ...taskArgs("tcpservd"),
+        "--echo",
+        "--engine",
+        engine,
+      ],
+      { command: "prlimit" },
+    );
+    const conns: Deno.TcpConn[] = [];
+    try {
+      // More than 64 fds hold: the rest wait in the listen queue.
+      for (let i = 0; i < 70; i++) conns.push(await connect(server.port));
+      await server.waitForLine(/accept failed: .*(EMFILE|Too many open files)/);
+      const failures = () =>
+        server.lines.filter((l) => /accept failed/.test(l));
+      for (let i = 0; i < 10 && failures().length < 4; i++) {
+        await server.waitForLine(/accept failed/, 15000, server.lines.length);
+      }
+      // Retries 100 ms apart (a spinning accept would log these at once).
+      const [first, , , fourth] = failures().map(logTimeMs);
+      assert.ok(fourth! - first! >= 250, `${fourth! - first!} ms`);
+      for (const conn of conns.splice(0, 50)) conn.close();
+      // Twenty left, accepted before or after the back-off: all served.
+      for (const [i, conn] of conns.entries()) {
+        assert.deepEqual(
+          await echoed(conn, bytes(`still ${i}\n`)),
+          bytes(`still ${i}\n`),
+        );
+      }
+      assert.ok(isRunning(server.pid));
+    } finally {
+      for (const conn of conns) conn.close();
+    }
+  });
+}
