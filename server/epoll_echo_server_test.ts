@@ -247,3 +247,16 @@ Deno.test("EpollEchoServer reports bad options and a taken port clearly", async 
     Deno.errors.AddrInUse,
   );
 });
+
+Deno.test("EpollEchoServer listens on IPv6, and on :: for IPv4 clients too", async () => {
+  for (const [listen, connectTo] of [["::1", "::1"], ["::", "127.0.0.1"]]) {
+    await using server = new EpollEchoServer({ hostname: listen! });
+    assert.equal(server.addr.hostname, listen);
+    using client = await Deno.connect({
+      hostname: connectTo!,
+      port: server.addr.port,
+    });
+    await client.write(encoder.encode("six"));
+    assert.equal(decoder.decode(await readExactly(client, 3)), "six");
+  }
+});

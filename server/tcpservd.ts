@@ -27,7 +27,7 @@ export type TcpservdMode = "command" | "echo" | "buggy";
 /**
  * How the echo mode does its I/O: `"epoll"` on raw sockets and an inline
  * epoll reactor ({@linkcode EpollEchoServer}: the fastest, but it owns the
- * JavaScript thread and Deno timers run up to 50 ms late), or `"deno"` on
+ * JavaScript thread and Deno timers run up to 250 ms late), or `"deno"` on
  * `Deno.listen` ({@linkcode TcpServer}, which can inject faults).
  */
 export type EchoEngine = "epoll" | "deno";
