@@ -43,7 +43,8 @@ export interface ReactorOptions {
    * - `"pool"`: in `epoll_wait()` on Deno's blocking thread pool, so
    *   JavaScript never blocks; each wait costs a hand-off between threads.
    * - `"inline"`: in `epoll_wait()` on the JavaScript thread, with Deno's
-   *   own epoll instance (found in `/proc/self/fd`) in the set: when Deno
+   *   own epoll instance (the one watching a socket of Deno's, found through
+   *   `/proc/self/fdinfo`) in the set: when Deno
    *   has I/O to handle (a signal, its own sockets and pipes, a finished
    *   op), the wait ends and the loop gives Deno's event loop one whole
    *   turn ({@linkcode EventLoopTurn}, which needs `--allow-net` for
@@ -51,8 +52,9 @@ export interface ReactorOptions {
    *   are invisible to epoll, so a wait lasts at most `waitTimeoutMs` and
    *   timers run up to that late, as may, rarely, other Deno callbacks;
    *   and promise work that a handler starts advances only between waits,
-   *   so handlers should be synchronous. One inline reactor per thread: it
-   *   owns the thread while it runs.
+   *   so handlers should be synchronous. One inline reactor per thread (a
+   *   second one is refused until the first is closed): it owns the thread
+   *   while it runs.
    * @default {"pool"}
    */
   wait?: ReactorWait;
@@ -91,6 +93,8 @@ const RUNTIME_GENERATION = 0xffff_ffff;
 const DRAIN_TICKS_AFTER_YIELD = 16;
 // The epoll fds of this module's reactors: never mistaken for Deno's own.
 const reactorEpolls = new Set<number>();
+// The inline reactor of this thread (module state is per isolate), if any.
+let inlineReactor: Reactor | undefined;
 
 /**
  * An epoll instance with a dispatch loop: {@linkcode Reactor.watch} an fd
@@ -164,6 +168,8 @@ export class Reactor {
    * @param options Event batch size, where and how long to wait, error handler.
    * @returns The running reactor; close it to stop the loop.
    * @throws {RangeError} When `maxEvents`, `wait` or `waitTimeoutMs` is out of range.
+   * @throws {Error} For `wait: "inline"`, when another inline reactor runs
+   * on this thread.
    * @throws {ErrnoError} When `epoll_create1()` or `eventfd()` fails (EMFILE),
    * or, inline, when `/proc/self/fd` cannot be read.
    */
@@ -173,6 +179,11 @@ export class Reactor {
     if (wait !== "pool" && wait !== "inline") {
       throw new RangeError(
         `Invalid wait: expected "pool" or "inline", got ${String(wait)}`,
+      );
+    }
+    if (wait === "inline" && inlineReactor !== undefined) {
+      throw new Error(
+        'Cannot create an inline Reactor: one already runs on this thread (close it, or use wait: "pool")',
       );
     }
     const waitTimeoutMs = options.waitTimeoutMs ??
@@ -212,6 +223,7 @@ export class Reactor {
         onError,
       });
       reactorEpolls.add(epfd);
+      if (wait === "inline") inlineReactor = reactor;
       return reactor;
     } catch (error) {
       c.close(wakeFd);
@@ -316,6 +328,7 @@ export class Reactor {
     if (!this.#closed) {
       this.#closed = true;
       reactorEpolls.delete(this.#epfd);
+      if (inlineReactor === this) inlineReactor = undefined;
       libc().close(this.#wakeFd);
       libc().close(this.#epfd);
     }

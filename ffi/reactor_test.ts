@@ -271,6 +271,21 @@ Deno.test("an inline Reactor runs timers within waitTimeoutMs and does not spin 
   }
 });
 
+Deno.test("an inline Reactor is one per thread", async () => {
+  const first = Reactor.create({ wait: "inline" });
+  try {
+    assert.throws(
+      () => Reactor.create({ wait: "inline" }),
+      /one already runs on this thread/,
+    );
+    // A pool reactor can run beside it.
+    await Reactor.create({ wait: "pool" }).close();
+  } finally {
+    await first.close();
+  }
+  await Reactor.create({ wait: "inline" }).close();
+});
+
 Deno.test("an inline Reactor stops when a handler closes it", async () => {
   const reactor = Reactor.create({ wait: "inline", waitTimeoutMs: 3000 });
   using pair = socketPair();

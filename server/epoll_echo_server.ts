@@ -84,8 +84,9 @@ interface EchoConn {
  * reading makes the server stop reading from it (one pending chunk at
  * most), so memory stays bounded.
  *
- * It owns the JavaScript thread while it runs (one per process or worker),
- * and Deno timers may fire up to `timerSlackMs` late.
+ * It owns the JavaScript thread while it runs (one per process or worker:
+ * a second one on the same thread is refused), and Deno timers may fire up
+ * to `timerSlackMs` late.
  *
  * @example
  * ```ts ignore
@@ -130,6 +131,8 @@ export class EpollEchoServer implements ListeningServer {
    * @throws {RangeError} When a number is out of range.
    * @throws {Deno.errors.AddrInUse} When the address is taken.
    * @throws {ErrnoError} When a socket call fails (EMFILE, EACCES).
+   * @throws {Error} When another inline reactor (another EpollEchoServer)
+   * runs on this thread.
    */
   constructor(options: EpollEchoServerOptions = {}) {
     const bufferSize = options.bufferSize ?? 65536;
