@@ -534,6 +534,23 @@ Deno.test("tcpservd --echo (epoll engine) serves others while a client does not 
   }
 });
 
+/**
+ * Resolves once `progress()` has stopped growing for 5 checks in a row, 50 ms
+ * apart (a writer blocked on full socket buffers); bounded to 20 s.
+ */
+async function writerStalled(progress: () => number): Promise<void> {
+  let last = -1;
+  let still = 0;
+  for (let i = 0; i < 400; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const now = progress();
+    still = now === last ? still + 1 : 0;
+    if (still >= 5) return;
+    last = now;
+  }
+  throw new Error("the writer never stalled");
+}
+
 /** The time of day of a text log line ("2026-11-22 02:44:41.616 +00 …"), in ms. */
 function logTimeMs(line: string): number {
   const m = line.match(/(\d\d):(\d\d):(\d\d)\.(\d{3}) /);
@@ -586,6 +603,70 @@ for (const engine of ENGINES) {
       assert.ok(isRunning(server.pid));
     } finally {
       for (const conn of conns) conn.close();
+    }
+  });
+}
+
+for (const engine of ENGINES) {
+  Deno.test(`tcpservd --echo sets and reads back the socket options it is given (--engine ${engine})`, async () => {
+    await using server = await ServerProcess.start([
+      "--echo",
+      "--engine",
+      engine,
+      "-d",
+      "--nodelay",
+      "--linger-timeout",
+      "7",
+      "--keepalive-delay",
+      "30",
+    ]);
+    const line = server.lines.find((l) => /listener socket options/.test(l));
+    assert.ok(line, "the read-back is logged before listening");
+    for (
+      const option of [
+        "SO_KEEPALIVE: 1",
+        "TCP_KEEPIDLE: 30",
+        "TCP_NODELAY: 1",
+        "TCP_LINGER2: 7",
+      ]
+    ) {
+      assert.ok(line.includes(option), `${option} in ${line}`);
+    }
+  });
+
+  Deno.test(`tcpservd --echo --drain-timeout bounds a drain held by a client that reads nothing (--engine ${engine})`, async () => {
+    await using server = await ServerProcess.start([
+      "--echo",
+      "--engine",
+      engine,
+      "--drain-timeout",
+      "1",
+    ]);
+    const hog = await connect(server.port);
+    try {
+      // More than the socket buffers hold: the server is left holding echo
+      // it cannot send, so its drain cannot finish on its own.
+      const flood = randomBytes(48 << 20);
+      let written = 0;
+      const writing = (async () => {
+        while (written < flood.length) {
+          written += await hog.write(flood.subarray(written));
+        }
+      })().catch(() => {});
+      // The writer stalls only once the server has stopped reading, which
+      // it does only while it holds echo it cannot send.
+      await writerStalled(() => written);
+      const polite = await connect(server.port);
+      assert.deepEqual(await echoed(polite, bytes("x")), bytes("x"));
+      server.kill("SIGTERM");
+      assert.equal(await readToEnd(polite), "");
+      polite.close();
+      const status = await within(10000, "the exit", server.wait());
+      assert.equal(status.code, 0);
+      assert.ok(written < flood.length, "the hog was still held back");
+      await writing;
+    } finally {
+      hog.close();
     }
   });
 }
