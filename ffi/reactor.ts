@@ -181,10 +181,15 @@ export class Reactor {
         `Invalid wait: expected "pool" or "inline", got ${String(wait)}`,
       );
     }
-    if (wait === "inline" && inlineReactor !== undefined) {
-      throw new Error(
-        'Cannot create an inline Reactor: one already runs on this thread (close it, or use wait: "pool")',
-      );
+    if (wait === "inline") {
+      if (inlineReactor !== undefined) {
+        throw new Error(
+          'Cannot create an inline Reactor: one already runs on this thread (close it, or use wait: "pool")',
+        );
+      }
+      // Fails here, with its reason, where /proc cannot be read: without
+      // Deno's epoll in the set the thread would starve Deno.
+      epollFds();
     }
     const waitTimeoutMs = options.waitTimeoutMs ??
       (wait === "inline" ? 50 : 1000);
@@ -461,10 +466,15 @@ export class Reactor {
       // This thread's runtime: the one watching the doorbell. Without one,
       // every epoll but reactors' (other runtimes only cost extra turns).
       const exclude = [...reactorEpolls, this.#epfd];
-      const runtime = this.#closing ? [] : turn?.runtimeEpollFds(exclude) ?? [];
-      const fds = runtime.length > 0 || this.#closing
-        ? runtime
-        : epollFds(exclude);
+      let fds: number[] = [];
+      if (!this.#closing) {
+        try {
+          fds = turn?.runtimeEpollFds(exclude) ?? [];
+        } catch {
+          // Checked readable at create(); fall back to every epoll below.
+        }
+        if (fds.length === 0) fds = epollFds(exclude);
+      }
       for (const fd of fds) {
         // Level-triggered: ready for as long as Deno has not taken its events.
         this.#control(EPOLL_CTL_ADD, fd, EPOLLIN, RUNTIME_GENERATION);

@@ -15,6 +15,7 @@ import {
   getPeerName,
   libc,
   listenTcp,
+  parseIp,
   Reactor,
   setLinger,
 } from "../ffi/mod.ts";
@@ -46,7 +47,11 @@ export interface EpollEchoServerOptions extends
     "configure" | "configureListener" | "faults" | "hostname"
   >,
   ListenerSocketOptions {
-  /** An IP literal to listen on (`::` is dual-stack). @default {"0.0.0.0"} */
+  /**
+   * Where to listen: an IP literal (`::` is dual-stack) or a name, which is
+   * resolved as `Deno.listen` resolves it (`/etc/hosts`, then DNS).
+   * @default {"0.0.0.0"}
+   */
   hostname?: string;
   /** The one read buffer, shared by every connection, in bytes. @default {65536} */
   bufferSize?: number;
@@ -127,7 +132,7 @@ export class EpollEchoServer implements ListeningServer {
   /**
    * Listens at once (so `addr` is known) and starts accepting.
    *
-   * @throws {TypeError} When `hostname` is not an IP literal.
+   * @throws {Error} When `hostname` is a name that does not resolve.
    * @throws {RangeError} When a number is out of range.
    * @throws {Deno.errors.AddrInUse} When the address is taken.
    * @throws {ErrnoError} When a socket call fails (EMFILE, EACCES).
@@ -155,7 +160,7 @@ export class EpollEchoServer implements ListeningServer {
       options.refusalMessage ?? "ERR too many connections\n",
     );
     const listener = listenTcp({
-      hostname: options.hostname ?? "0.0.0.0",
+      hostname: resolveHost(options.hostname ?? "0.0.0.0"),
       port: options.port ?? 0,
       backlog: options.backlog ?? 511,
       reusePort: options.reusePort ?? false,
@@ -483,6 +488,25 @@ export class EpollEchoServer implements ListeningServer {
       () => this.#done.resolve(),
       (error) => this.#done.reject(error),
     );
+  }
+}
+
+/**
+ * An IP literal as it is; a name resolved the way `Deno.listen` resolves it,
+ * by letting Deno bind a throwaway listener to it on port 0.
+ */
+function resolveHost(hostname: string): string {
+  try {
+    parseIp(hostname);
+    return hostname;
+  } catch {
+    // A name: ask Deno.
+  }
+  const probe = Deno.listen({ hostname, port: 0 });
+  try {
+    return probe.addr.hostname;
+  } finally {
+    probe.close();
   }
 }
 

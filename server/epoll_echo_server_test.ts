@@ -237,8 +237,8 @@ Deno.test("EpollEchoServer sets the listener's socket options", async () => {
 Deno.test("EpollEchoServer reports bad options and a taken port clearly", async () => {
   assert.throws(() => new EpollEchoServer({ bufferSize: 0 }), RangeError);
   assert.throws(
-    () => new EpollEchoServer({ hostname: "localhost" }),
-    TypeError,
+    () => new EpollEchoServer({ hostname: "no-such-host.invalid" }),
+    /failed to lookup address/,
   );
   await using server = new EpollEchoServer({ hostname: "127.0.0.1" });
   assert.throws(
@@ -246,6 +246,18 @@ Deno.test("EpollEchoServer reports bad options and a taken port clearly", async 
       new EpollEchoServer({ hostname: "127.0.0.1", port: server.addr.port }),
     Deno.errors.AddrInUse,
   );
+});
+
+Deno.test("EpollEchoServer resolves a host name as Deno.listen does", async () => {
+  using deno = Deno.listen({ hostname: "localhost", port: 0 });
+  await using server = new EpollEchoServer({ hostname: "localhost" });
+  assert.equal(server.addr.hostname, deno.addr.hostname);
+  using client = await Deno.connect({
+    hostname: server.addr.hostname,
+    port: server.addr.port,
+  });
+  await client.write(encoder.encode("named"));
+  assert.equal(decoder.decode(await readExactly(client, 5)), "named");
 });
 
 Deno.test("EpollEchoServer listens on IPv6, and on :: for IPv4 clients too", async () => {

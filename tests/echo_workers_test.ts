@@ -670,3 +670,18 @@ for (const engine of ENGINES) {
     }
   });
 }
+
+Deno.test("tcpservd --echo -a localhost listens on what the name resolves to", async () => {
+  await using server = await ServerProcess.start(["--echo", "-a", "localhost"]);
+  using expected = Deno.listen({ hostname: "localhost", port: 0 });
+  assert.equal(server.hostname, expected.addr.hostname);
+  const conn = await Deno.connect({
+    hostname: server.hostname,
+    port: server.port,
+  });
+  try {
+    assert.deepEqual(await echoed(conn, bytes("named\n")), bytes("named\n"));
+  } finally {
+    conn.close();
+  }
+});
