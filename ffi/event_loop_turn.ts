@@ -51,7 +51,12 @@ export class EventLoopTurn {
         await accepted.catch(() => {});
         throw error;
       });
-      return new EventLoopTurn(ringer, await accepted);
+      try {
+        return new EventLoopTurn(ringer, await accepted);
+      } catch (error) {
+        ringer.close();
+        throw error;
+      }
     } finally {
       try {
         listener.close();

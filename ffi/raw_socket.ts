@@ -59,8 +59,8 @@ export interface RawListener {
 /**
  * Opens a non-blocking, close-on-exec TCP listener through libc:
  * `socket()`, `SO_REUSEADDR` (and `SO_REUSEPORT` if asked), `bind()`,
- * `listen()`. For `"::"`,
- * `IPV6_V6ONLY` is cleared so IPv4 clients are accepted too, as by Deno.
+ * `listen()`. For `"::"`, `IPV6_V6ONLY` is cleared so IPv4 clients are
+ * accepted too, as by Deno.
  *
  * @param options Address, port, backlog.
  * @returns The fd and the bound address.

@@ -92,13 +92,13 @@ export class Tcpservd {
     this.state = options.stateCell
       ? new HealthState(undefined, options.stateCell)
       : new HealthState(options.initialState ?? "GOOD");
-    const hasFaults = (options.faults?.list().length ?? 0) > 0;
-    if (options.engine === "epoll" && (options.mode !== "echo" || hasFaults)) {
-      throw new RangeError(
-        "The epoll engine serves the echo mode only, without faults",
-      );
-    }
     if (options.engine === "epoll") {
+      const hasFaults = (options.faults?.list().length ?? 0) > 0;
+      if (options.mode !== "echo" || hasFaults) {
+        throw new RangeError(
+          "The epoll engine serves the echo mode only, without faults",
+        );
+      }
       const server = new EpollEchoServer(options);
       if (options.reuseAddr) reportReuseAddr(server.listenerFd);
       this.#server = server;
