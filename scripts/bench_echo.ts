@@ -1,7 +1,9 @@
 // deno-lint-ignore-file no-console -- a benchmark script reports on stdout
 /**
  * `deno task bench:echo`: echo throughput and CPU cost of `tcpservd --echo`
- * (default single worker) against Node's `net` echo (scripts/node_echo.mjs),
+ * (default single worker, default epoll engine; `--server` with
+ * `--engine deno` measures the Deno.listen one) against Node's `net` echo
+ * (scripts/node_echo.mjs),
  * measured side by side, round after round, because these machines are
  * shared and noisy (DESIGN.md §6).
  *
