@@ -5,22 +5,8 @@
  * @module
  */
 
-import {
-  AF_INET,
-  AF_INET6,
-  IPPROTO_IPV6,
-  IPV6_V6ONLY,
-  SOCK_CLOEXEC,
-  SOCK_STREAM,
-} from "./constants.ts";
-import { check } from "./errno.ts";
 import { libc } from "./libc.ts";
-import {
-  encodeSockaddr,
-  getSockName,
-  parseIp,
-  type SocketAddress,
-} from "./sockaddr.ts";
+import { bindTcp } from "./raw_socket.ts";
 import { setSocketOption } from "./socket_options.ts";
 
 /**
@@ -79,49 +65,14 @@ export class PortReservation {
    * EAFNOSUPPORT where IPv6 is disabled.
    */
   static reserve(hostname: string, port: number): PortReservation {
-    const bytes = parseIp(hostname);
-    const address: SocketAddress = {
-      family: bytes.length === 4 ? "ipv4" : "ipv6",
-      address: bytes,
+    const { fd, address } = bindTcp({
+      hostname,
       port,
-    };
-    // Validates the port too, before any fd exists.
-    const sockaddr = encodeSockaddr(address);
-    const c = libc();
-    const fd = check(
-      c.socket(
-        address.family === "ipv4" ? AF_INET : AF_INET6,
-        SOCK_STREAM | SOCK_CLOEXEC,
-        0,
-      ),
-      "socket",
-    );
-    try {
-      if (address.family === "ipv6" && bytes.every((byte) => byte === 0)) {
-        const off = new Int32Array([0]);
-        check(
-          c.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, off, off.byteLength),
-          "setsockopt",
-          `IPV6_V6ONLY on fd ${fd}`,
-        );
-      }
-      setSocketOption(fd, "SO_REUSEADDR", 1);
-      setSocketOption(fd, "SO_REUSEPORT", 1);
-      check(
-        c.bind(fd, sockaddr, sockaddr.byteLength),
-        "bind",
-        `${formatHostPort(hostname, port)} on fd ${fd}`,
-      );
-      setSocketOption(fd, "SO_REUSEADDR", 0);
-      const bound = getSockName(fd);
-      if (bound === null) {
-        throw new Error(`Cannot read the bound address of fd ${fd}`);
-      }
-      return new PortReservation(fd, bound.port);
-    } catch (error) {
-      c.close(fd);
-      throw error;
-    }
+      reuseAddr: true,
+      reusePort: true,
+      then: (fd) => setSocketOption(fd, "SO_REUSEADDR", 0),
+    });
+    return new PortReservation(fd, address.port);
   }
 
   /**
@@ -145,10 +96,4 @@ export class PortReservation {
   [Symbol.dispose](): void {
     this.close();
   }
-}
-
-function formatHostPort(hostname: string, port: number): string {
-  return hostname.includes(":") && !hostname.startsWith("[")
-    ? `[${hostname}]:${port}`
-    : `${hostname}:${port}`;
 }

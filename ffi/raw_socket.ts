@@ -71,8 +71,6 @@ export interface RawListener {
  * @throws {ErrnoError} When another call fails (EMFILE, EACCES for ports < 1024).
  */
 export function listenTcp(options: ListenTcpOptions): RawListener {
-  const bytes = parseIp(options.hostname);
-  const family = bytes.length === 4 ? "ipv4" : "ipv6";
   const backlog = options.backlog ?? 511;
   validateInt32(backlog, "backlog");
   if (backlog < 1) {
@@ -80,6 +78,44 @@ export function listenTcp(options: ListenTcpOptions): RawListener {
       `Invalid backlog: expected at least 1, got ${backlog}`,
     );
   }
+  return bindTcp({
+    hostname: options.hostname,
+    port: options.port,
+    reuseAddr: options.reuseAddr ?? true,
+    reusePort: options.reusePort ?? false,
+    then: (fd) => check(libc().listen(fd, backlog), "listen", `on fd ${fd}`),
+  });
+}
+
+/** Options of {@linkcode bindTcp}. */
+export interface BindTcpOptions {
+  /** An IP literal; `"::"` is dual-stack (`IPV6_V6ONLY` cleared). */
+  hostname: string;
+  /** The port; 0 picks a free one. */
+  port: number;
+  /** Set `SO_REUSEADDR` before `bind()`. */
+  reuseAddr: boolean;
+  /** Set `SO_REUSEPORT` before `bind()`. */
+  reusePort: boolean;
+  /** Runs on the bound fd before its address is read (`listen()`, an option); a throw closes the fd. */
+  then?: (fd: number) => void;
+}
+
+/**
+ * A non-blocking, close-on-exec TCP socket bound to an address: the part
+ * that {@linkcode listenTcp} and `PortReservation` share. The fd is closed
+ * if any step fails.
+ *
+ * @returns The fd and the bound address (the real port for port 0).
+ * @throws {TypeError} When `hostname` is not an IP literal.
+ * @throws {RangeError} When `port` is out of range.
+ * @throws {Deno.errors.AddrInUse} When the port is taken.
+ * @throws {ErrnoError} When another call fails.
+ */
+export function bindTcp(options: BindTcpOptions): RawListener {
+  const bytes = parseIp(options.hostname);
+  const family = bytes.length === 4 ? "ipv4" : "ipv6";
+  // Validates the port too, before any fd exists.
   const sockaddr = encodeSockaddr({
     family,
     address: bytes,
@@ -103,14 +139,16 @@ export function listenTcp(options: ListenTcpOptions): RawListener {
         `IPV6_V6ONLY on fd ${fd}`,
       );
     }
-    if (options.reuseAddr ?? true) setSocketOption(fd, "SO_REUSEADDR", 1);
+    if (options.reuseAddr) setSocketOption(fd, "SO_REUSEADDR", 1);
     if (options.reusePort) setSocketOption(fd, "SO_REUSEPORT", 1);
     check(
       c.bind(fd, sockaddr, sockaddr.byteLength),
       "bind",
-      `${options.hostname} port ${options.port} on fd ${fd}`,
+      `${
+        family === "ipv6" ? `[${options.hostname}]` : options.hostname
+      }:${options.port} on fd ${fd}`,
     );
-    check(c.listen(fd, backlog), "listen", `on fd ${fd}`);
+    options.then?.(fd);
     const address = getSockName(fd);
     if (address === null) {
       throw new Error(`Cannot read the bound address of fd ${fd}`);

@@ -482,9 +482,9 @@ export class Reactor {
       let lastYield = performance.now();
       let mustYield = false;
       while (!this.#closing) {
-        if (
-          mustYield || performance.now() - lastYield >= this.#waitTimeoutMs
-        ) {
+        // Time left before Deno must get a turn (its timers may be due).
+        const left = this.#waitTimeoutMs - (performance.now() - lastYield);
+        if (mustYield || left <= 0) {
           this.#yields++;
           if (turn) await turn.take();
           else await new Promise((resolve) => setTimeout(resolve, 0));
@@ -495,15 +495,11 @@ export class Reactor {
           for (let i = 0; i < DRAIN_TICKS_AFTER_YIELD; i++) await null;
           continue;
         }
-        const timeout = Math.max(
-          0,
-          Math.ceil(this.#waitTimeoutMs - (performance.now() - lastYield)),
-        );
         let count = c.epoll_wait(
           this.#epfd,
           this.#events,
           this.#maxEvents,
-          timeout,
+          Math.ceil(left),
         );
         if (count < 0) {
           const n = errno();

@@ -13,6 +13,7 @@ import {
   type LogRecord,
   type TextFormatter,
 } from "@logtape/logtape";
+import { UsageError } from "../common/usage_error.ts";
 
 /** How log lines are written. */
 export type LogFormat = "text" | "json";
@@ -20,14 +21,19 @@ export type LogFormat = "text" | "json";
 /** The formats accepted by `--log-format`. */
 export const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
 
-/** Checks a `--log-format` value; `undefined` (not given) is `text`. */
-export function parseLogFormat(
-  value: string | undefined,
-): LogFormat | undefined {
+/**
+ * Reads a `--log-format` value; `undefined` (not given) is `text`.
+ *
+ * @throws {UsageError} For anything but `text` or `json`.
+ */
+export function parseLogFormat(value: string | undefined): LogFormat {
   const format = value ?? "text";
-  return (LOG_FORMATS as readonly string[]).includes(format)
-    ? format as LogFormat
-    : undefined;
+  if (!(LOG_FORMATS as readonly string[]).includes(format)) {
+    throw new UsageError(
+      `Invalid value for --log-format: "${format}" (text or json)`,
+    );
+  }
+  return format as LogFormat;
 }
 
 /** Options of {@linkcode setupLogging}. */

@@ -1,11 +1,17 @@
 import assert from "node:assert/strict";
+import { UsageError } from "../common/usage_error.ts";
 import { parseLogFormat, setupLogging, tcpkitLogger } from "./logging.ts";
 
 Deno.test("parseLogFormat() accepts text and json, defaults to text", () => {
   assert.equal(parseLogFormat(undefined), "text");
   assert.equal(parseLogFormat("text"), "text");
   assert.equal(parseLogFormat("json"), "json");
-  assert.equal(parseLogFormat("xml"), undefined);
+  assert.throws(
+    () => parseLogFormat("xml"),
+    (error: unknown) =>
+      error instanceof UsageError &&
+      error.message === 'Invalid value for --log-format: "xml" (text or json)',
+  );
 });
 
 Deno.test("setupLogging() writes JSON lines with bare values and the label", () => {

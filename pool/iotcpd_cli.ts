@@ -141,13 +141,6 @@ export function parseIotcpdArgs(args: string[]): IotcpdCli {
     throw new UsageError(`Unexpected argument: ${positionals[0]}`);
   }
   const logFormat = parseLogFormat(values["log-format"]);
-  if (logFormat === undefined) {
-    throw new UsageError(
-      `Invalid value for --log-format: "${
-        values["log-format"]
-      }" (text or json)`,
-    );
-  }
   let command: string[];
   try {
     command = daemonArgv(values.daemon ?? DEFAULT_DAEMON, {

@@ -5,6 +5,7 @@
  */
 import type { Command } from "./commands.ts";
 import type { Health, HealthState } from "./health_state.ts";
+import { helpText } from "./help_text.ts";
 
 /** What the immediate replies depend on. */
 export interface ReplyContext {
@@ -18,6 +19,17 @@ export interface ReplyContext {
   help: string;
   /** `quit` answers `BAD` instead of `QUIT` while BAD. */
   badQuit: boolean;
+}
+
+/** The context of a session's options: `help` made from `version`, `badQuit` off unless set. */
+export function replyContext(options: {
+  state: HealthState;
+  version: string;
+  hostname: string;
+  badQuit?: boolean;
+}): ReplyContext {
+  const { state, version, hostname, badQuit = false } = options;
+  return { state, version, hostname, help: helpText(version), badQuit };
 }
 
 /**

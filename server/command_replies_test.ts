@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { immediateReply, type ReplyContext } from "./command_replies.ts";
+import {
+  immediateReply,
+  type ReplyContext,
+  replyContext,
+} from "./command_replies.ts";
+import { helpText } from "./help_text.ts";
 import { parseCommand } from "./commands.ts";
 import { HealthState } from "./health_state.ts";
 
@@ -52,4 +57,17 @@ Deno.test("immediateReply() leaves startloop, fault and echo to the session", ()
   assert.equal(reply("startloop 1", ctx), undefined);
   assert.equal(reply("fault list", ctx), undefined);
   assert.equal(reply("hello", ctx), undefined);
+});
+
+Deno.test("replyContext() makes help from the version and leaves badQuit off unless set", () => {
+  const state = new HealthState("GOOD");
+  const context = replyContext({ state, version: "9.9", hostname: "h" });
+  assert.equal(context.help, helpText("9.9"));
+  assert.equal(context.badQuit, false);
+  assert.equal(context.state, state);
+  assert.equal(
+    replyContext({ state, version: "9.9", hostname: "h", badQuit: true })
+      .badQuit,
+    true,
+  );
 });

@@ -12,9 +12,8 @@ import {
   parseFaultSpec,
 } from "./fault_spec.ts";
 import { SeededRandom } from "./seeded_random.ts";
-import { immediateReply } from "./command_replies.ts";
+import { immediateReply, replyContext } from "./command_replies.ts";
 import { burnCpu } from "./cpu_loop.ts";
-import { helpText } from "./help_text.ts";
 import type { HealthState } from "./health_state.ts";
 import type { ServerConn } from "./server_conn.ts";
 import type { ConnectionHandler } from "./tcp_server.ts";
@@ -51,22 +50,8 @@ export interface CommandSessionOptions {
 export function commandSession(
   options: CommandSessionOptions,
 ): ConnectionHandler {
-  const {
-    state,
-    version,
-    hostname,
-    badQuit = false,
-    maxLine = 4096,
-    maxLoops = 8,
-    faults,
-  } = options;
-  const context = {
-    state,
-    version,
-    hostname,
-    help: helpText(version),
-    badQuit,
-  };
+  const { state, maxLine = 4096, maxLoops = 8, faults } = options;
+  const context = replyContext(options);
   let loopsRunning = 0;
 
   async function startLoop(conn: ServerConn, seconds: number): Promise<string> {

@@ -11,6 +11,7 @@ import {
   closeFd,
   constants,
   errno,
+  errnoCode,
   formatIp,
   getPeerName,
   libc,
@@ -35,6 +36,7 @@ const SEND_FLAGS = MSG_NOSIGNAL | MSG_DONTWAIT;
 const EINTR = 4;
 const EAGAIN = 11;
 const encoder = new TextEncoder();
+const IDLE_BYTES = encoder.encode(IDLE_MESSAGE);
 // Accepts per readiness event, so a connect flood cannot starve the clients.
 const ACCEPTS_PER_EVENT = 64;
 // After EMFILE and friends, accepting waits this long instead of spinning.
@@ -371,7 +373,7 @@ export class EpollEchoServer implements ListeningServer {
       if ((n === EAGAIN || n === EINTR) && !(events & (EPOLLERR | EPOLLHUP))) {
         return;
       }
-      return this.#close(conn, false);
+      return this.#fail(conn, n, "read");
     }
     conn.reads++;
     const size = Number(got);
@@ -380,7 +382,7 @@ export class EpollEchoServer implements ListeningServer {
     let offset = 0;
     if (sent < 0n) {
       const n = errno();
-      if (n !== EAGAIN && n !== EINTR) return this.#close(conn, false);
+      if (n !== EAGAIN && n !== EINTR) return this.#fail(conn, n, "send");
     } else {
       offset = Number(sent);
     }
@@ -403,7 +405,7 @@ export class EpollEchoServer implements ListeningServer {
       if ((n === EAGAIN || n === EINTR) && !(events & (EPOLLERR | EPOLLHUP))) {
         return;
       }
-      return this.#close(conn, false);
+      return this.#fail(conn, n, "send");
     }
     if (Number(sent) < pending.length) {
       conn.pending = pending.subarray(Number(sent));
@@ -427,11 +429,20 @@ export class EpollEchoServer implements ListeningServer {
           peer: peerOf(conn.fd),
         });
         // Best effort: a peer that reads nothing does not get to hold us.
-        const message = encoder.encode(IDLE_MESSAGE);
-        libc().send(conn.fd, message, BigInt(message.length), SEND_FLAGS);
+        libc().send(conn.fd, IDLE_BYTES, BigInt(IDLE_BYTES.length), SEND_FLAGS);
         this.#close(conn, true);
       }
     }
+  }
+
+  /** Closes a connection whose read or send failed (a reset, mostly), saying why at debug level. */
+  #fail(conn: EchoConn, n: number, call: string): void {
+    log.debug("connection {id} ended: {call}: {error}", () => ({
+      id: conn.id,
+      call,
+      error: errnoCode(n),
+    }));
+    this.#close(conn, false);
   }
 
   /** Closes a connection; `byServer`: as the policy says (FIN, or RST with `resetOnClose`). */

@@ -118,7 +118,7 @@ Deno.test("EpollEchoServer sends the idle message, then closes with a FIN", asyn
 });
 
 Deno.test("EpollEchoServer.shutdown() closes idle clients with a FIN and stops listening", async () => {
-  const server = new EpollEchoServer({ hostname: "127.0.0.1" });
+  await using server = new EpollEchoServer({ hostname: "127.0.0.1" });
   const port = server.addr.port;
   using client = await connect(server);
   await client.write(encoder.encode("ping"));
@@ -135,7 +135,7 @@ Deno.test("EpollEchoServer.shutdown() closes idle clients with a FIN and stops l
 });
 
 Deno.test("EpollEchoServer with resetOnClose resets the clients it closes", async () => {
-  const server = new EpollEchoServer({
+  await using server = new EpollEchoServer({
     hostname: "127.0.0.1",
     resetOnClose: true,
   });
@@ -188,7 +188,7 @@ Deno.test("EpollEchoServer refuses beyond maxConns with the refusal message", as
 });
 
 Deno.test("EpollEchoServer retires after maxTotalConns and finishes when they close", async () => {
-  const server = new EpollEchoServer({
+  await using server = new EpollEchoServer({
     hostname: "127.0.0.1",
     maxTotalConns: 2,
   });

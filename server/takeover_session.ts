@@ -15,10 +15,9 @@ import type {
 } from "../takeover/mod.ts";
 import { parseCommand } from "./commands.ts";
 import { burnCpu } from "./cpu_loop.ts";
-import { immediateReply } from "./command_replies.ts";
+import { immediateReply, replyContext } from "./command_replies.ts";
 import { type HealthState, parseHealth } from "./health_state.ts";
-import { helpText } from "./help_text.ts";
-import { PROMPT } from "./command_session.ts";
+import { type CommandSessionOptions, PROMPT } from "./command_session.ts";
 
 const encoder = new TextEncoder();
 const LF = 0x0a;
@@ -26,21 +25,11 @@ const CR = 0x0d;
 // A connection's `state` while its startloop runs: its input waits.
 const LOOPING = "startloop";
 
-/** Options of {@linkcode takeoverCommandHandler}. */
-export interface TakeoverCommandOptions {
-  /** The server-wide health state. */
-  state: HealthState;
-  /** Reply to `version`. */
-  version: string;
-  /** Name in the reply to `hostname`. */
-  hostname: string;
-  /** `quit` answers `BAD` instead of `QUIT` while BAD. @default {false} */
-  badQuit?: boolean;
-  /** Longest request line in bytes. @default {4096} */
-  maxLine?: number;
-  /** Most `startloop`s running at once. @default {8} */
-  maxLoops?: number;
-}
+/**
+ * Options of {@linkcode takeoverCommandHandler}: a command session's, less
+ * faults (the takeover machinery injects none).
+ */
+export type TakeoverCommandOptions = Omit<CommandSessionOptions, "faults">;
 
 /**
  * tcpservd's line protocol as a takeover handler. A `startloop` is an
@@ -49,21 +38,8 @@ export interface TakeoverCommandOptions {
 export function takeoverCommandHandler(
   options: TakeoverCommandOptions,
 ): ConnectionHandler {
-  const {
-    state,
-    version,
-    hostname,
-    badQuit = false,
-    maxLine = 4096,
-    maxLoops = 8,
-  } = options;
-  const context = {
-    state,
-    version,
-    hostname,
-    help: helpText(version),
-    badQuit,
-  };
+  const { maxLine = 4096, maxLoops = 8 } = options;
+  const context = replyContext(options);
   let loopsRunning = 0;
   const say = (conn: TakeoverConn, text: string) =>
     conn.write(encoder.encode(text));

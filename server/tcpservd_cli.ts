@@ -220,13 +220,6 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
     throw new UsageError(`Unexpected argument: ${positionals[0]}`);
   }
   const logFormat = parseLogFormat(values["log-format"]);
-  if (logFormat === undefined) {
-    throw new UsageError(
-      `Invalid value for --log-format: "${
-        values["log-format"]
-      }" (text or json)`,
-    );
-  }
   const stateText = values["initial-state"] ?? "good";
   const initialState = parseHealth(stateText);
   if (!initialState) {

@@ -11,7 +11,7 @@ import {
   parsePort,
   UsageError,
 } from "../common/mod.ts";
-import { LOG_FORMATS, type LogFormat } from "../logging/mod.ts";
+import { type LogFormat, parseLogFormat } from "../logging/mod.ts";
 import { DEFAULT_HANDOVER_TIMEOUT_MS } from "./protocol.ts";
 
 /** The listen queue length unless `-b` says otherwise. */
@@ -122,12 +122,7 @@ export function parseServerArgs(args: string[]): ServerCli {
   if (positionals.length > 0) {
     throw new UsageError(`Unexpected argument: ${positionals[0]}`);
   }
-  const logFormat = values["log-format"] ?? "text";
-  if (!(LOG_FORMATS as readonly string[]).includes(logFormat)) {
-    throw new UsageError(
-      `Invalid value for --log-format: "${logFormat}" (text or json)`,
-    );
-  }
+  const logFormat = parseLogFormat(values["log-format"]);
   const help = values.help ?? false;
   const version = values.version ?? false;
   const takeoverFrom = parsePath("-T", values.takeover);
@@ -162,7 +157,7 @@ export function parseServerArgs(args: string[]): ServerCli {
     version,
     debug: (values.debug ?? false) || (values["log-seqnums"] ?? false),
     logSeqnums: values["log-seqnums"] ?? false,
-    logFormat: logFormat as LogFormat,
+    logFormat,
     address,
     port,
     backlog,

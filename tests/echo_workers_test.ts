@@ -3,6 +3,7 @@
  * sockets: data integrity, spreading, respawn, shutdown, shared state.
  */
 import assert from "node:assert/strict";
+import { closeWithReset } from "../ffi/mod.ts";
 import {
   ask,
   bytes,
@@ -704,5 +705,20 @@ Deno.test("tcpservd --echo -a localhost listens on what the name resolves to", a
     assert.deepEqual(await echoed(conn, bytes("named\n")), bytes("named\n"));
   } finally {
     conn.close();
+  }
+});
+
+Deno.test("tcpservd --echo -d says why a connection ended when its peer resets it", async () => {
+  await using server = await ServerProcess.start(["--echo", "-d"]);
+  const conn = await connect(server.port);
+  assert.deepEqual(await echoed(conn, bytes("hi\n")), bytes("hi\n"));
+  closeWithReset(conn);
+  await server.waitForLine(/connection \d+ ended: read: ECONNRESET/);
+  // Still serving.
+  const next = await connect(server.port);
+  try {
+    assert.deepEqual(await echoed(next, bytes("on\n")), bytes("on\n"));
+  } finally {
+    next.close();
   }
 });
