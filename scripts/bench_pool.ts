@@ -37,7 +37,6 @@
  * wrong replies or failed connections, or a server died.
  */
 import { parseArgs } from "node:util";
-import denoConfig from "../deno.json" with { type: "json" };
 import {
   clockTicksPerSecond,
   compact,
@@ -49,6 +48,7 @@ import {
   RunningServer,
   stopChild,
   table,
+  taskArgs,
   withTimeout,
 } from "./echo_bench_lib.ts";
 
@@ -72,12 +72,6 @@ const say = values.json ? console.error : console.log;
 const WARMUP_SECONDS = 1;
 const MAX_REQS = 10_000_000;
 const TARGET_RATIO = 3;
-
-/** The `deno run` flags of the `iotcpd` task, or the ones it will have. */
-const IOTCPD_FLAGS: string[] =
-  (denoConfig.tasks as Record<string, string>)["iotcpd"]
-    ?.split(/\s+/).filter((word) => word.startsWith("--")) ??
-    ["--allow-net", "--allow-run", "--allow-read", "--allow-write"];
 
 interface RunResult {
   requests: number;
@@ -104,9 +98,7 @@ async function startIotcpd(): Promise<Server> {
     name: "iotcpd",
     cmd: [
       Deno.execPath(),
-      "run",
-      ...IOTCPD_FLAGS,
-      "pool/main.ts",
+      ...taskArgs("iotcpd"),
       "-p",
       "0",
       "-n",

@@ -15,9 +15,8 @@
  * Usage: deno task bench:probe [--rounds N] [--runs N]
  */
 import { parseArgs } from "node:util";
-import denoConfig from "../deno.json" with { type: "json" };
+import { ROOT, taskArgs } from "./echo_bench_lib.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
 const { values } = parseArgs({
   args: Deno.args,
   options: {
@@ -27,10 +26,6 @@ const { values } = parseArgs({
 });
 const rounds = Math.max(1, Math.min(50, Number(values.rounds)));
 const runs = Math.max(1, Math.min(500, Number(values.runs)));
-
-function taskArgs(task: "tcpservd" | "tcpcli"): string[] {
-  return denoConfig.tasks[task].split(/\s+/).slice(1);
-}
 
 const MINIMAL = `
 const [host, port] = Deno.args;

@@ -11,10 +11,13 @@ import denoConfig from "../deno.json" with { type: "json" };
 /** The repository root (with a trailing slash). */
 export const ROOT: string = new URL("../", import.meta.url).pathname;
 
-/** The `deno run` flags of the `tcpservd` task, so the bench runs what users run. */
-export const TCPSERVD_RUN_FLAGS: readonly string[] = denoConfig.tasks.tcpservd
-  .split(/\s+/)
-  .filter((word) => word.startsWith("--"));
+/**
+ * A task's command after `deno` (`run`, its flags, the entry point), so the
+ * benchmarks start what users start.
+ */
+export function taskArgs(task: "tcpservd" | "tcpcli" | "iotcpd"): string[] {
+  return denoConfig.tasks[task].split(/\s+/).slice(1);
+}
 
 /** The environment variable that overrides the tcpservd side's command. */
 export const SERVER_ENV = "TCPKIT_BENCH_ECHO_SERVER";
@@ -42,9 +45,7 @@ export function tcpservdSpec(
     name: "tcpservd",
     cmd: [
       Deno.execPath(),
-      "run",
-      ...TCPSERVD_RUN_FLAGS,
-      "server/main.ts",
+      ...taskArgs("tcpservd"),
       "--echo",
       "-a",
       "127.0.0.1",
