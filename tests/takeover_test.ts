@@ -311,6 +311,26 @@ Deno.test("takeover rolls back when the new process does not acknowledge within 
   stall.kill("SIGKILL");
 });
 
+/** A takeover server on 127.0.0.1, any port, offering itself on `path`. */
+function startOffering(path: string): Promise<TakeoverProcess> {
+  return TakeoverProcess.start(["-a", "127.0.0.1", "-p", "0", "-t", path]);
+}
+
+/** The server still runs and echoes a seqnum frame. */
+async function assertStillServes(
+  server: TakeoverProcess,
+  seqnum: number,
+): Promise<void> {
+  const conn = await connect(server.port);
+  try {
+    await conn.write(frame(seqnum));
+    assert.equal(await readFrame(conn), seqnum);
+  } finally {
+    conn.close();
+  }
+  assert.equal(server.exited, undefined);
+}
+
 Deno.test({
   name:
     "takeover refuses another uid: nobody cannot even connect to the 0600 socket",
@@ -319,14 +339,7 @@ Deno.test({
     await using dir = await openTempDir();
     await using denoDir = await nobodyDenoDir();
     const path = `${dir.path}/takeover.sock`;
-    await using server = await TakeoverProcess.start([
-      "-a",
-      "127.0.0.1",
-      "-p",
-      "0",
-      "-t",
-      path,
-    ]);
+    await using server = await startOffering(path);
     const attempt = await runAsNobody(
       [...TAKEOVER_RUN, "server", "-T", path],
       denoDir.path,
@@ -337,14 +350,7 @@ Deno.test({
       /takeover refused: Permission denied on .*takeover\.sock: the takeover socket is owner-only \(mode 0600\)/,
     );
     // The old process never noticed, and serves on.
-    const conn = await connect(server.port);
-    try {
-      await conn.write(frame(42));
-      assert.equal(await readFrame(conn), 42);
-    } finally {
-      conn.close();
-    }
-    assert.equal(server.exited, undefined);
+    await assertStillServes(server, 42);
   },
 });
 
@@ -356,14 +362,7 @@ Deno.test({
     await using dir = await openTempDir();
     await using denoDir = await nobodyDenoDir();
     const path = `${dir.path}/takeover.sock`;
-    await using server = await TakeoverProcess.start([
-      "-a",
-      "127.0.0.1",
-      "-p",
-      "0",
-      "-t",
-      path,
-    ]);
+    await using server = await startOffering(path);
     // Loosen the file's mode as a careless admin might: now nobody reaches
     // the listener, and the uid check must refuse.
     await Deno.chmod(path, 0o666);
@@ -382,13 +381,6 @@ Deno.test({
       15000,
       mark,
     );
-    const conn = await connect(server.port);
-    try {
-      await conn.write(frame(7));
-      assert.equal(await readFrame(conn), 7);
-    } finally {
-      conn.close();
-    }
-    assert.equal(server.exited, undefined);
+    await assertStillServes(server, 7);
   },
 });
