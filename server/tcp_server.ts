@@ -5,6 +5,7 @@
 import { tcpkitLogger } from "../logging/mod.ts";
 import type { FaultSet } from "./fault_set.ts";
 import { IDLE_MESSAGE, ServerConn } from "./server_conn.ts";
+import { acceptErrorAction } from "./accept_error.ts";
 
 const log = tcpkitLogger("server");
 
@@ -198,6 +199,13 @@ export class TcpServer {
         conn = await this.#listener.accept();
       } catch (error) {
         if (this.#closing || error instanceof Deno.errors.BadResource) break;
+        if (acceptErrorAction(error) === "next") {
+          // Reset while it waited in the backlog: nothing to serve, no pause.
+          log.debug("accept: connection gone before accept: {error}", {
+            error: String(error),
+          });
+          continue;
+        }
         // EMFILE and friends: back off instead of spinning.
         log.warn("accept failed: {error}", { error: String(error) });
         await new Promise((resolve) => setTimeout(resolve, 100));
