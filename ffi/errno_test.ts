@@ -18,6 +18,15 @@ import {
 import { libc } from "./libc.ts";
 import { encodeSockaddr, parseIp } from "./sockaddr.ts";
 
+// Decided at load time so the probe test can be marked `ignore`.
+const HAS_CC = (() => {
+  try {
+    return Deno.statSync("/usr/bin/cc").isFile;
+  } catch {
+    return false;
+  }
+})();
+
 /** Returns an fd number that was a socket a moment ago and is now closed. */
 function closedFd(): number {
   const fd = check(
@@ -38,12 +47,82 @@ function thrown(fn: () => unknown): unknown {
   assert.fail("Expected a throw");
 }
 
-Deno.test("errnoCode() names common errnos and UNKNOWN for others", () => {
+Deno.test("errnoCode() names errnos and UNKNOWN for others", () => {
   assert.equal(errnoCode(9), "EBADF");
   assert.equal(errnoCode(98), "EADDRINUSE");
   assert.equal(errnoCode(88), "ENOTSOCK");
+  assert.equal(errnoCode(21), "EISDIR");
+  assert.equal(errnoCode(71), "EPROTO");
   assert.equal(errnoCode(4095), UNKNOWN_ERRNO_CODE);
-  assert.equal(Object.keys(ERRNO_CODES).length, 34);
+  // 1 to 133, less the two numbers Linux never assigned (41, 58).
+  assert.equal(Object.keys(ERRNO_CODES).length, 131);
+});
+
+Deno.test("ERRNO_CODES names every errno constant declared under ffi/", async () => {
+  const dir = new URL("./", import.meta.url);
+  // `const EINTR = 4;`, `export const EPROTO = 71;`: decimal values only, so
+  // EPOLLIN = 0x001 and EFD_NONBLOCK are not taken for errnos.
+  const declaration =
+    /\b(?:const|let|var)\s+(E[A-Z0-9]+)\s*(?::\s*number\s*)?=\s*(\d+)\s*[;,]/g;
+  const found = new Map<string, number>();
+  for await (const entry of Deno.readDir(dir)) {
+    if (!entry.isFile || !entry.name.endsWith(".ts")) continue;
+    const text = await Deno.readTextFile(new URL(entry.name, dir));
+    for (const [, name, value] of text.matchAll(declaration)) {
+      if (name!.startsWith("EPOLL")) continue;
+      found.set(`${entry.name}: ${name}`, Number(value));
+    }
+  }
+  // The scan itself must work, or the test proves nothing.
+  assert.ok(
+    [...found.keys()].some((key) => key.endsWith(": EPROTO")),
+    `EPROTO not found in ${[...found.keys()]}`,
+  );
+  for (const [where, value] of found) {
+    const name = where.slice(where.indexOf(": ") + 2);
+    assert.equal(errnoCode(value), name, where);
+  }
+});
+
+Deno.test({
+  name: "ERRNO_CODES matches the C headers",
+  ignore: !HAS_CC,
+  async fn() {
+    const entries = Object.entries(ERRNO_CODES);
+    const probe = [
+      "#include <stdio.h>",
+      "#include <errno.h>",
+      "int main(void) {",
+      ...entries.map(([, name]) =>
+        `#ifdef ${name}\n  printf("${name} %d\\n", ${name});\n#endif`
+      ),
+      "  return 0;",
+      "}",
+    ].join("\n");
+    const dir = await Deno.makeTempDir({ prefix: "tcpkit_errno_test_" });
+    try {
+      await Deno.writeTextFile(`${dir}/probe.c`, probe);
+      const build = await new Deno.Command("/usr/bin/cc", {
+        args: ["-o", `${dir}/probe`, `${dir}/probe.c`],
+        stdin: "null",
+      }).output();
+      assert.equal(build.code, 0, new TextDecoder().decode(build.stderr));
+      const run = await new Deno.Command(`${dir}/probe`, { stdin: "null" })
+        .output();
+      assert.equal(run.code, 0);
+      const seen = new Map(
+        new TextDecoder().decode(run.stdout).trim().split("\n").map((line) => {
+          const [name = "", value = ""] = line.split(" ");
+          return [name, Number(value)] as const;
+        }),
+      );
+      for (const [number, name] of entries) {
+        assert.equal(seen.get(name), Number(number), name);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
 
 Deno.test("errno() reads errno right after a failed call", () => {

@@ -351,6 +351,29 @@ export const LIBC_SYMBOLS = {
     ],
     result: "i32",
   },
+  /** `int link(const char *oldpath, const char *newpath)`: fails with EEXIST, never replaces */
+  link: {
+    parameters: [
+      "buffer", // const char *oldpath (NUL-terminated)
+      "buffer", // const char *newpath (NUL-terminated)
+    ],
+    result: "i32",
+  },
+  /**
+   * `int statx(int dirfd, const char *pathname, int flags, unsigned int mask,
+   * struct statx *statxbuf)`: its struct has one layout on every
+   * architecture, unlike `struct stat`.
+   */
+  statx: {
+    parameters: [
+      "i32", // int dirfd (AT_FDCWD)
+      "buffer", // const char *pathname (NUL-terminated)
+      "i32", // int flags (AT_SYMLINK_NOFOLLOW, ...)
+      "u32", // unsigned int mask (STATX_TYPE, ...)
+      "buffer", // struct statx *statxbuf (out, 256 bytes)
+    ],
+    result: "i32",
+  },
   /** `int unlink(const char *pathname)` */
   unlink: {
     parameters: [
