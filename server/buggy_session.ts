@@ -1,7 +1,8 @@
 /**
  * Compatibility mode: buggy-tcpserver's own commands, on purpose. Each read
  * of at most 8 bytes is one command, as in the original; a "crash" of the
- * original's per-connection worker becomes a reset of that connection.
+ * original's per-connection worker ends the connection as that worker's
+ * exit did: by the `--linger` and `-L` rules, like every other close.
  */
 import { tcpkitLogger } from "../logging/mod.ts";
 import type { ServerConn } from "./server_conn.ts";
@@ -14,11 +15,27 @@ const encoder = new TextEncoder();
 /** buggy-tcpserver's port. */
 export const BUGGY_PORT = 7777;
 
+/** The original's buffer (PIPE_BUF): `big` answers with two blocks this size. */
+const BLOCK_SIZE = 4096;
+const CR = 0x0d;
+const LF = 0x0a;
+const LOWER_O = 0x6f;
+
 /** Options of {@linkcode buggySession}. */
 export interface BuggySessionOptions {
-  /** `-L` bits; 0x1: never close client sockets (CLOSE_WAIT, and `close` sends no FIN). @default {0} */
+  /**
+   * `-L` bits; 0x1: never close client sockets, crashes included (no FIN:
+   * the socket sits in CLOSE_WAIT once the client closes).
+   * @default {0}
+   */
   leak?: number;
-  /** `--linger`: 0 (the default) resets on every server-side close; negative closes with a FIN. @default {0} */
+  /**
+   * `--linger`: 0 (the default) ends every connection, crashes included,
+   * with an RST; any other value with a FIN. The original's positive N
+   * (SO_LINGER {1,N}) makes its close wait for unsent data; here the close
+   * never blocks, and is a FIN all the same.
+   * @default {0}
+   */
   linger?: number;
 }
 
@@ -34,28 +51,61 @@ function sleep(seconds: number): Promise<void> {
   );
 }
 
+/**
+ * How many line-end bytes the original strips before matching a command:
+ * 2 when the byte before last is CR, 1 when the last is LF, else 0.
+ */
+function lineEndLength(bytes: Uint8Array): number {
+  if (bytes[bytes.length - 2] === CR) return 2;
+  if (bytes[bytes.length - 1] === LF) return 1;
+  return 0;
+}
+
+/**
+ * One block of the reply to `big`: the command with `i` turned into `o`,
+ * then NULs. The original sends its stack garbage after the command's NUL;
+ * NULs make the reply the same every time.
+ */
+function bigBlock(command: Uint8Array): Uint8Array {
+  const block = new Uint8Array(BLOCK_SIZE);
+  block.set(command);
+  block[1] = LOWER_O;
+  return block;
+}
+
 /** Builds the compatibility handler. */
 export function buggySession(
   options: BuggySessionOptions = {},
 ): ConnectionHandler {
   const { leak = 0, linger = 0 } = options;
 
+  /**
+   * Ends the session as the original's worker exit did. Logs after acting,
+   * so a reader of the log knows the close has happened.
+   */
   async function end(conn: ServerConn, why: string): Promise<void> {
-    log.info("connection {id}: {why}", { id: conn.id, why });
+    const fields = { id: conn.id, port: conn.conn.remoteAddr.port, why };
     if (leak & 1) {
       // The original's parent kept its copy: no FIN, the socket sits in CLOSE_WAIT.
       conn.busy = true;
+      log.info("connection {id} (port {port}) {why}: kept open", fields);
       await conn.whenDraining();
       return;
     }
-    if (linger >= 0) conn.closeWithReset();
+    // SO_LINGER {1,0} makes the kernel reset; any other linger closes with a FIN.
+    if (linger === 0) conn.closeWithReset();
     else conn.close();
+    log.info("connection {id} (port {port}) {why}: {how}", {
+      ...fields,
+      how: linger === 0 ? "RST" : "FIN",
+    });
   }
 
-  function crash(conn: ServerConn, why: string): void {
-    // The original's worker died of SIGABRT: the kernel reset its socket.
+  function crash(conn: ServerConn, why: string): Promise<void> {
+    // The original's worker died of SIGABRT; the kernel then closed its
+    // socket like any exit, by the same linger and leak rules.
     log.warn("connection {id}: abort ({why})", { id: conn.id, why });
-    conn.closeWithReset();
+    return end(conn, "worker died");
   }
 
   return async function buggy(conn: ServerConn): Promise<void> {
@@ -65,17 +115,12 @@ export function buggySession(
       const n = await conn.read(buf);
       if (n === null) return await end(conn, "abort?");
       const bytes = buf.slice(0, n);
-      const text = decoder.decode(bytes);
       log.info("connection {id} command {command}", {
         id: conn.id,
-        command: JSON.stringify(text),
+        command: JSON.stringify(decoder.decode(bytes)),
       });
-      if (n <= 2) return crash(conn, `read of ${n} bytes`);
-      if (text.startsWith("ping")) {
-        if (n === 8) return crash(conn, "8-byte ping");
-        bytes[1] = 0x6f; // ping -> pong, keeping the tail.
-        await conn.writeAll(bytes);
-      } else if (n === 8 && text === "aaaaaaaa") {
+      if (n <= 2) return await crash(conn, `read of ${n} bytes`);
+      if (n === 8 && decoder.decode(bytes) === "aaaaaaaa") {
         const block = new Uint8Array(4096);
         block.set(bytes);
         const more = await conn.read(block.subarray(8));
@@ -85,8 +130,20 @@ export function buggySession(
         block.set(encoder.encode("bog (SYN)\0"));
         await conn.writeAll(block);
         await conn.writeAll(block);
+        continue;
+      }
+      // The original matches on the command cut at its line end.
+      const lineEnd = lineEndLength(bytes);
+      const text = decoder.decode(bytes.subarray(0, n - lineEnd));
+      if (text.startsWith("ping")) {
+        if (n === 8) return await crash(conn, "8-byte ping");
+        bytes[1] = LOWER_O; // ping -> pong, keeping the tail.
+        await conn.writeAll(bytes);
       } else if (text.startsWith("big")) {
-        if (text.includes("\n")) return crash(conn, "big with a newline");
+        if (lineEnd > 0) return await crash(conn, "big with a line end");
+        const block = bigBlock(bytes);
+        await conn.writeAll(block);
+        await conn.writeAll(block);
       } else if (text.startsWith("close")) {
         return await end(conn, "close 0");
       } else if (text.startsWith("bug")) {
