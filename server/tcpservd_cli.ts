@@ -80,8 +80,10 @@ FAULTS:
                              fault SPEC | fault list | fault clear do the same.
       --buggy                buggy-tcpserver's own commands (ping, busy<N>, close,
                              big, bug<N>, fork) on its port 7777
-  -L, --leak BITS            With --buggy: 1 never closes client sockets (CLOSE_WAIT)
-      --linger N             With --buggy: 0 (default) resets on close; -1 sends a FIN
+  -L, --leak BITS            With --buggy: 1 never closes client sockets, crashes
+                             included: no FIN, CLOSE_WAIT once the client closes
+      --linger N             With --buggy: 0 (default) ends every connection, crashes
+                             included, with an RST; any other N with a FIN
 
 Prints "listening on HOST:PORT" on stderr once it accepts. SIGTERM, SIGINT or
 SIGQUIT drain the connections, then exit 0. SIGUSR1 logs connection counts.
