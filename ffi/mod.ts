@@ -94,8 +94,18 @@ export {
   encodeSockaddrUn,
   listenUnix,
   type ListenUnixOptions,
+  probeUnixPath,
+  type UnixPathState,
   unlinkPath,
 } from "./unix_socket.ts";
+export { type FileType, fileTypeAt } from "./file_type.ts";
+export {
+  formatSocketKind,
+  isTcp,
+  type SocketKind,
+  socketKinds,
+} from "./socket_kind.ts";
+export { isNonBlocking, setNonBlocking } from "./fd_flags.ts";
 export {
   MAX_FDS_PER_MESSAGE,
   type Received,
