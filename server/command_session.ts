@@ -14,6 +14,7 @@ import {
 import { SeededRandom } from "./seeded_random.ts";
 import { immediateReply, replyContext } from "./command_replies.ts";
 import { burnCpu } from "./cpu_loop.ts";
+import { ControlPolicy } from "./control_policy.ts";
 import type { HealthState } from "./health_state.ts";
 import type { ServerConn } from "./server_conn.ts";
 import type { ConnectionHandler } from "./tcp_server.ts";
@@ -40,6 +41,8 @@ export interface CommandSessionOptions {
   maxLoops?: number;
   /** The server's faults, which the `fault` command changes; none: `fault` is refused. */
   faults?: FaultSet;
+  /** Who may send setbad, setgood, startloop and fault. @default {new ControlPolicy()} */
+  control?: ControlPolicy;
 }
 
 /**
@@ -51,6 +54,7 @@ export function commandSession(
   options: CommandSessionOptions,
 ): ConnectionHandler {
   const { state, maxLine = 4096, maxLoops = 8, faults } = options;
+  const control = options.control ?? new ControlPolicy();
   const context = replyContext(options);
   let loopsRunning = 0;
 
@@ -134,6 +138,10 @@ export function commandSession(
 
   return async function handle(conn: ServerConn): Promise<void> {
     const reader = new LineReader(conn, { maxLine });
+    // Only a whole line is activity: a client trickling bytes without a
+    // newline (slowloris) must not keep its slot past the idle timeout.
+    conn.readsAreActivity = false;
+    let refusalLogged = false;
     await conn.writeAll(PROMPT);
     while (!conn.draining) {
       let line;
@@ -153,12 +161,30 @@ export function commandSession(
         return;
       }
       if (line === null) return;
+      conn.activity++;
       conn.busy = true;
       const command = parseCommand(line.bytes);
       log.debug("connection {id} command {command}", {
         id: conn.id,
         command: command.name,
       });
+      const refusal = ControlPolicy.isControl(command.name)
+        ? control.refusal(command.name, conn.conn.remoteAddr.hostname)
+        : undefined;
+      if (refusal !== undefined) {
+        // Logged once per connection: a flood of refused lines must not flood the log.
+        if (!refusalLogged) {
+          refusalLogged = true;
+          log.warn("connection {id} from {peer}: refused {command}", {
+            id: conn.id,
+            peer: conn.peer,
+            command: command.name,
+          });
+        }
+        await conn.writeAll(refusal + PROMPT);
+        conn.busy = false;
+        continue;
+      }
       const previous = state.get();
       const immediate = immediateReply(command, context);
       if (state.get() !== previous) {

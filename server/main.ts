@@ -22,6 +22,7 @@ import {
 import { getServiceByName, PortReservation, SharedMemory } from "../ffi/mod.ts";
 import { setupLogging, tcpkitLogger } from "../logging/mod.ts";
 import { TakeoverRefusedError, TakeoverServer } from "../takeover/mod.ts";
+import { ControlPolicy } from "./control_policy.ts";
 import { FaultSet } from "./fault_set.ts";
 import { parseFaultSpec } from "./fault_spec.ts";
 import { HealthState } from "./health_state.ts";
@@ -71,6 +72,18 @@ function resolvePort(cli: TcpservdCli): number {
   return FALLBACK_PORT;
 }
 
+/** The control rule of the command line, logged once at start. */
+function controlPolicyOf(cli: TcpservdCli): ControlPolicy {
+  const policy = new ControlPolicy({
+    ...(cli.controlFrom ? { controlFrom: cli.controlFrom } : {}),
+    readOnly: cli.readOnly,
+  });
+  if (!cli.echo && !cli.buggy && cli.workerId === undefined) {
+    log.info("control: {rule}", { rule: policy.describe() });
+  }
+  return policy;
+}
+
 // A forced exit (a deliberate second stop signal) says so first.
 const forceOptions = {
   onForce: (signal: Deno.Signal) =>
@@ -88,12 +101,14 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
     }
     const faults = new FaultSet();
     for (const spec of cli.faults) faults.add(parseFaultSpec(spec));
+    const control = controlPolicyOf(cli);
     server = new Tcpservd({
       mode: cli.buggy ? "buggy" : cli.echo ? "echo" : "command",
       // The fastest echo, unless faults need the Deno.listen engine.
       engine: cli.engine ??
         (cli.echo && cli.faults.length === 0 ? "epoll" : "deno"),
       faults,
+      control,
       leakBits: cli.leakBits,
       linger: cli.linger,
       hostname: cli.address,
@@ -195,6 +210,7 @@ async function serveWithTakeover(
   const state = new HealthState(cli.initialState);
   const handler = cli.echo ? takeoverEchoHandler() : takeoverCommandHandler({
     state,
+    control: controlPolicyOf(cli),
     version: VERSION,
     hostname: Deno.hostname(),
     badQuit: cli.badQuit,

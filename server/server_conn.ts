@@ -47,6 +47,8 @@ export class ServerConn {
   faults: ConnFaults | undefined;
   /** True while a read is pending, i.e. the peer owes us bytes. Hot loops set it themselves. */
   reading = false;
+  /** Whether each read counts as activity; a line protocol turns this off and counts lines. */
+  readsAreActivity = true;
   /** True while a command runs: the idle timeout does not apply. */
   busy = false;
   /** Activity count at the last idle sweep. */
@@ -91,7 +93,7 @@ export class ServerConn {
       return n;
     } finally {
       this.reading = false;
-      this.activity++;
+      if (this.readsAreActivity) this.activity++;
       this.reads++;
     }
   }

@@ -13,12 +13,16 @@ import type {
   JsonValue,
   TakeoverConn,
 } from "../takeover/mod.ts";
+import { formatAddr } from "../common/mod.ts";
+import { tcpkitLogger } from "../logging/mod.ts";
 import { parseCommand } from "./commands.ts";
+import { ControlPolicy } from "./control_policy.ts";
 import { burnCpu } from "./cpu_loop.ts";
 import { immediateReply, replyContext } from "./command_replies.ts";
 import { type HealthState, parseHealth } from "./health_state.ts";
 import { type CommandSessionOptions, PROMPT } from "./command_session.ts";
 
+const log = tcpkitLogger("tcpservd");
 const encoder = new TextEncoder();
 const LF = 0x0a;
 const CR = 0x0d;
@@ -40,6 +44,9 @@ export function takeoverCommandHandler(
 ): ConnectionHandler {
   const { maxLine = 4096, maxLoops = 8 } = options;
   const context = replyContext(options);
+  const control = options.control ?? new ControlPolicy();
+  // Connections whose refusal was logged: once each, not once per line.
+  const refused = new WeakSet<TakeoverConn>();
   let loopsRunning = 0;
   const say = (conn: TakeoverConn, text: string) =>
     conn.write(encoder.encode(text));
@@ -94,6 +101,20 @@ export function takeoverCommandHandler(
           return data.length;
         }
         const command = parseCommand(line);
+        const refusal = ControlPolicy.isControl(command.name)
+          ? control.refusal(command.name, conn.remoteAddr.hostname)
+          : undefined;
+        if (refusal !== undefined) {
+          if (!refused.has(conn)) {
+            refused.add(conn);
+            log.warn("connection from {peer}: refused {command}", {
+              peer: formatAddr(conn.remoteAddr),
+              command: command.name,
+            });
+          }
+          say(conn, refusal + PROMPT);
+          continue;
+        }
         const reply = immediateReply(command, context);
         if (command.name === "quit") {
           say(conn, reply!);

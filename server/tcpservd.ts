@@ -7,6 +7,7 @@ import { getSocketOption, setSocketOption, socketFdOf } from "../ffi/mod.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
 import { buggySession } from "./buggy_session.ts";
 import { commandSession } from "./command_session.ts";
+import type { ControlPolicy } from "./control_policy.ts";
 import { echoSession } from "./echo_session.ts";
 import { withFaults } from "./fault_session.ts";
 import type { FaultSet } from "./fault_set.ts";
@@ -61,6 +62,8 @@ export interface TcpservdOptions
   serverName?: string;
   /** Faults to inject (see `fault_spec.ts`); the `fault` command edits the same set. */
   faults?: FaultSet;
+  /** Who may send setbad, setgood, startloop and fault. @default {new ControlPolicy()} */
+  control?: ControlPolicy;
   /** Buggy mode: `-L` leak bits. @default {0} */
   leakBits?: number;
   /** Buggy mode: `--linger`; 0 resets on close, negative closes with a FIN. @default {0} */
@@ -119,6 +122,7 @@ export class Tcpservd {
         maxLine: options.maxLine ?? 4096,
         maxLoops: options.maxLoops ?? 8,
         ...(options.faults ? { faults: options.faults } : {}),
+        ...(options.control ? { control: options.control } : {}),
       });
     const handler = options.faults ? withFaults(inner) : inner;
     this.#server = new TcpServer(handler, {

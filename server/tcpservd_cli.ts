@@ -12,6 +12,7 @@ import { type LogFormat, parseLogFormat } from "../logging/mod.ts";
 import { BUGGY_PORT } from "./buggy_session.ts";
 import { FaultSpecError, parseFaultSpec } from "./fault_spec.ts";
 import { type Health, parseHealth } from "./health_state.ts";
+import { type Cidr, CidrError, parseCidrList } from "../common/cidr.ts";
 import type { EchoEngine } from "./tcpservd.ts";
 
 /** The port used when the service name is not in /etc/services. */
@@ -62,6 +63,12 @@ OPTIONS:
       --send-reset           Close idle and drained connections with an RST, not a FIN
       --drain-timeout SECS   On SIGTERM/SIGINT, wait this long for clients (default 10)
       --max-loops N          startloop commands running at once (default 8)
+      --control-from CIDRS   Only clients in these ranges (comma-separated, e.g.
+                             127.0.0.0/8,::1,192.0.2.0/24) may send setbad, setgood,
+                             startloop and fault (default: fault from loopback only,
+                             the others from anyone)
+      --read-only            Refuse setbad, setgood, startloop and fault from every
+                             client: a probe endpoint that is safe to expose
       --log-format FORMAT    text or json (default text)
 
 TAKEOVER (zero-downtime upgrade, see takeover/):
@@ -127,6 +134,10 @@ export interface TcpservdCli {
   maxConns: number | undefined;
   /** Connection limit (pause accepting); 0 off. */
   maxConcurrentConns: number;
+  /** Ranges allowed every control command, if given. */
+  controlFrom: Cidr[] | undefined;
+  /** Refuse every control command. */
+  readOnly: boolean;
   /** Connections served before a worker retires; 0 never. */
   maxTotalConns: number;
   /** Line limit in bytes. */
@@ -190,6 +201,8 @@ const OPTIONS = {
   "send-reset": { type: "boolean" },
   "drain-timeout": { type: "string" },
   "max-loops": { type: "string" },
+  "control-from": { type: "string" },
+  "read-only": { type: "boolean" },
   "log-format": { type: "string" },
   fault: { type: "string", multiple: true },
   buggy: { type: "boolean" },
@@ -308,6 +321,26 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
       );
     }
   }
+  let controlFrom: Cidr[] | undefined;
+  if (values["control-from"] !== undefined) {
+    try {
+      controlFrom = parseCidrList(values["control-from"]);
+    } catch (error) {
+      if (!(error instanceof CidrError)) throw error;
+      throw new UsageError(
+        `Invalid value for --control-from: ${error.message}`,
+      );
+    }
+  }
+  const readOnly = values["read-only"] ?? false;
+  if (readOnly && controlFrom !== undefined) {
+    throw new UsageError("Give --read-only or --control-from, not both");
+  }
+  if ((readOnly || controlFrom !== undefined) && (buggy || values.echo)) {
+    throw new UsageError(
+      "--read-only and --control-from apply to the command mode (not --echo or --buggy)",
+    );
+  }
   const sharedState = values["shared-state"];
   if (
     sharedState !== undefined &&
@@ -351,6 +384,8 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
       values["max-concurrent-connections"] ?? "0",
       { max: 1 << 20 },
     ),
+    controlFrom,
+    readOnly,
     maxTotalConns: parseNumberOption(
       "--max-connections",
       values["max-connections"] ?? "0",
@@ -452,6 +487,9 @@ export function workerArgs(
     String(cli.linger),
   ];
   for (const spec of cli.faults) args.push("--fault", spec);
+  if (cli.controlFrom !== undefined) {
+    args.push("--control-from", cli.controlFrom.map((r) => r.text).join(","));
+  }
   if (cli.engine !== undefined) args.push("--engine", cli.engine);
   const flags: [boolean, string][] = [
     [cli.debug, "--debug"],
@@ -462,6 +500,7 @@ export function workerArgs(
     [cli.noDelay, "--nodelay"],
     [cli.sendReset, "--send-reset"],
     [cli.buggy, "--buggy"],
+    [cli.readOnly, "--read-only"],
   ];
   for (const [on, flag] of flags) if (on) args.push(flag);
   const numbers: [number | undefined, string][] = [

@@ -30,6 +30,8 @@ Deno.test("parseTcpservdArgs() returns the defaults for no arguments", () => {
     backlog: 511,
     maxConns: undefined,
     maxConcurrentConns: 0,
+    controlFrom: undefined,
+    readOnly: false,
     maxTotalConns: 0,
     maxLine: 4096,
     idleTimeoutSecs: undefined,
@@ -441,4 +443,44 @@ Deno.test("parseTcpservdArgs() reads --engine and refuses what cannot go with it
       return true;
     });
   }
+});
+
+Deno.test("parseTcpservdArgs() reads --control-from and --read-only, and passes them to workers", () => {
+  const cli = parseTcpservdArgs([
+    "--control-from",
+    "127.0.0.0/8, 192.0.2.0/24",
+  ]);
+  assert.deepEqual(cli.controlFrom?.map((r) => r.text), [
+    "127.0.0.0/8",
+    "192.0.2.0/24",
+  ]);
+  const args = workerArgs(cli, 1971, 1, "/dev/shm/x");
+  assert.equal(
+    args[args.indexOf("--control-from") + 1],
+    "127.0.0.0/8,192.0.2.0/24",
+  );
+  const readOnly = parseTcpservdArgs(["--read-only"]);
+  assert.equal(readOnly.readOnly, true);
+  assert.ok(
+    workerArgs(readOnly, 1971, 1, "/dev/shm/x").includes("--read-only"),
+  );
+});
+
+Deno.test("parseTcpservdArgs() refuses bad or conflicting control options", () => {
+  assert.throws(
+    () => parseTcpservdArgs(["--control-from", "10.0.0.0/33"]),
+    /--control-from: Invalid address range "10.0.0.0\/33"/,
+  );
+  assert.throws(
+    () => parseTcpservdArgs(["--control-from", "example.org"]),
+    UsageError,
+  );
+  assert.throws(
+    () => parseTcpservdArgs(["--read-only", "--control-from", "::1"]),
+    /not both/,
+  );
+  assert.throws(
+    () => parseTcpservdArgs(["--echo", "--read-only"]),
+    /command mode/,
+  );
 });

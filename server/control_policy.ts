@@ -1,0 +1,81 @@
+/**
+ * Who may change a tcpservd: the commands that change its state
+ * (`setbad`, `setgood`, `startloop`, `fault`) checked against the client's
+ * address. Reading commands (`getstatus`, `hostname`, `version`, `help`,
+ * `quit`, echo) are open to every client.
+ *
+ * - Default: `fault` only from loopback; `setbad`, `setgood` and
+ *   `startloop` from anyone, as the original's contract says.
+ * - `controlFrom`: all four only from those ranges (loopback is not added:
+ *   list it if the host's own clients need control).
+ * - `readOnly`: all four refused, from everyone.
+ */
+import { type Cidr, cidrContains, LOOPBACK } from "../common/cidr.ts";
+
+/** The commands a policy decides on. */
+export type ControlCommand = "setbad" | "setgood" | "startloop" | "fault";
+
+/** Options of {@linkcode ControlPolicy}. */
+export interface ControlPolicyOptions {
+  /** Ranges allowed to send every control command; unset: the default rule. */
+  controlFrom?: readonly Cidr[];
+  /** Refuse every control command. @default {false} */
+  readOnly?: boolean;
+}
+
+const CONTROL = new Set<string>(["setbad", "setgood", "startloop", "fault"]);
+
+/** A tcpservd's control rule. */
+export class ControlPolicy {
+  readonly #controlFrom: readonly Cidr[] | undefined;
+  readonly #readOnly: boolean;
+
+  /** Builds the rule; no options gives the default. */
+  constructor(options: ControlPolicyOptions = {}) {
+    this.#controlFrom = options.controlFrom;
+    this.#readOnly = options.readOnly ?? false;
+  }
+
+  /** Whether `command` changes state, i.e. whether the policy decides on it. */
+  static isControl(command: string): command is ControlCommand {
+    return CONTROL.has(command);
+  }
+
+  /** Whether a client at `address` may send every control command (e.g. for a reserved slot). */
+  isController(address: string): boolean {
+    if (this.#readOnly) return false;
+    return (this.#controlFrom ?? LOOPBACK).some((r) =>
+      cidrContains(r, address)
+    );
+  }
+
+  /**
+   * The `ERR …` line refusing `command` from a client at `address`, or
+   * `undefined` when it is allowed.
+   *
+   * @example
+   * ```ts
+   * import { ControlPolicy } from "./control_policy.ts";
+   * new ControlPolicy().refusal("fault", "192.0.2.7");
+   * // "ERR fault commands are not allowed from 192.0.2.7\n"
+   * ```
+   */
+  refusal(command: ControlCommand, address: string): string | undefined {
+    const what = command === "fault" ? "fault commands are" : `${command} is`;
+    if (this.#readOnly) return `ERR ${what} not allowed: read-only server\n`;
+    const open = this.#controlFrom === undefined && command !== "fault";
+    if (open || this.isController(address)) return undefined;
+    return `ERR ${what} not allowed from ${address}\n`;
+  }
+
+  /** How the rule reads in a log line. */
+  describe(): string {
+    if (this.#readOnly) return "read-only: no client may change state";
+    if (this.#controlFrom === undefined) {
+      return "fault from loopback only; setbad, setgood, startloop from anyone";
+    }
+    return `setbad, setgood, startloop, fault from ${
+      this.#controlFrom.map((r) => r.text).join(", ")
+    } only`;
+  }
+}
