@@ -66,7 +66,7 @@ async function runCommands(
   let lingerZero = false;
   let timeoutMs: number | undefined;
   try {
-    for (const command of cli.commands) {
+    for (const [index, command] of cli.commands.entries()) {
       const local = parseLocalCommand(command);
       if (local !== undefined) {
         switch (local.name) {
@@ -101,7 +101,7 @@ async function runCommands(
         passive = false;
         writeShut = true;
       }
-      const { reply, ended } = await client.readReply(
+      const { reply, ended, padded } = await client.readReply(
         timeoutMs === undefined ? {} : { timeoutMs },
       );
       if (!cli.quiet) await Deno.stdout.write(reply);
@@ -115,8 +115,14 @@ async function runCommands(
       }
       if (ended === "eof") {
         if (isQuit) return ExitCode.OK;
+        // tcpservd 1.0 ends the session after its NUL-padded replies.
+        if (padded && index === cli.commands.length - 1) return ExitCode.OK;
         printErr(
-          `tcpcli: the server closed the connection after "${command}"\n`,
+          `tcpcli: the server closed the connection after "${command}"${
+            padded
+              ? " (the original tcpservd 1.0 does after setbad, setgood and getstatus)"
+              : ""
+          }\n`,
         );
         return cli.failureCode ?? ExitCode.UNREACHABLE;
       }

@@ -26,8 +26,10 @@ export {
   PROBE_FORMATS,
   type ProbeFormat,
 } from "./probe_format.ts";
+export { PeerResetError } from "./peer_reset_error.ts";
 export { ProtocolError } from "./protocol_error.ts";
 export {
+  type Reply,
   showBytes,
   TcpservdClient,
   type TcpservdClientOptions,

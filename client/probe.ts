@@ -3,6 +3,7 @@
  * cluster fault monitors whose only input is an exit code.
  */
 import { ExitCode, formatHostPort } from "../common/mod.ts";
+import { PeerResetError } from "./peer_reset_error.ts";
 import { ProtocolError } from "./protocol_error.ts";
 import { showBytes, TcpservdClient } from "./tcpservd_client.ts";
 
@@ -11,6 +12,7 @@ export type ProbeStatus =
   | "GOOD"
   | "BAD"
   | "UNREACHABLE"
+  | "RESET"
   | "TIMEOUT"
   | "PROTOCOL_ERROR";
 
@@ -47,6 +49,13 @@ class ProbeTimeout extends Error {
  * Connects, reads the prompt, sends `getstatus`, reads the reply, sends
  * `quit` and closes. Never throws: every failure becomes a status.
  *
+ * The original tcpservd 1.0 (prompt `>`, NUL-padded replies) ends the
+ * session itself right after its reply: the probe reads up to its FIN and
+ * sends no `quit`. Where it prompts again instead (a build with a BUFSIZ
+ * of 1024), the probe sends `quit` and reads to the end, as with tcpkit's
+ * server: the original dies of SIGPIPE if its client leaves while it is
+ * still in its command loop.
+ *
  * @example
  * ```ts ignore
  * import { probe } from "@tcpkit/tcpkit/client";
@@ -81,7 +90,10 @@ export async function probe(
         signal: deadline,
       });
     } catch (error) {
-      if (deadline.aborted || error instanceof ProtocolError) throw error;
+      if (
+        deadline.aborted || error instanceof ProtocolError ||
+        error instanceof PeerResetError
+      ) throw error;
       return result(
         "UNREACHABLE",
         `Cannot connect to ${target}: ${message(error)}`,
@@ -97,6 +109,10 @@ export async function probe(
       );
     }
     const answered = result(word);
+    if (client.serverClosed) {
+      trace("the server closed the connection after its reply");
+      return answered;
+    }
     try {
       trace("sending quit");
       await client.quit();
@@ -112,6 +128,9 @@ export async function probe(
         `${target}: ${new ProbeTimeout(timeoutMs).message}`,
       );
     }
+    if (error instanceof PeerResetError) {
+      return result("RESET", `${target}: ${error.message}`);
+    }
     if (error instanceof ProtocolError) {
       return result("PROTOCOL_ERROR", `${target}: ${error.message}`);
     }
@@ -126,7 +145,8 @@ function message(error: unknown): string {
 }
 
 /**
- * The exit code of a probe result: 0 GOOD, 1 BAD, 2 anything else.
+ * The exit code of a probe result: 0 GOOD, 1 BAD, 2 anything else
+ * (unreachable, reset, timed out, not understood).
  * `failureCode` (tcpcli `-r N`) replaces the code of every failure.
  */
 export function probeExitCode(

@@ -20,8 +20,8 @@ export const NagiosCode = {
 } as const;
 
 /**
- * The Nagios code of a result: GOOD is OK; BAD, unreachable and timeout
- * are CRITICAL; a reply that is not understood is UNKNOWN.
+ * The Nagios code of a result: GOOD is OK; BAD, unreachable, reset and
+ * timeout are CRITICAL; a reply that is not understood is UNKNOWN.
  */
 export function nagiosCode(result: ProbeResult): number {
   switch (result.status) {

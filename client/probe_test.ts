@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { LineReader, writeAll } from "../common/mod.ts";
+import { closeWithReset } from "../ffi/mod.ts";
 import {
   probe,
   probeExitCode,
   type ProbeResult,
   type ProbeStatus,
 } from "./probe.ts";
+import { nagiosCode } from "./probe_format.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -84,6 +86,7 @@ Deno.test("probeExitCode() maps GOOD to 0, BAD to 1 and failures to 2", () => {
   assert.equal(probeExitCode(result("GOOD")), 0);
   assert.equal(probeExitCode(result("BAD")), 1);
   assert.equal(probeExitCode(result("UNREACHABLE")), 2);
+  assert.equal(probeExitCode(result("RESET")), 2);
   assert.equal(probeExitCode(result("TIMEOUT")), 2);
   assert.equal(probeExitCode(result("PROTOCOL_ERROR")), 2);
 });
@@ -92,6 +95,7 @@ Deno.test("probeExitCode() replaces the code of every failure with failureCode",
   assert.equal(probeExitCode(result("GOOD"), 7), 0);
   assert.equal(probeExitCode(result("BAD"), 7), 7);
   assert.equal(probeExitCode(result("UNREACHABLE"), 7), 7);
+  assert.equal(probeExitCode(result("RESET"), 7), 7);
   assert.equal(probeExitCode(result("TIMEOUT"), 7), 7);
   assert.equal(probeExitCode(result("PROTOCOL_ERROR"), 7), 7);
 });
@@ -206,7 +210,10 @@ Deno.test("probe() reports PROTOCOL_ERROR when the server closes before replying
   });
   const got = await probe("127.0.0.1", server.port, { timeoutMs: 5000 });
   assert.equal(got.status, "PROTOCOL_ERROR");
-  assert.match(got.detail, /Connection closed while waiting for a reply/);
+  assert.match(
+    got.detail,
+    /Connection closed while waiting for the reply to getstatus; got nothing/,
+  );
 });
 
 Deno.test("probe() traces each step", async () => {
@@ -222,4 +229,69 @@ Deno.test("probe() traces each step", async () => {
     'received "GOOD\\n"',
     "sending quit",
   ]);
+});
+
+/** tcpservd 1.0 on Linux: `>`, then `getstatus` answered with `status\n` padded to 1024 bytes, then its close. */
+function original(
+  status: "GOOD" | "BAD",
+  received: string[],
+): (conn: Deno.TcpConn) => Promise<void> {
+  return async (conn) => {
+    await writeAll(conn, encoder.encode(">"));
+    const buf = new Uint8Array(8192);
+    const n = await conn.read(buf);
+    received.push(decoder.decode(buf.subarray(0, n ?? 0)));
+    const reply = new Uint8Array(1024);
+    encoder.encodeInto(`${status}\n`, reply);
+    await writeAll(conn, reply);
+    closeQuietly(conn);
+  };
+}
+
+Deno.test("probe() reads GOOD and BAD from tcpservd 1.0 and sends it no quit", async () => {
+  for (const status of ["GOOD", "BAD"] as const) {
+    const received: string[] = [];
+    await using server = startServer(original(status, received));
+    const steps: string[] = [];
+    const got = await probe("127.0.0.1", server.port, {
+      timeoutMs: 5000,
+      trace: (m) => steps.push(m),
+    });
+    assert.equal(got.status, status, got.detail);
+    assert.deepEqual(received, ["getstatus\n"]);
+    assert.deepEqual(steps.slice(2), [
+      `received "${status}\\n"`,
+      "the server closed the connection after its reply",
+    ]);
+  }
+});
+
+Deno.test("probe() reports RESET when the server accepts, then resets", async () => {
+  await using server = startServer((conn) => {
+    closeWithReset(conn);
+    return Promise.resolve();
+  });
+  const got = await probe("127.0.0.1", server.port, { timeoutMs: 5000 });
+  assert.equal(got.status, "RESET");
+  assert.equal(
+    got.detail,
+    `127.0.0.1:${server.port}: Connected, then reset by the peer before the prompt`,
+  );
+  assert.equal(probeExitCode(got), 2);
+  assert.equal(nagiosCode(got), 2);
+});
+
+Deno.test("probe() reports RESET in the middle of the reply, with what came", async () => {
+  await using server = startServer(async (conn) => {
+    await writeAll(conn, encoder.encode("> "));
+    await new LineReader(conn).readLine();
+    await writeAll(conn, encoder.encode("GO"));
+    closeWithReset(conn);
+  });
+  const got = await probe("127.0.0.1", server.port, { timeoutMs: 5000 });
+  assert.equal(got.status, "RESET");
+  assert.equal(
+    got.detail,
+    `127.0.0.1:${server.port}: Connected, then reset by the peer while reading the reply to getstatus; got "GO"`,
+  );
 });

@@ -15,9 +15,10 @@ import { PROBE_FORMATS, type ProbeFormat } from "./probe_format.ts";
 export const TCPCLI_USAGE = `USAGE:
   tcpcli [OPTIONS] HOST [PORT]
 
-  Probes a tcpservd: connects, sends getstatus, exits with the health.
-  Exit codes: 0 GOOD, 1 BAD, 2 unreachable / refused / timeout / bad reply,
-  64 bad command line. With --format nagios: 0 OK, 2 CRITICAL, 3 UNKNOWN.
+  Probes a tcpservd (tcpkit's, or the original 1.0): connects, sends
+  getstatus, exits with the health. Exit codes: 0 GOOD, 1 BAD,
+  2 unreachable / refused / reset / timeout / bad reply, 64 bad command
+  line. With --format nagios: 0 OK, 2 CRITICAL, 3 UNKNOWN.
 
 OPTIONS:
   -h, --help               Print this help and exit

@@ -1,14 +1,24 @@
 /**
  * A client for tcpservd's line protocol: connect, wait for the prompt, send
- * commands, read whole replies.
+ * commands, read whole replies. It also speaks to the original tcpservd
+ * 1.0, whose prompt is a bare `>`, whose replies to getstatus, setbad and
+ * setgood are padded with NULs to 1024 bytes, and which closes the
+ * connection right after those replies.
  */
 import { writeAll } from "../common/mod.ts";
+import { PeerResetError } from "./peer_reset_error.ts";
 import { ProtocolError } from "./protocol_error.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const PROMPT = encoder.encode("> ");
 const LF = 0x0a;
+const CR = 0x0d;
+const SPACE = 0x20;
+const GT = 0x3e;
+const NUL = 0x00;
+// tcpservd 1.0 sends its padded replies with send(buf, 1024), or BUFSIZ
+// bytes for echoes: a NUL-padded reply is never shorter.
+const PADDED_REPLY_BYTES = 1024;
 
 /** Options of {@linkcode TcpservdClient.connect}. */
 export interface TcpservdClientOptions {
@@ -16,6 +26,19 @@ export interface TcpservdClientOptions {
   signal?: AbortSignal;
   /** Largest reply accepted, in bytes. @default {1048576} */
   maxReply?: number;
+}
+
+/** A reply read by {@linkcode TcpservdClient.readReply}. */
+export interface Reply {
+  /** The reply's bytes, without the prompt or tcpservd 1.0's NUL padding. */
+  reply: Uint8Array;
+  /** What ended it: the next prompt, the server's close, or `timeoutMs`. */
+  ended: "prompt" | "eof" | "timeout";
+  /**
+   * The reply was NUL-padded (tcpservd 1.0's getstatus, setbad, setgood and
+   * echo); with `ended: "eof"`, that is its normal end of a session.
+   */
+  padded: boolean;
 }
 
 /** Shows bytes for an error message: printable ASCII, every other byte escaped. */
@@ -30,17 +53,43 @@ export function showBytes(bytes: Uint8Array, max = 80): string {
   return bytes.length > max ? `${text}…` : text;
 }
 
-function endsWithPrompt(bytes: Uint8Array, greeting: boolean): boolean {
-  const n = bytes.length;
-  if (n < 2 || bytes[n - 2] !== PROMPT[0] || bytes[n - 1] !== PROMPT[1]) {
-    return false;
-  }
-  // A reply always ends in a newline before the prompt; the greeting is the prompt alone.
-  return greeting ? n === 2 : n >= 3 && bytes[n - 3] === LF;
+/** Whether `bytes` are one of tcpservd 1.0's NUL-padded replies. */
+function isPadded(bytes: Uint8Array): boolean {
+  return bytes.length >= PADDED_REPLY_BYTES && bytes[bytes.length - 1] === NUL;
+}
+
+/** `bytes` without their trailing NULs. */
+function withoutPadding(bytes: Uint8Array): Uint8Array {
+  let end = bytes.length;
+  while (end > 0 && bytes[end - 1] === NUL) end--;
+  return bytes.subarray(0, end);
 }
 
 /**
- * One connection to a tcpservd.
+ * The length of the prompt ending `bytes`, or 0: tcpkit's `> ` or tcpservd
+ * 1.0's bare `>`. The greeting is the prompt alone; in a reply the prompt
+ * follows a newline, or tcpservd 1.0's NUL padding.
+ */
+function promptLength(bytes: Uint8Array, greeting: boolean): number {
+  const n = bytes.length;
+  const spaced = bytes[n - 1] === SPACE;
+  const gt = spaced ? n - 2 : n - 1;
+  if (gt < 0 || bytes[gt] !== GT) return 0;
+  if (greeting) return gt === 0 ? n : 0;
+  if (bytes[gt - 1] === LF) return n - gt;
+  return !spaced && isPadded(bytes.subarray(0, gt)) ? 1 : 0;
+}
+
+/** A command's name for messages: its first line, shown safely. */
+function commandName(bytes: Uint8Array): string {
+  let end = 0;
+  while (end < bytes.length && bytes[end] !== LF && bytes[end] !== CR) end++;
+  const name = showBytes(bytes.subarray(0, end), 40).trim();
+  return name === "" ? "an empty line" : name;
+}
+
+/**
+ * One connection to a tcpservd (tcpkit's, or the original 1.0).
  *
  * @example
  * ```ts ignore
@@ -56,6 +105,9 @@ export class TcpservdClient {
   readonly #chunk = new Uint8Array(16384);
   #pending: Promise<number | null> | undefined;
   #closed = false;
+  #serverClosed = false;
+  // After a bare ">": a space that comes next is the rest of a "> " prompt.
+  #afterBarePrompt = false;
   #onAbort: () => void;
   #signal: AbortSignal | undefined;
 
@@ -68,9 +120,10 @@ export class TcpservdClient {
   }
 
   /**
-   * Connects and waits for the prompt.
+   * Connects and waits for the prompt (`> `, or tcpservd 1.0's `>`).
    *
    * @throws {Deno.errors.ConnectionRefused} and other network errors.
+   * @throws {PeerResetError} when the server accepts, then resets.
    * @throws {ProtocolError} when the server greets with something else,
    * e.g. `ERR too many connections`.
    */
@@ -79,23 +132,32 @@ export class TcpservdClient {
     port: number,
     options: TcpservdClientOptions = {},
   ): Promise<TcpservdClient> {
-    const conn = await Deno.connect({
-      hostname,
-      port,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    let conn: Deno.TcpConn;
+    try {
+      conn = await Deno.connect({
+        hostname,
+        port,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (error) {
+      // A refused connect is ECONNREFUSED: a reset means it was accepted.
+      if (!(error instanceof Deno.errors.ConnectionReset)) throw error;
+      throw new PeerResetError("before the prompt", { cause: error });
+    }
     const client = new TcpservdClient(conn, options);
     try {
       // Stop at the prompt, or at whatever else a wrong server says first.
       const greeting = await client.#readUntil(
-        (b) => endsWithPrompt(b, true) || b.includes(LF) || b.length >= 256,
+        (b) => promptLength(b, true) > 0 || b.includes(LF) || b.length >= 256,
         "the prompt",
       );
-      if (!endsWithPrompt(greeting, true)) {
+      const prompt = promptLength(greeting, true);
+      if (prompt === 0) {
         throw new ProtocolError(
-          `Expected the prompt "> ", got "${showBytes(greeting)}"`,
+          `Expected the prompt "> " or ">", got "${showBytes(greeting)}"`,
         );
       }
+      client.#afterBarePrompt = prompt === 1;
     } catch (error) {
       client.close();
       throw error;
@@ -109,17 +171,38 @@ export class TcpservdClient {
   }
 
   /**
-   * Sends one command line and resolves to the reply bytes, prompt removed.
+   * The server has closed its side: nothing more will come. tcpservd 1.0
+   * does so right after its replies to getstatus, setbad and setgood; all
+   * that is left is {@linkcode TcpservdClient.close}.
+   */
+  get serverClosed(): boolean {
+    return this.#serverClosed;
+  }
+
+  /**
+   * Sends one command line and resolves to the reply bytes, without the
+   * prompt or tcpservd 1.0's NUL padding. tcpservd 1.0 may close the
+   * connection after its reply (see {@linkcode TcpservdClient.serverClosed}).
    * For `quit`, use {@linkcode TcpservdClient.quit}.
+   *
+   * @throws {PeerResetError} when the server resets the connection.
+   * @throws {ProtocolError} when it closes without a whole reply.
    */
   async command(line: string | Uint8Array): Promise<Uint8Array> {
     const bytes = typeof line === "string" ? encoder.encode(`${line}\n`) : line;
-    await writeAll(this.#conn, bytes);
-    const reply = await this.#readUntil(
-      (b) => endsWithPrompt(b, false),
-      "a reply",
+    const name = commandName(bytes);
+    await this.#write(bytes, name);
+    const { reply, ended, padded } = await this.#readReply(
+      `the reply to ${name}`,
     );
-    return reply.subarray(0, reply.length - PROMPT.length);
+    if (ended === "eof" && !padded) {
+      throw new ProtocolError(
+        `Connection closed while waiting for the reply to ${name}; got ${
+          reply.length ? `"${showBytes(reply)}"` : "nothing"
+        }`,
+      );
+    }
+    return reply;
   }
 
   /** Like {@linkcode TcpservdClient.command}, decoded, last newline removed. */
@@ -129,10 +212,19 @@ export class TcpservdClient {
 
   /** Sends `quit` and resolves to everything sent until the server closes. */
   async quit(): Promise<Uint8Array> {
-    await writeAll(this.#conn, encoder.encode("quit\n"));
+    await this.#write(encoder.encode("quit\n"), "quit");
     const rest = await this.#readUntil(() => false, "end of stream", true);
     this.close();
     return rest;
+  }
+
+  async #write(bytes: Uint8Array, name: string): Promise<void> {
+    try {
+      await writeAll(this.#conn, bytes);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.ConnectionReset)) throw error;
+      throw new PeerResetError(`while sending ${name}`, { cause: error });
+    }
   }
 
   async #readUntil(
@@ -141,7 +233,7 @@ export class TcpservdClient {
     untilEof = false,
   ): Promise<Uint8Array> {
     while (!done(this.#buffer)) {
-      if ((await this.#fill()) === "eof") {
+      if ((await this.#fill(what)) === "eof") {
         if (untilEof) break;
         const got = this.#buffer.length
           ? `"${showBytes(this.#buffer)}"`
@@ -156,11 +248,33 @@ export class TcpservdClient {
     return result;
   }
 
+  /** Reads up to the next prompt, the end of the stream, or `timeoutMs` without a byte. */
+  async #readReply(what: string, timeoutMs?: number): Promise<Reply> {
+    let ended: Reply["ended"] = "prompt";
+    let prompt = promptLength(this.#buffer, false);
+    while (prompt === 0) {
+      const got = await this.#fill(what, timeoutMs);
+      if (got !== "data") {
+        ended = got;
+        break;
+      }
+      prompt = promptLength(this.#buffer, false);
+    }
+    if (prompt === 1) this.#afterBarePrompt = true;
+    const bytes = this.#buffer.subarray(0, this.#buffer.length - prompt);
+    this.#buffer = new Uint8Array(0);
+    const padded = isPadded(bytes);
+    return { reply: padded ? withoutPadding(bytes) : bytes, ended, padded };
+  }
+
   /**
    * Reads once more into the buffer. A read cut by `timeoutMs` stays
    * pending and its bytes are kept for the next call: nothing is lost.
    */
-  async #fill(timeoutMs?: number): Promise<"data" | "eof" | "timeout"> {
+  async #fill(
+    what: string,
+    timeoutMs?: number,
+  ): Promise<"data" | "eof" | "timeout"> {
     if (this.#signal?.aborted) throw this.#signal.reason;
     this.#pending ??= this.#conn.read(this.#chunk);
     let n: number | null;
@@ -179,16 +293,28 @@ export class TcpservdClient {
     } catch (error) {
       this.#pending = undefined;
       if (this.#signal?.aborted) throw this.#signal.reason;
-      throw error;
+      if (!(error instanceof Deno.errors.ConnectionReset)) throw error;
+      const when = this.#buffer.length
+        ? `while reading ${what}; got "${showBytes(this.#buffer)}"`
+        : `before ${what}`;
+      throw new PeerResetError(when, { cause: error });
     } finally {
       // Not even clearTimeout(undefined): its first call loads Node's timers (~10 ms).
       if (timer !== undefined) clearTimeout(timer);
     }
     this.#pending = undefined;
-    if (n === null) return "eof";
-    const next = new Uint8Array(this.#buffer.length + n);
+    if (n === null) {
+      this.#serverClosed = true;
+      return "eof";
+    }
+    let chunk = this.#chunk.subarray(0, n);
+    if (this.#afterBarePrompt) {
+      this.#afterBarePrompt = false;
+      if (chunk[0] === SPACE) chunk = chunk.subarray(1);
+    }
+    const next = new Uint8Array(this.#buffer.length + chunk.length);
     next.set(this.#buffer);
-    next.set(this.#chunk.subarray(0, n), this.#buffer.length);
+    next.set(chunk, this.#buffer.length);
     this.#buffer = next;
     if (this.#buffer.length > this.#maxReply) {
       throw new ProtocolError(`Reply longer than ${this.#maxReply} bytes`);
@@ -201,37 +327,31 @@ export class TcpservdClient {
     return this.#conn;
   }
 
-  /** Sends bytes as they are; with `short`, one byte per write. */
+  /**
+   * Sends bytes as they are; with `short`, one byte per write.
+   *
+   * @throws {PeerResetError} when the server resets the connection.
+   */
   async send(
     bytes: Uint8Array,
     options: { short?: boolean } = {},
   ): Promise<void> {
-    if (!options.short) return await writeAll(this.#conn, bytes);
+    const name = commandName(bytes);
+    if (!options.short) return await this.#write(bytes, name);
     for (let i = 0; i < bytes.length; i++) {
-      await writeAll(this.#conn, bytes.subarray(i, i + 1));
+      await this.#write(bytes.subarray(i, i + 1), name);
     }
   }
 
   /**
    * Reads a reply: up to the prompt (removed), the end of the stream, or
    * `timeoutMs` without a byte — whichever comes first; says which.
+   * tcpservd 1.0's NUL padding is removed.
+   *
+   * @throws {PeerResetError} when the server resets the connection.
    */
-  async readReply(
-    options: { timeoutMs?: number } = {},
-  ): Promise<{ reply: Uint8Array; ended: "prompt" | "eof" | "timeout" }> {
-    let ended: "prompt" | "eof" | "timeout" = "prompt";
-    while (!endsWithPrompt(this.#buffer, false)) {
-      const got = await this.#fill(options.timeoutMs);
-      if (got !== "data") {
-        ended = got;
-        break;
-      }
-    }
-    const reply = ended === "prompt"
-      ? this.#buffer.subarray(0, this.#buffer.length - PROMPT.length)
-      : this.#buffer;
-    this.#buffer = new Uint8Array(0);
-    return { reply, ended };
+  readReply(options: { timeoutMs?: number } = {}): Promise<Reply> {
+    return this.#readReply("a reply", options.timeoutMs);
   }
 
   /** Closes the connection. Safe to call twice. */

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { LineReader, writeAll } from "../common/mod.ts";
+import { closeWithReset } from "../ffi/mod.ts";
+import { PeerResetError } from "./peer_reset_error.ts";
 import { ProtocolError } from "./protocol_error.ts";
 import { showBytes, TcpservdClient } from "./tcpservd_client.ts";
 
@@ -255,7 +257,8 @@ Deno.test("TcpservdClient.command() rejects with ProtocolError when the server c
   using client = await TcpservdClient.connect("127.0.0.1", server.port);
   await assert.rejects(() => client.command("getstatus"), {
     name: "ProtocolError",
-    message: 'Connection closed while waiting for a reply; got "GO"',
+    message:
+      'Connection closed while waiting for the reply to getstatus; got "GO"',
   });
 });
 
@@ -309,4 +312,122 @@ Deno.test("TcpservdClient.connect() rejects with the abort reason while waiting 
   const reason = new Error("Give up");
   controller.abort(reason);
   assert.equal(await withTimeout(outcome, 5000, "connect to reject"), reason);
+});
+
+/** tcpservd 1.0's reply: `text`, padded with NULs to 1024 bytes, in one write. */
+function padded(text: string): Uint8Array {
+  const bytes = new Uint8Array(1024);
+  encoder.encodeInto(text, bytes);
+  return bytes;
+}
+
+Deno.test("TcpservdClient reads tcpservd 1.0: bare prompt, NUL-padded reply, close", async () => {
+  const received: string[] = [];
+  await using server = startServer(async (conn) => {
+    await writeAll(conn, encoder.encode(">"));
+    const line = await new LineReader(conn).readLine();
+    received.push(decoder.decode(line?.bytes));
+    await writeAll(conn, padded("GOOD\n"));
+    closeQuietly(conn);
+  });
+  using client = await TcpservdClient.connect("127.0.0.1", server.port);
+  assert.equal(client.serverClosed, false);
+  assert.deepEqual(await client.command("getstatus"), encoder.encode("GOOD\n"));
+  assert.equal(client.serverClosed, true);
+  assert.deepEqual(received, ["getstatus"]);
+});
+
+Deno.test("TcpservdClient takes a bare > after tcpservd 1.0's padding as the prompt", async () => {
+  await using server = startServer(async (conn) => {
+    await writeAll(conn, encoder.encode(">"));
+    const reader = new LineReader(conn);
+    await reader.readLine();
+    await writeAll(conn, padded("BAD\n"));
+    await writeAll(conn, encoder.encode(">"));
+    await reader.readLine();
+    await writeAll(conn, new Uint8Array([...padded("quit\n"), 0x3e]));
+    closeQuietly(conn);
+  });
+  using client = await TcpservdClient.connect("127.0.0.1", server.port);
+  assert.equal(await client.commandText("getstatus"), "BAD");
+  assert.equal(client.serverClosed, false);
+  assert.deepEqual(
+    await client.quit(),
+    new Uint8Array([...padded("quit\n"), 0x3e]),
+  );
+});
+
+Deno.test('TcpservdClient drops the space of a "> " prompt that comes after its ">"', async () => {
+  await using server = startServer(async (conn) => {
+    // The greeting's ">" goes alone: the client answers it before the rest comes.
+    await writeAll(conn, encoder.encode(">"));
+    const reader = new LineReader(conn);
+    await reader.readLine();
+    await writeAll(conn, encoder.encode(" GOOD\n>"));
+    await reader.readLine();
+    await writeAll(conn, encoder.encode(" hello\n> "));
+  });
+  using client = await TcpservdClient.connect("127.0.0.1", server.port);
+  assert.equal(await client.commandText("getstatus"), "GOOD");
+  assert.equal(await client.commandText("hello"), "hello");
+});
+
+Deno.test("TcpservdClient.readReply() removes tcpservd 1.0's padding and says so", async () => {
+  await using server = startServer(async (conn) => {
+    await writeAll(conn, encoder.encode(">"));
+    await new LineReader(conn).readLine();
+    await writeAll(conn, padded("Status is setbad\n"));
+    closeQuietly(conn);
+  });
+  using client = await TcpservdClient.connect("127.0.0.1", server.port);
+  await client.send(encoder.encode("setbad\n"));
+  const { reply, ended, padded: wasPadded } = await client.readReply();
+  assert.equal(decoder.decode(reply), "Status is setbad\n");
+  assert.equal(ended, "eof");
+  assert.equal(wasPadded, true);
+});
+
+Deno.test("TcpservdClient.command() rejects with ProtocolError for NULs too few to be padding", async () => {
+  await using server = startServer(async (conn) => {
+    await writeAll(conn, encoder.encode("> "));
+    await new LineReader(conn).readLine();
+    await writeAll(conn, encoder.encode("GOOD\n\0\0"));
+    closeQuietly(conn);
+  });
+  using client = await TcpservdClient.connect("127.0.0.1", server.port);
+  await assert.rejects(() => client.command("getstatus"), ProtocolError);
+});
+
+Deno.test("TcpservdClient.connect() rejects with PeerResetError when the server accepts, then resets", async () => {
+  await using server = startServer((conn) => {
+    closeWithReset(conn);
+    return Promise.resolve();
+  });
+  await assert.rejects(
+    () => TcpservdClient.connect("127.0.0.1", server.port),
+    (error: unknown) => {
+      assert.ok(error instanceof PeerResetError, String(error));
+      assert.equal(
+        error.message,
+        "Connected, then reset by the peer before the prompt",
+      );
+      assert.ok(error.cause instanceof Deno.errors.ConnectionReset);
+      return true;
+    },
+  );
+});
+
+Deno.test("TcpservdClient.command() rejects with PeerResetError saying what it was reading", async () => {
+  await using server = startServer(async (conn) => {
+    await writeAll(conn, encoder.encode("> "));
+    await new LineReader(conn).readLine();
+    await writeAll(conn, encoder.encode("GO"));
+    closeWithReset(conn);
+  });
+  using client = await TcpservdClient.connect("127.0.0.1", server.port);
+  await assert.rejects(() => client.command("getstatus"), {
+    name: "PeerResetError",
+    message:
+      'Connected, then reset by the peer while reading the reply to getstatus; got "GO"',
+  });
 });

@@ -3,6 +3,7 @@
  * formats, deadlines, scripted and interactive use.
  */
 import assert from "node:assert/strict";
+import { closeWithReset } from "../ffi/mod.ts";
 import {
   CommandProcess,
   runTcpcli,
@@ -42,6 +43,34 @@ Deno.test("tcpcli exits 2 when the connection is refused", async () => {
     result.stdout,
     /^UNREACHABLE Cannot connect to 127\.0\.0\.1:\d+: .*refused/i,
   );
+});
+
+Deno.test("tcpcli says the server reset the connection it had accepted, and exits 2", async () => {
+  using resetting = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  // Accept, then RST (SO_LINGER {1,0}): no prompt, no FIN.
+  const serving = (async () => {
+    closeWithReset(await resetting.accept());
+  })();
+  const port = resetting.addr.port;
+  const text = await runTcpcli(["127.0.0.1", String(port)]);
+  await serving;
+  assert.equal(text.code, 2, text.stderr);
+  assert.equal(
+    text.stdout,
+    `RESET 127.0.0.1:${port}: Connected, then reset by the peer before the prompt\n`,
+  );
+  const nagios = (async () => {
+    closeWithReset(await resetting.accept());
+  })();
+  const plugin = await runTcpcli([
+    "--format",
+    "nagios",
+    "127.0.0.1",
+    String(port),
+  ]);
+  await nagios;
+  assert.equal(plugin.code, 2, plugin.stderr);
+  assert.match(plugin.stdout, /^TCPSERVD CRITICAL - .*reset by the peer/);
 });
 
 Deno.test("tcpcli exits 2 within its deadline against a server that never answers", async () => {
