@@ -34,12 +34,13 @@ const SIMPLE = new Set([
   "quit",
 ]);
 const decoder = new TextDecoder();
+const ASCII_BLANKS = /^[ \t\v\f\r]+|[ \t\v\f\r]+$/g;
 // The longest line that can be a command, in bytes.
 const MAX_COMMAND = 256;
 
 /**
- * Parses one line (terminator removed). Commands are case-insensitive and
- * surrounding blanks are ignored; anything that is not a command is echoed
+ * Parses one line (terminator removed). Commands are ASCII-case-insensitive
+ * and surrounding ASCII blanks are ignored; anything that is not a command is echoed
  * back unchanged, as the original server does.
  *
  * @example
@@ -51,7 +52,9 @@ const MAX_COMMAND = 256;
 export function parseCommand(line: Uint8Array): Command {
   // Commands are short ASCII; don't decode a long line just to echo it.
   if (line.length > MAX_COMMAND) return { name: "echo" };
-  const words = decoder.decode(line).trim().toLowerCase().split(/[ \t]+/);
+  // ASCII blanks and case only: "getstatus\u00a0" or a Kelvin sign is not a command.
+  const words = decoder.decode(line).replace(ASCII_BLANKS, "")
+    .replace(/[A-Z]/g, (c) => c.toLowerCase()).split(/[ \t]+/);
   const [word = "", ...rest] = words;
   if (SIMPLE.has(word) && rest.length === 0) {
     return { name: word as "help" };

@@ -136,3 +136,15 @@ Deno.test("parseCommand() reads fault commands with their spec", () => {
   assert.deepEqual(parse("FAULT List"), { name: "fault", spec: "list" });
   assert.deepEqual(parse("fault"), { name: "echo" });
 });
+
+Deno.test("parseCommand() trims ASCII blanks only and folds ASCII case only", () => {
+  const parse = (text: string) => parseCommand(new TextEncoder().encode(text));
+  assert.deepEqual(parse("getstatus\u00a0"), { name: "echo" });
+  assert.deepEqual(parse("\u3000setbad"), { name: "echo" });
+  // U+212A KELVIN SIGN lower-cases to "k" in Unicode; not in a command.
+  assert.deepEqual(parse("fault \u212Aill"), {
+    name: "fault",
+    spec: "\u212Aill",
+  });
+  assert.deepEqual(parse(" \t\vGetStatus\f\r"), { name: "getstatus" });
+});
