@@ -12,6 +12,10 @@ import {
 } from "../common/mod.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
 import { type ServerConn, TcpServer } from "../server/mod.ts";
+import {
+  DrainGraceOverError,
+  DrainGraceReader,
+} from "./_drain_grace_reader.ts";
 import { DaemonSpawnError } from "./daemon.ts";
 import { parentDeathWrapper, programExists } from "./daemon_command.ts";
 import { type DaemonInfo, DaemonPool } from "./daemon_pool.ts";
@@ -36,6 +40,11 @@ const ERR = encoder.encode(ERR_REPLY);
 export const DEFAULT_COMMAND: readonly string[] = ["cat"];
 /** The port when none is given (the original's). */
 export const DEFAULT_PORT = 9991;
+/** How long a drain still reads request lines on their way, in ms. */
+export const DEFAULT_DRAIN_GRACE_MS = 1000;
+// ServerConn.lingeringClose's default: how long a last ERR waits for the
+// client to close before the socket goes.
+const LINGER_MS = 2000;
 
 /** Options of {@linkcode Iotcpd.start}. */
 export interface IotcpdOptions {
@@ -63,6 +72,13 @@ export interface IotcpdOptions {
   idleTimeoutMs?: number;
   /** Further lines on a connection are further requests. @default {false} */
   keepAlive?: boolean;
+  /**
+   * On shutdown, how long connections still waiting for a request line
+   * keep reading it, in ms: a line that arrives is served; then a client
+   * with no request answered yet, or a line begun, gets `ERR`.
+   * @default {1000}
+   */
+  drainGraceMs?: number;
   /** Between the steps of stopping a daemon (stdin EOF, SIGTERM, SIGKILL), in ms. @default {1000} */
   killGraceMs?: number;
   /**
@@ -100,6 +116,7 @@ export class Iotcpd {
   readonly #maxLine: number;
   readonly #keepAlive: boolean;
   readonly #idleTimeoutMs: number;
+  readonly #drainGraceMs: number;
   readonly #sweep: ReturnType<typeof setInterval> | undefined;
   readonly #finished = Promise.withResolvers<void>();
   #stopping: Promise<void> | undefined;
@@ -114,6 +131,7 @@ export class Iotcpd {
     this.#maxLine = options.maxLine ?? 4096;
     this.#keepAlive = options.keepAlive ?? false;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 30000;
+    this.#drainGraceMs = options.drainGraceMs ?? DEFAULT_DRAIN_GRACE_MS;
     if (this.#idleTimeoutMs > 0) {
       const period = Math.min(options.tickMs ?? 2000, this.#idleTimeoutMs);
       this.#sweep = setInterval(() => this.#sweepIdle(), period);
@@ -137,6 +155,10 @@ export class Iotcpd {
     const maxLine = options.maxLine ?? 4096;
     if (!Number.isInteger(maxLine) || maxLine < 1) {
       throw new RangeError(`Invalid maxLine: ${maxLine}`);
+    }
+    const graceMs = options.drainGraceMs ?? DEFAULT_DRAIN_GRACE_MS;
+    if (!Number.isFinite(graceMs) || graceMs < 0) {
+      throw new RangeError(`Invalid drainGraceMs: ${graceMs}`);
     }
     if (command.length === 0 || !(await programExists(command[0]!))) {
       throw new DaemonSpawnError(
@@ -188,8 +210,11 @@ export class Iotcpd {
       maxConnsPolicy: "refuse",
       refusalMessage: ERR_REPLY,
       idleTimeoutMs: 0,
-      // Long enough for every request in progress to get its reply or ERR.
-      drainTimeoutMs: queueMs + busyMs + 2 * tickMs + 1000,
+      // Long enough for a line that arrives at the end of the grace to get
+      // its reply or ERR (queue, busy timeout, one tick), or for the last
+      // ERR's lingering close: the server's cut at the end is silent.
+      drainTimeoutMs: this.#drainGraceMs +
+        Math.max(queueMs + busyMs + 2 * tickMs, LINGER_MS) + 1000,
     } as const;
     let port = options.port ?? DEFAULT_PORT;
     if (hostname !== "") {
@@ -280,8 +305,10 @@ export class Iotcpd {
 
   /**
    * Stops accepting, lets every request in progress finish (reply or
-   * `ERR`), closes idle connections, then stops the daemons. Resolves when
-   * all is done. Safe to call twice.
+   * `ERR`), then stops the daemons. Connections waiting for a request line
+   * get `drainGraceMs` to send it; after that, one that has no request
+   * answered yet, or has begun a line, gets `ERR`, and an idle keep-alive
+   * connection is closed. Resolves when all is done. Safe to call twice.
    */
   shutdown(): Promise<void> {
     this.#stopping ??= (async () => {
@@ -304,23 +331,34 @@ export class Iotcpd {
   }
 
   #handle = async (conn: ServerConn): Promise<void> => {
-    const reader = new LineReader(conn, { maxLine: this.#maxLine });
+    using source = new DrainGraceReader(conn, this.#drainGraceMs);
+    const reader = new LineReader(source, { maxLine: this.#maxLine });
     const waiting: Waiting = { since: 0, reader, requests: 0, counted: false };
+    // Set when the session ends owing the client an ERR.
+    let owed: string | undefined;
     try {
-      while (!conn.draining) {
+      while (true) {
         waiting.since = performance.now();
         this.#waiting.set(conn, waiting);
         let line: Line | null;
         try {
           line = await reader.readLine();
         } catch (error) {
+          this.#waiting.delete(conn);
           if (error instanceof LineTooLongError) {
-            this.#waiting.delete(conn);
             waiting.requests++;
             await this.#tooLong(conn);
             return;
           }
-          // Reset by the peer, or closed by the idle sweep or a drain.
+          // Stopping, and no line came within the grace: a client that
+          // connected to ask something, or began a line, gets ERR.
+          if (
+            error instanceof DrainGraceOverError &&
+            (waiting.requests === 0 || reader.buffered().length > 0)
+          ) {
+            owed = "no request line within the drain grace";
+          }
+          // Otherwise reset by the peer, or closed by the idle sweep.
           break;
         }
         this.#waiting.delete(conn);
@@ -353,10 +391,14 @@ export class Iotcpd {
         this.#stats.recordUnknown();
       }
     }
-    // Closing with unread input sends an RST, which can destroy the reply
-    // before the client reads it: take the rest first (bounded).
-    if (!conn.closed && reader.buffered().length > 0) {
-      await conn.lingeringClose("");
+    if (conn.closed) return;
+    if (owed !== undefined) {
+      log.debug("ERR to {peer}: {why}", () => ({ peer: conn.peer, why: owed }));
+      await conn.lingeringClose(ERR_REPLY, { timeoutMs: LINGER_MS });
+    } else if (source.graceOver || reader.buffered().length > 0) {
+      // Closing with unread input sends an RST, which can destroy the
+      // reply before the client reads it: take the rest first (bounded).
+      await conn.lingeringClose("", { timeoutMs: LINGER_MS });
     }
   };
 

@@ -61,8 +61,10 @@ SIGNALS:
   SIGUSR2   print the per-daemon table on stderr
   SIGHUP    restart every daemon; requests in progress finish first
   SIGTERM, SIGINT, SIGQUIT
-            stop accepting, finish the requests in progress, stop the
-            daemons, exit 0; a second signal a second later exits at once
+            stop accepting, finish the requests in progress (a line still
+            on its way gets 1 s to arrive; a client still owed an answer
+            then gets ERR), stop the daemons, exit 0; a second signal a
+            second later exits at once
 
 Prints "listening on HOST:PORT" on stderr once per listener, when ready.
 `;

@@ -25,6 +25,62 @@ async function exchange(
   }
 }
 
+/** Reads to end of stream (bounded). */
+async function readAll(conn: Deno.Conn, ms = 10000): Promise<string> {
+  const buf = new Uint8Array(4096);
+  let out = "";
+  const limit = performance.now() + ms;
+  while (performance.now() < limit) {
+    const n = await conn.read(buf);
+    if (n === null) return out;
+    out += decoder.decode(buf.subarray(0, n));
+  }
+  throw new Error(`No end of stream within ${ms} ms: ${JSON.stringify(out)}`);
+}
+
+/** Polls a condition of the process itself until it holds (bounded). */
+async function until(done: () => boolean, ms = 5000): Promise<void> {
+  const limit = performance.now() + ms;
+  while (!done()) {
+    if (performance.now() > limit) throw new Error("Timed out waiting");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Connects, then proves the connection accepted: a later one got its reply. */
+async function acceptedConn(port: number): Promise<Deno.TcpConn> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    // Connections are accepted in order, and each handler starts reading
+    // at once: after this round trip, `conn` is being read.
+    assert.equal(await exchange(port, "probe\n"), "probe\n");
+  } catch (error) {
+    conn.close();
+    throw error;
+  }
+  return conn;
+}
+
+/**
+ * Shuts down, and resolves once a new connection fails: the listening
+ * socket is closed (refused), or closed during the handshake (reset), so
+ * the drain has begun.
+ */
+async function startShutdown(
+  iotcpd: Iotcpd,
+  port: number,
+): Promise<{ stopping: Promise<void> }> {
+  // Wrapped: an async function would wait for a promise it returns.
+  const stopping = iotcpd.shutdown();
+  await assert.rejects(
+    Deno.connect({ hostname: "127.0.0.1", port }),
+    (error) =>
+      error instanceof Deno.errors.ConnectionRefused ||
+      error instanceof Deno.errors.ConnectionReset,
+  );
+  return { stopping };
+}
+
 Deno.test("Iotcpd answers one line per connection, then closes", async () => {
   await using iotcpd = await Iotcpd.start({ port: 0, numDaemons: 2 });
   const { port } = iotcpd.addrs[0]!;
@@ -105,9 +161,7 @@ Deno.test("Iotcpd.shutdown() finishes the request in flight", async () => {
   const { port } = iotcpd.addrs[0]!;
   const reply = exchange(port, "x\n");
   // The request is in flight once the daemon is busy.
-  while (iotcpd.snapshot().queries.inFlight === 0) {
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  await until(() => iotcpd.snapshot().queries.inFlight > 0);
   const stopping = iotcpd.shutdown();
   assert.equal(await reply, "done x\n");
   await stopping;
@@ -116,4 +170,57 @@ Deno.test("Iotcpd.shutdown() finishes the request in flight", async () => {
     Deno.connect({ hostname: "127.0.0.1", port }),
     Deno.errors.ConnectionRefused,
   );
+});
+
+Deno.test("Iotcpd.shutdown() serves a line that an accepted client sends after the drain began", async () => {
+  await using iotcpd = await Iotcpd.start({ port: 0, numDaemons: 1 });
+  const { port } = iotcpd.addrs[0]!;
+  using early = await acceptedConn(port);
+  const { stopping } = await startShutdown(iotcpd, port);
+  await early.write(encoder.encode("late\n"));
+  assert.equal(await readAll(early), "late\n");
+  await stopping;
+});
+
+Deno.test("Iotcpd.shutdown() answers ERR to an accepted client that sends no line within the grace", async () => {
+  await using iotcpd = await Iotcpd.start({
+    port: 0,
+    numDaemons: 1,
+    drainGraceMs: 100,
+  });
+  const { port } = iotcpd.addrs[0]!;
+  using early = await acceptedConn(port);
+  const started = performance.now();
+  const { stopping } = await startShutdown(iotcpd, port);
+  assert.equal(await readAll(early), "ERR\n");
+  assert.ok(performance.now() - started >= 90, "not before the grace");
+  // The ERR's lingering close waits for the client's close.
+  early.close();
+  await stopping;
+  // The probe was a request; this one was not.
+  assert.equal(iotcpd.snapshot().queries.unknown, 1);
+});
+
+Deno.test("Iotcpd.shutdown() with keepAlive serves the lines already received, then closes", async () => {
+  await using iotcpd = await Iotcpd.start({
+    port: 0,
+    numDaemons: 1,
+    keepAlive: true,
+    drainGraceMs: 50,
+    command: [
+      "sh",
+      "-c",
+      'while read -r l; do sleep 0.2; echo "done $l"; done',
+    ],
+  });
+  const { port } = iotcpd.addrs[0]!;
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(encoder.encode("a\nb\n"));
+  // `b` waits in iotcpd's buffer while `a` is in flight.
+  await until(() => iotcpd.snapshot().queries.inFlight > 0);
+  const stopping = iotcpd.shutdown();
+  assert.equal(await readAll(conn), "done a\ndone b\n");
+  // The lingering close after the grace waits for the client's close.
+  conn.close();
+  await stopping;
 });

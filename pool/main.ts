@@ -102,7 +102,7 @@ async function run(cli: IotcpdCli): Promise<number> {
     await iotcpd.finished;
     const { queries } = iotcpd.snapshot();
     log.info(
-      "stopped: {total} requests, {replied} replied, {timeout} timed out, {failed} failed",
+      "stopped: {total} requests, {replied} replied, {timeout} timed out, {failed} failed, {unknown} without a request",
       queries,
     );
     return ExitCode.OK;

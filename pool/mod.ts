@@ -77,6 +77,7 @@ export {
 } from "./daemon_pool.ts";
 export {
   DEFAULT_COMMAND,
+  DEFAULT_DRAIN_GRACE_MS,
   DEFAULT_PORT,
   ERR_REPLY,
   Iotcpd,

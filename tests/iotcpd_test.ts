@@ -419,7 +419,7 @@ Deno.test("iotcpd SIGHUP under load restarts every daemon and fails no request",
   assert.equal((await iotcpd.children()).length, 4, "old daemons are gone");
 });
 
-Deno.test("iotcpd SIGTERM finishes the request in flight, stops the daemons, exits 0", async () => {
+Deno.test("iotcpd SIGTERM finishes the request in flight, answers ERR to a client that asked nothing, exits 0", async () => {
   await using dir = await ScriptDir.create();
   const daemon = await dir.script("daemon.sh", TEST_DAEMON);
   await using iotcpd = await IotcpdProcess.start(["-d", daemon, "-n", "2"]);
@@ -430,8 +430,9 @@ Deno.test("iotcpd SIGTERM finishes the request in flight, stops the daemons, exi
     await iotcpd.waitForLine(/stderr: got slow z/);
     iotcpd.kill("SIGTERM");
     assert.equal((await slow).text, "slow slow z\n");
+    // Accepted, but no line within the drain's grace: ERR, not silence.
     assert.deepEqual(await readUntil(idle, () => false), {
-      text: "",
+      text: "ERR\n",
       eof: true,
     });
     assert.equal((await iotcpd.wait()).code, 0);
