@@ -20,6 +20,7 @@ import { type PoolCounters, Statistics } from "./statistics.ts";
 const log = tcpkitLogger("iotcpd", "pool");
 const LF = 0x0a;
 const CRLF = new Uint8Array([0x0d, 0x0a]);
+const LF_BYTES = new Uint8Array([LF]);
 
 /**
  * The state of one daemon slot:
@@ -241,18 +242,23 @@ export class DaemonPool {
   }
 
   /**
-   * Sends one request line (without its newline; one is added) to an idle
-   * daemon, waiting in the queue if none is idle. Resolves with the
-   * daemon's reply line, terminator included.
+   * Sends one request line to an idle daemon, waiting in the queue if none
+   * is idle: `line` without its terminator, then `terminator`, so the
+   * daemon sees the bytes the client sent. Resolves with the daemon's
+   * reply line, terminator included, as the daemon wrote it.
    *
    * @throws {RequestFailedError} (as a rejection) when no reply comes: see
    * its subclasses for the causes.
    */
-  request(line: Uint8Array): Promise<Uint8Array> {
+  request(
+    line: Uint8Array,
+    terminator: "\n" | "\r\n" = "\n",
+  ): Promise<Uint8Array> {
     const { promise, resolve, reject } = Promise.withResolvers<Uint8Array>();
-    const bytes = new Uint8Array(line.length + 1);
+    const end = terminator === "\r\n" ? CRLF : LF_BYTES;
+    const bytes = new Uint8Array(line.length + end.length);
     bytes.set(line);
-    bytes[line.length] = LF;
+    bytes.set(end, line.length);
     const request = { bytes, receivedAt: performance.now(), resolve, reject };
     if (this.#closing) {
       this.#stats.recordRequest(false);

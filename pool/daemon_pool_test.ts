@@ -99,6 +99,26 @@ Deno.test("DaemonPool keeps a CRLF reply's terminator and passes any byte", asyn
   }
 });
 
+Deno.test("DaemonPool.request() writes the line's own terminator: CRLF stays CRLF", async () => {
+  // The daemon shows the bytes of each line it reads, newline excluded.
+  const { pool: p } = pool({
+    command: [
+      "sh",
+      "-c",
+      `while IFS= read -r line; do printf '%s' "$line" | od -An -tx1 | tr -d ' \\n'; echo; done`,
+    ],
+  });
+  try {
+    const hex = async (terminator?: "\n" | "\r\n") =>
+      decoder.decode(await p.request(encoder.encode("hi"), terminator));
+    assert.equal(await hex("\r\n"), "68690d\n");
+    assert.equal(await hex("\n"), "6869\n");
+    assert.equal(await hex(), "6869\n");
+  } finally {
+    await p.close();
+  }
+});
+
 Deno.test("DaemonPool queues requests in order and times them out", async () => {
   const { pool: p, stats } = pool({ queueTimeoutMs: 100 });
   try {

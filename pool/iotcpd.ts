@@ -367,7 +367,11 @@ export class Iotcpd {
         conn.busy = true;
         let reply: Uint8Array;
         try {
-          reply = await this.#pool.request(line.bytes);
+          // The line's own terminator: the daemon sees the client's bytes.
+          reply = await this.#pool.request(
+            line.bytes,
+            line.terminator === "\r\n" ? "\r\n" : "\n",
+          );
         } catch (error) {
           if (!(error instanceof RequestFailedError)) throw error;
           log.debug("ERR to {peer}: {error}", () => ({

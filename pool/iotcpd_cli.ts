@@ -22,8 +22,8 @@ export const IOTCPD_USAGE = `USAGE:
   A stdio-to-TCP redirector. Keeps N long-lived daemons that read request
   lines on stdin and answer each with one line on stdout (squidGuard and
   other Squid helpers work this way), and hands each line received over TCP
-  to a free daemon. The daemon's reply line goes back, then the connection
-  closes. Every failure is answered with "ERR": no daemon free in time, a
+  to a free daemon, byte for byte (a CRLF stays a CRLF). The daemon's reply
+  line goes back, then the connection closes. Every failure is answered with "ERR": no daemon free in time, a
   line too long, a daemon that died or passed the busy timeout.
 
 OPTIONS:

@@ -52,7 +52,6 @@ function assertConsistent(
 Deno.test("iotcpd answers a line with the daemon's line, then closes", async () => {
   await using iotcpd = await IotcpdProcess.start(["-n", "2"]);
   assert.equal(await ask(iotcpd.port, "hello"), "hello\n");
-  assert.equal((await exchange(iotcpd.port, "crlf\r\n")).text, "crlf\n");
   const binary = new Uint8Array([0x61, 0x00, 0xff, 0xfe, 0x0a]);
   assert.deepEqual((await exchange(iotcpd.port, binary)).reply, binary);
   // A last line cut by a half-close is still a request.
@@ -63,8 +62,8 @@ Deno.test("iotcpd answers a line with the daemon's line, then closes", async () 
   // Without --keep-alive the second line is not a request.
   assert.equal((await exchange(iotcpd.port, "one\ntwo\n")).text, "one\n");
   const stats = await iotcpd.statistics();
-  assert.equal(stats.counters["queries total"], 5);
-  assert.equal(stats.counters["queries replied"], 5);
+  assert.equal(stats.counters["queries total"], 4);
+  assert.equal(stats.counters["queries replied"], 4);
   assertConsistent(stats, 2);
 });
 
