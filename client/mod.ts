@@ -29,9 +29,9 @@ export {
 export { PeerResetError } from "./peer_reset_error.ts";
 export { ProtocolError } from "./protocol_error.ts";
 export {
-  type Reply,
   showBytes,
   TcpservdClient,
   type TcpservdClientOptions,
+  type TcpservdReply,
 } from "./tcpservd_client.ts";
 export { parseTcpcliArgs, TCPCLI_USAGE, type TcpcliCli } from "./tcpcli_cli.ts";

@@ -29,7 +29,7 @@ export interface TcpservdClientOptions {
 }
 
 /** A reply read by {@linkcode TcpservdClient.readReply}. */
-export interface Reply {
+export interface TcpservdReply {
   /** The reply's bytes, without the prompt or tcpservd 1.0's NUL padding. */
   reply: Uint8Array;
   /** What ended it: the next prompt, the server's close, or `timeoutMs`. */
@@ -249,8 +249,8 @@ export class TcpservdClient {
   }
 
   /** Reads up to the next prompt, the end of the stream, or `timeoutMs` without a byte. */
-  async #readReply(what: string, timeoutMs?: number): Promise<Reply> {
-    let ended: Reply["ended"] = "prompt";
+  async #readReply(what: string, timeoutMs?: number): Promise<TcpservdReply> {
+    let ended: TcpservdReply["ended"] = "prompt";
     let prompt = promptLength(this.#buffer, false);
     while (prompt === 0) {
       const got = await this.#fill(what, timeoutMs);
@@ -350,7 +350,7 @@ export class TcpservdClient {
    *
    * @throws {PeerResetError} when the server resets the connection.
    */
-  readReply(options: { timeoutMs?: number } = {}): Promise<Reply> {
+  readReply(options: { timeoutMs?: number } = {}): Promise<TcpservdReply> {
     return this.#readReply("a reply", options.timeoutMs);
   }
 
