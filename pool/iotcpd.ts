@@ -363,15 +363,19 @@ export class Iotcpd {
         }
         this.#waiting.delete(conn);
         if (line === null) break;
+        if (line.terminator === "") {
+          // End of stream before the newline: no daemon gets a line the
+          // client never ended (it may have died mid-write), and holding
+          // the connection for ever, as the original does, leaks it.
+          owed = "end of stream inside a line";
+          break;
+        }
         waiting.requests++;
         conn.busy = true;
         let reply: Uint8Array;
         try {
           // The line's own terminator: the daemon sees the client's bytes.
-          reply = await this.#pool.request(
-            line.bytes,
-            line.terminator === "\r\n" ? "\r\n" : "\n",
-          );
+          reply = await this.#pool.request(line.bytes, line.terminator);
         } catch (error) {
           if (!(error instanceof RequestFailedError)) throw error;
           log.debug("ERR to {peer}: {error}", () => ({
@@ -386,8 +390,7 @@ export class Iotcpd {
           break; // The client has gone.
         }
         conn.busy = false;
-        // A last line cut by end of stream ends the session in any mode.
-        if (!this.#keepAlive || line.terminator === "") break;
+        if (!this.#keepAlive) break;
       }
     } finally {
       this.#waiting.delete(conn);

@@ -23,8 +23,9 @@ export const IOTCPD_USAGE = `USAGE:
   lines on stdin and answer each with one line on stdout (squidGuard and
   other Squid helpers work this way), and hands each line received over TCP
   to a free daemon, byte for byte (a CRLF stays a CRLF). The daemon's reply
-  line goes back, then the connection closes. Every failure is answered with "ERR": no daemon free in time, a
-  line too long, a daemon that died or passed the busy timeout.
+  line goes back, then the connection closes. Every failure is answered
+  with "ERR": no daemon free in time, a line too long or cut by end of
+  stream, a daemon that died or passed the busy timeout.
 
 OPTIONS:
   -h, --help                 Print this help and exit
