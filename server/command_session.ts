@@ -9,7 +9,9 @@ import type { FaultSet } from "./fault_set.ts";
 import {
   FaultSpecError,
   formatFaultSpec,
+  MAX_FAULTS,
   parseFaultSpec,
+  TooManyFaultsError,
 } from "./fault_spec.ts";
 import { SeededRandom } from "./seeded_random.ts";
 import { immediateReply, replyContext } from "./command_replies.ts";
@@ -110,8 +112,15 @@ export function commandSession(
       if (!(error instanceof FaultSpecError)) throw error;
       return { reply: `ERR fault: ${error.message}\n`, actNow: false };
     }
+    const tooMany = `ERR too many faults (limit ${MAX_FAULTS})\n`;
     if (spec.on === "new") {
-      const fault = faults.add(spec);
+      let fault;
+      try {
+        fault = faults.add(spec);
+      } catch (error) {
+        if (!(error instanceof TooManyFaultsError)) throw error;
+        return { reply: tooMany, actNow: false };
+      }
       return {
         reply: `OK fault ${fault.id}: ${
           formatFaultSpec(spec)
@@ -124,7 +133,12 @@ export function commandSession(
       return { reply: "OK fault not drawn (p)\n", actNow: false };
     }
     conn.faults ??= new ConnFaults();
-    conn.faults.add(spec, random);
+    try {
+      conn.faults.add(spec, random);
+    } catch (error) {
+      if (!(error instanceof TooManyFaultsError)) throw error;
+      return { reply: tooMany, actNow: false };
+    }
     log.info("fault {fault} applied to connection {id} from {peer}", {
       fault: formatFaultSpec(spec),
       id: conn.id,

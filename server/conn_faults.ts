@@ -3,7 +3,12 @@
  * close. Every fault applied is logged, so a test run can be explained.
  */
 import { tcpkitLogger } from "../logging/mod.ts";
-import { type FaultSpec, formatFaultSpec } from "./fault_spec.ts";
+import {
+  type FaultSpec,
+  formatFaultSpec,
+  MAX_FAULTS,
+  TooManyFaultsError,
+} from "./fault_spec.ts";
 import type { SeededRandom } from "./seeded_random.ts";
 import type { ServerConn } from "./server_conn.ts";
 
@@ -34,8 +39,13 @@ export class ConnFaults {
   readonly #applied: Applied[] = [];
   #sent = 0;
 
-  /** Adds a fault with the random numbers it draws from. */
+  /**
+   * Adds a fault with the random numbers it draws from.
+   *
+   * @throws {TooManyFaultsError} When the connection has {@linkcode MAX_FAULTS} already.
+   */
   add(spec: FaultSpec, random: SeededRandom): void {
+    if (this.#applied.length >= MAX_FAULTS) throw new TooManyFaultsError();
     this.#applied.push({ spec, random });
   }
 
@@ -56,6 +66,11 @@ export class ConnFaults {
   /** True when a peer's close must not be answered by ours (`leak`). */
   get leak(): boolean {
     return this.#find("leak") !== undefined;
+  }
+
+  /** The `leak` fault's cap on sockets kept server-wide (0 without `leak`). */
+  get leakMax(): number {
+    return this.#find("leak")?.spec.settings.max ?? 0;
   }
 
   #note(conn: ServerConn, applied: Applied, what?: string): void {

@@ -4,6 +4,7 @@
  */
 import { tcpkitLogger } from "../logging/mod.ts";
 import { FaultEndedError } from "./conn_faults.ts";
+import type { FaultSet } from "./fault_set.ts";
 import type { ServerConn } from "./server_conn.ts";
 import type { ConnectionHandler } from "./tcp_server.ts";
 
@@ -21,16 +22,25 @@ async function discardUntilEof(conn: ServerConn): Promise<void> {
  * get their faults first. A fault never throws out of here, so a fault
  * cannot take the server down (except `crash`, on purpose).
  */
-export function withFaults(inner: ConnectionHandler): ConnectionHandler {
+export function withFaults(
+  inner: ConnectionHandler,
+  faultSet: FaultSet,
+  maxConns = 0,
+): ConnectionHandler {
+  // Leaked sockets may take at most half the connection table, so a
+  // control client can always get in to send `fault clear`.
+  const leakCeiling = maxConns > 0 ? Math.max(1, maxConns >> 1) : Infinity;
   return async function faulty(conn: ServerConn): Promise<void> {
     const faults = conn.faults;
     if (faults === undefined) return await inner(conn);
+    const clears = faultSet.clears;
     faults.announce(conn);
     if (!(await faults.open(conn))) return;
     if (faults.zeroWindow) {
-      // Never read: the peer's writes fill our receive window, then its send buffer.
+      // Never read: the peer's writes fill our receive window, then its
+      // send buffer; until a drain or a clear, as a leak.
       conn.busy = true;
-      await conn.whenDraining();
+      await Promise.race([conn.whenDraining(), faultSet.whenCleared()]);
       return;
     }
     try {
@@ -44,8 +54,11 @@ export function withFaults(inner: ConnectionHandler): ConnectionHandler {
       if (!(error instanceof FaultEndedError)) throw error;
       return;
     }
-    if (faults.leak && conn.eof) {
-      // Keep our end open: the socket stays in CLOSE_WAIT until we drain.
+    if (
+      faults.leak && conn.eof && faultSet.clears === clears &&
+      faultSet.holdLeak(Math.min(faults.leakMax, leakCeiling))
+    ) {
+      // Keep our end open: the socket stays in CLOSE_WAIT.
       log.info(
         "connection {id} from {peer}: peer closed, leaking our end (CLOSE_WAIT)",
         {
@@ -54,7 +67,12 @@ export function withFaults(inner: ConnectionHandler): ConnectionHandler {
         },
       );
       conn.busy = true;
-      await conn.whenDraining();
+      try {
+        // Until a drain, or until `fault clear` (or SIGHUP) ends the leak.
+        await Promise.race([conn.whenDraining(), faultSet.whenCleared()]);
+      } finally {
+        faultSet.releaseLeak();
+      }
     }
   };
 }

@@ -4,7 +4,12 @@
  */
 import { tcpkitLogger } from "../logging/mod.ts";
 import { ConnFaults } from "./conn_faults.ts";
-import { type FaultSpec, formatFaultSpec } from "./fault_spec.ts";
+import {
+  type FaultSpec,
+  formatFaultSpec,
+  MAX_FAULTS,
+  TooManyFaultsError,
+} from "./fault_spec.ts";
 import { SeededRandom } from "./seeded_random.ts";
 
 const log = tcpkitLogger("fault");
@@ -27,9 +32,18 @@ export class FaultSet {
   readonly #faults: ActiveFault[] = [];
   readonly #listeners = new Set<() => void>();
   #nextId = 1;
+  #leaked = 0;
+  #leakCapLogged = false;
+  #cleared = Promise.withResolvers<void>();
+  #clears = 0;
 
-  /** Adds a fault for new connections; returns it (with its seed, logged). */
+  /**
+   * Adds a fault for new connections; returns it (with its seed, logged).
+   *
+   * @throws {TooManyFaultsError} When {@linkcode MAX_FAULTS} are in force.
+   */
   add(spec: FaultSpec): ActiveFault {
+    if (this.#faults.length >= MAX_FAULTS) throw new TooManyFaultsError();
     const fault = {
       id: this.#nextId++,
       spec,
@@ -49,6 +63,10 @@ export class FaultSet {
   clear(): number {
     const count = this.#faults.length;
     this.#faults.length = 0;
+    this.#leakCapLogged = false;
+    this.#clears++;
+    this.#cleared.resolve();
+    this.#cleared = Promise.withResolvers<void>();
     if (count > 0) log.info("{count} faults cleared", { count });
     this.#changed();
     return count;
@@ -57,6 +75,46 @@ export class FaultSet {
   /** The faults in force, oldest first. */
   list(): readonly ActiveFault[] {
     return this.#faults;
+  }
+
+  /** Sockets kept in CLOSE_WAIT by `leak` now. */
+  get leakedCount(): number {
+    return this.#leaked;
+  }
+
+  /**
+   * Takes one of `max` places for a leaked socket; false when all are taken
+   * (the caller closes normally). The cap is logged once until a clear.
+   * Give the place back with {@linkcode FaultSet.releaseLeak}.
+   */
+  holdLeak(max: number): boolean {
+    if (this.#leaked >= max) {
+      if (!this.#leakCapLogged) {
+        this.#leakCapLogged = true;
+        log.warn(
+          "leak: {max} sockets leaked already (max={max}); closing further ones normally",
+          { max },
+        );
+      }
+      return false;
+    }
+    this.#leaked++;
+    return true;
+  }
+
+  /** How many clears so far: a connection's faults drawn before the last clear are void. */
+  get clears(): number {
+    return this.#clears;
+  }
+
+  /** Resolves at the next {@linkcode FaultSet.clear}: leaked sockets are closed then. */
+  whenCleared(): Promise<void> {
+    return this.#cleared.promise;
+  }
+
+  /** Gives back a place taken by {@linkcode holdLeak}. */
+  releaseLeak(): void {
+    this.#leaked--;
   }
 
   /** True while a `stall-accept` fault is in force. */

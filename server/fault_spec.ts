@@ -9,6 +9,12 @@
  * (`new` connections, the default, or only the `current` one).
  */
 
+/**
+ * Most faults in force at once, on a server or on one connection: each one
+ * is drawn for every new connection, so the list must stay short.
+ */
+export const MAX_FAULTS = 64;
+
 /** The faults tcpservd can inject. */
 export const FAULT_NAMES = [
   "delay",
@@ -50,6 +56,15 @@ export class FaultSpecError extends Error {
   }
 }
 
+/** A fault was added to a list that holds {@linkcode MAX_FAULTS} already. */
+export class TooManyFaultsError extends Error {
+  /** Creates the error naming the limit. */
+  constructor() {
+    super(`Too many faults (limit ${MAX_FAULTS})`);
+    this.name = "TooManyFaultsError";
+  }
+}
+
 interface Setting {
   default: number;
   min: number;
@@ -69,6 +84,9 @@ const BYTES = { default: 0, min: 0, max: 1 << 30 };
  * - drip: replies sent `bytes` at a time, `ms` apart.
  * - garbage: `bytes` random bytes, then close.
  * - crash: exit with `code`, or `abort` (SIGABRT).
+ * - leak: keep at most `max` sockets in CLOSE_WAIT at once, server-wide;
+ *   past that they are closed normally, so the leak cannot fill the
+ *   connection table and lock everyone out.
  */
 export const FAULT_SETTINGS: Record<FaultName, Record<string, Setting>> = {
   delay: { ms: { ...MS, default: 1000 }, jitter: MS },
@@ -76,7 +94,7 @@ export const FAULT_SETTINGS: Record<FaultName, Record<string, Setting>> = {
   close: { after: BYTES },
   reset: { after: BYTES, mid: { default: 0, min: 0, max: 1 } },
   halfclose: {},
-  leak: {},
+  leak: { max: { default: 100, min: 1, max: 1 << 20 } },
   "stall-accept": {},
   "zero-window": {},
   drip: {

@@ -95,11 +95,11 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
   const worker = cli.workerId;
   let shared: SharedMemory | undefined;
   let server: Tcpservd;
+  const faults = new FaultSet();
   try {
     if (cli.sharedState !== undefined) {
       shared = SharedMemory.open(cli.sharedState, 4);
     }
-    const faults = new FaultSet();
     for (const spec of cli.faults) faults.add(parseFaultSpec(spec));
     const control = controlPolicyOf(cli);
     server = new Tcpservd({
@@ -169,6 +169,13 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
         current: tcp.connectionCount,
         total: tcp.acceptedCount,
       });
+    }),
+    // The operator's way out of a fault no client can undo (stall-accept, hang).
+    onSignal("SIGHUP", () => {
+      log.info("SIGHUP: clearing {count} faults", {
+        count: faults.list().length,
+      });
+      faults.clear();
     }),
   ];
   const { hostname, port: bound } = server.addr;
@@ -361,6 +368,7 @@ async function master(
       void supervisor.stop();
     }, forceOptions),
     onSignal("SIGUSR1", () => supervisor.signal("SIGUSR1")),
+    onSignal("SIGHUP", () => supervisor.signal("SIGHUP")),
   ];
   try {
     await supervisor.start();

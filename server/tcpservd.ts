@@ -124,7 +124,9 @@ export class Tcpservd {
         ...(options.faults ? { faults: options.faults } : {}),
         ...(options.control ? { control: options.control } : {}),
       });
-    const handler = options.faults ? withFaults(inner) : inner;
+    const handler = options.faults
+      ? withFaults(inner, options.faults, options.maxConns ?? 10000)
+      : inner;
     this.#server = new TcpServer(handler, {
       ...options,
       configureListener: (listener) => {

@@ -10,7 +10,7 @@ import {
 } from "../common/mod.ts";
 import { type LogFormat, parseLogFormat } from "../logging/mod.ts";
 import { BUGGY_PORT } from "./buggy_session.ts";
-import { FaultSpecError, parseFaultSpec } from "./fault_spec.ts";
+import { FaultSpecError, MAX_FAULTS, parseFaultSpec } from "./fault_spec.ts";
 import { type Health, parseHealth } from "./health_state.ts";
 import { type Cidr, CidrError, parseCidrList } from "../common/cidr.ts";
 import type { EchoEngine } from "./tcpservd.ts";
@@ -94,6 +94,8 @@ FAULTS:
 
 Prints "listening on HOST:PORT" on stderr once it accepts. SIGTERM, SIGINT or
 SIGQUIT drain the connections, then exit 0. SIGUSR1 logs connection counts.
+SIGHUP clears every runtime fault (the operator's way out of stall-accept or
+hang, which no new connection can undo).
 `;
 
 /** The parsed command line. */
@@ -272,6 +274,9 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
       }
       throw error;
     }
+  }
+  if (faults.length > MAX_FAULTS) {
+    throw new UsageError(`Too many --fault options (limit ${MAX_FAULTS})`);
   }
   const buggy = values.buggy ?? false;
   if (buggy && values.echo) {

@@ -347,3 +347,16 @@ export async function fdCountOf(pid: number): Promise<number> {
   if (!out.success) throw new Error(`Cannot list /proc/${pid}/fd`);
   return decoder.decode(out.stdout).split("\n").filter((l) => l !== "").length;
 }
+
+/** Counts this port's server-side sockets in a TCP state (e.g. `close-wait`), from `ss`. */
+export async function socketsInState(
+  port: number,
+  state: string,
+): Promise<number> {
+  const out = await new Deno.Command("ss", {
+    args: ["-tanH", "state", state, `( sport = :${port} )`],
+  }).output();
+  if (!out.success) throw new Error("Cannot run ss");
+  return decoder.decode(out.stdout).split("\n").filter((l) => l.trim())
+    .length;
+}

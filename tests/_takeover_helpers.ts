@@ -134,44 +134,144 @@ export async function openTempDir(): Promise<
   };
 }
 
+/** Runs a command under other ids. */
+const SETPRIV = "/usr/bin/setpriv";
+
 /** Whether the tests run as root with setpriv, so they can act as `nobody`. */
 export const CAN_RUN_AS_NOBODY: boolean = (() => {
   try {
-    return Deno.uid() === 0 && Deno.statSync("/usr/bin/setpriv").isFile;
+    return Deno.uid() === 0 && Deno.statSync(SETPRIV).isFile &&
+      Deno.statSync("/usr/bin/env").isFile;
   } catch {
     return false;
   }
 })();
 
-/**
- * A DENO_DIR `nobody` can use: a copy of our npm cache (logtape), owned by
- * nobody, in a temp dir. Removed on dispose.
- */
-export async function nobodyDenoDir(): Promise<
+/** A temp dir under /tmp that every user may create files in (mode 1777, like /tmp), removed on dispose. */
+export async function openSharedTempDir(): Promise<
   { path: string } & AsyncDisposable
 > {
-  const info = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json"],
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  const denoDir = JSON.parse(new TextDecoder().decode(info.stdout)).denoDir;
-  const path = await Deno.makeTempDir({ prefix: "tcpkit_nobody_deno_" });
-  for (
-    const [cmd, args] of [
-      ["cp", ["-r", `${denoDir}/npm`, `${path}/npm`]],
-      ["chown", ["-R", "nobody:nogroup", path]],
-    ] as const
-  ) {
-    const out = await new Deno.Command(cmd, { args: [...args] }).output();
-    if (!out.success) throw new Error(`${cmd} failed`);
-  }
-  await Deno.chmod(path, 0o755);
+  const path = await Deno.makeTempDir({
+    dir: "/tmp",
+    prefix: "tcpkit_takeover_shared_",
+  });
+  await Deno.chmod(path, 0o1777);
   return {
     path,
     async [Symbol.asyncDispose]() {
       await Deno.remove(path, { recursive: true });
     },
+  };
+}
+
+/** What `nobody` runs from (see {@linkcode openNobodyWorkspace}). */
+export interface NobodyWorkspace {
+  /** A world-readable copy of the project files needed; run from here. */
+  readonly root: string;
+  /** A DENO_DIR owned by nobody, with a copy of our npm cache. */
+  readonly denoDir: string;
+}
+
+/**
+ * A workspace under /tmp from which `nobody` can run `entries` (paths
+ * relative to the project root) wherever the clone lives (nobody cannot
+ * read a clone under a 0700 directory): a world-readable copy of every
+ * project file they import, with deno.json and deno.lock, and a DENO_DIR
+ * that nobody owns holding a copy of our npm cache (logtape). Removed on
+ * dispose.
+ */
+export async function openNobodyWorkspace(
+  entries: readonly string[],
+): Promise<NobodyWorkspace & AsyncDisposable> {
+  const base = await Deno.makeTempDir({
+    dir: "/tmp",
+    prefix: "tcpkit_nobody_",
+  });
+  const dispose = () => Deno.remove(base, { recursive: true });
+  try {
+    await Deno.chmod(base, 0o755);
+    const root = `${base}/src`;
+    const denoDir = `${base}/deno`;
+    const files = new Set(["deno.json", "deno.lock"]);
+    for (const entry of entries) {
+      const info = await new Deno.Command(Deno.execPath(), {
+        args: ["info", "--json", entry],
+        cwd: ROOT,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      if (!info.success) {
+        throw new Error(
+          `deno info ${entry} failed: ${new TextDecoder().decode(info.stderr)}`,
+        );
+      }
+      const graph = JSON.parse(new TextDecoder().decode(info.stdout)) as {
+        modules: { local?: string }[];
+      };
+      for (const { local } of graph.modules) {
+        if (local?.startsWith(ROOT)) files.add(local.slice(ROOT.length));
+      }
+    }
+    for (const file of files) {
+      const target = `${root}/${file}`;
+      const parts = file.split("/").slice(0, -1);
+      // Each directory on the way: created, and opened to everyone.
+      for (let i = 0; i <= parts.length; i++) {
+        const dir = [root, ...parts.slice(0, i)].join("/");
+        await Deno.mkdir(dir, { recursive: true });
+        await Deno.chmod(dir, 0o755);
+      }
+      await Deno.copyFile(`${ROOT}${file}`, target);
+      await Deno.chmod(target, 0o644);
+    }
+    const info = await new Deno.Command(Deno.execPath(), {
+      args: ["info", "--json"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const hostDenoDir = JSON.parse(new TextDecoder().decode(info.stdout))
+      .denoDir;
+    await Deno.mkdir(denoDir);
+    for (
+      const [cmd, args] of [
+        ["cp", ["-r", `${hostDenoDir}/npm`, `${denoDir}/npm`]],
+        ["chown", ["-R", "nobody:nogroup", denoDir]],
+      ] as const
+    ) {
+      const out = await new Deno.Command(cmd, { args: [...args] }).output();
+      if (!out.success) throw new Error(`${cmd} failed`);
+    }
+    return { root, denoDir, [Symbol.asyncDispose]: dispose };
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+}
+
+/**
+ * The command and arguments that run `deno ARGS` as nobody (setpriv) with
+ * the workspace's DENO_DIR; run them from `workspace.root`. env sets the
+ * variables as root, before setpriv: setpriv then execs deno itself, while
+ * it still holds root's capabilities, so deno need not be reachable by
+ * nobody (it may live under /root).
+ */
+export function nobodyCommand(
+  workspace: NobodyWorkspace,
+  args: readonly string[],
+): { command: string; args: string[] } {
+  return {
+    command: "/usr/bin/env",
+    args: [
+      `DENO_DIR=${workspace.denoDir}`,
+      `HOME=${workspace.denoDir}`,
+      SETPRIV,
+      "--reuid=nobody",
+      "--regid=nogroup",
+      "--clear-groups",
+      "--",
+      Deno.execPath(),
+      ...args,
+    ],
   };
 }
 
@@ -182,30 +282,19 @@ export interface NobodyResult {
 }
 
 /**
- * Runs `deno ARGS` as nobody (setpriv), from the project root, bounded by
- * `ms`; the process is killed if it overstays.
+ * Runs `deno ARGS` as nobody from the workspace, bounded by `ms`; the
+ * process is killed if it overstays.
  */
 export async function runAsNobody(
   args: string[],
-  denoDir: string,
+  workspace: NobodyWorkspace,
   ms = 30000,
 ): Promise<NobodyResult> {
-  const child = new Deno.Command("/usr/bin/setpriv", {
-    args: [
-      "--reuid=nobody",
-      "--regid=nogroup",
-      "--clear-groups",
-      "--",
-      Deno.execPath(),
-      ...args,
-    ],
-    cwd: ROOT,
-    env: {
-      DENO_DIR: denoDir,
-      HOME: denoDir,
-      NO_COLOR: "1",
-      RUST_BACKTRACE: "0",
-    },
+  const { command, args: full } = nobodyCommand(workspace, args);
+  const child = new Deno.Command(command, {
+    args: full,
+    cwd: workspace.root,
+    env: { NO_COLOR: "1", RUST_BACKTRACE: "0" },
     stdin: "null",
     stdout: "null",
     stderr: "piped",

@@ -12,6 +12,7 @@ import {
   readUntil,
   ServerProcess,
   session,
+  socketsInState,
   within,
 } from "./_helpers.ts";
 
@@ -27,16 +28,6 @@ async function silentFor(conn: Deno.TcpConn, ms: number): Promise<boolean> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** Counts this port's server-side sockets in a TCP state, from `ss`. */
-async function socketsInState(port: number, state: string): Promise<number> {
-  const out = await new Deno.Command("ss", {
-    args: ["-tanH", "state", state, `( sport = :${port} )`],
-  }).output();
-  return new TextDecoder().decode(out.stdout).split("\n").filter((l) =>
-    l.trim()
-  ).length;
 }
 
 Deno.test("fault delay: every reply comes late by the delay", async () => {

@@ -9,7 +9,7 @@ import { CommandProcess, connect, within } from "./_helpers.ts";
 import {
   CAN_RUN_AS_NOBODY,
   FIXTURE_RUN,
-  nobodyDenoDir,
+  openNobodyWorkspace,
   openTempDir,
   parseSummary,
   receivedSoFar,
@@ -337,12 +337,13 @@ Deno.test({
   ignore: !CAN_RUN_AS_NOBODY,
   async fn() {
     await using dir = await openTempDir();
-    await using denoDir = await nobodyDenoDir();
+    // A copy nobody can read, wherever the clone lives.
+    await using workspace = await openNobodyWorkspace(["takeover/main.ts"]);
     const path = `${dir.path}/takeover.sock`;
     await using server = await startOffering(path);
     const attempt = await runAsNobody(
       [...TAKEOVER_RUN, "server", "-T", path],
-      denoDir.path,
+      workspace,
     );
     assert.equal(attempt.code, 77, attempt.stderr);
     assert.match(
@@ -360,7 +361,8 @@ Deno.test({
   ignore: !CAN_RUN_AS_NOBODY,
   async fn() {
     await using dir = await openTempDir();
-    await using denoDir = await nobodyDenoDir();
+    // A copy nobody can read, wherever the clone lives.
+    await using workspace = await openNobodyWorkspace(["takeover/main.ts"]);
     const path = `${dir.path}/takeover.sock`;
     await using server = await startOffering(path);
     // Loosen the file's mode as a careless admin might: now nobody reaches
@@ -369,7 +371,7 @@ Deno.test({
     const mark = server.lines.length;
     const attempt = await runAsNobody(
       [...TAKEOVER_RUN, "server", "-T", path],
-      denoDir.path,
+      workspace,
     );
     assert.equal(attempt.code, 77, attempt.stderr);
     assert.match(

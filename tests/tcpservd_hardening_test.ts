@@ -6,11 +6,24 @@ import assert from "node:assert/strict";
 import {
   ask,
   bytes,
+  CommandProcess,
   readToEnd,
   readUntil,
+  runTcpcli,
   ServerProcess,
   session,
+  socketsInState,
+  taskArgs,
 } from "./_helpers.ts";
+
+/** Runs tcpservd to its exit (bounded), for usage errors. */
+async function runTcpservd(
+  args: string[],
+): Promise<{ code: number; stderr: string }> {
+  await using proc = new CommandProcess([...taskArgs("tcpservd"), ...args]);
+  const status = await proc.wait(15000);
+  return { code: status.code, stderr: proc.stderr };
+}
 
 /** Writes `chunk` every `ms` until `stop()` or `count` writes; errors end it. */
 function trickle(conn: Deno.Conn, chunk: string, ms: number, count: number) {
@@ -77,4 +90,127 @@ Deno.test("tcpservd does not take a trailing non-ASCII blank as part of a comman
   } finally {
     conn.close();
   }
+});
+
+/**
+ * Polls `check` until it holds: a socket's TCP state has no event to wait
+ * for. Bounded: 100 tries, 5 s.
+ */
+async function eventually(check: () => Promise<boolean>): Promise<boolean> {
+  const until = performance.now() + 5000;
+  for (let i = 0; i < 100 && performance.now() < until; i++) {
+    if (await check()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return false;
+}
+
+/** Connects and closes at once, `count` times (after the prompt, so the server saw it). */
+async function connectAndClose(port: number, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const conn = await session(port);
+    conn.close();
+  }
+}
+
+Deno.test("fault leak keeps at most max sockets, never fills the table, and fault clear ends it", async () => {
+  await using server = await ServerProcess.start(["--max-conns", "20"]);
+  const control = await session(server.port);
+  try {
+    // max=50 is more than half of --max-conns 20: the ceiling of 10 wins.
+    assert.match(await ask(control, "fault leak max=50"), /^OK fault 1: leak/);
+    await connectAndClose(server.port, 40);
+    await server.waitForLine(/leak: 10 sockets leaked already/);
+    // Logged once, not once per connection past the cap.
+    assert.equal(
+      server.lines.filter((l) => /sockets leaked already/.test(l)).length,
+      1,
+    );
+    assert.equal(await socketsInState(server.port, "close-wait"), 10);
+    // Everyone still gets in: leaks hold half the table at most.
+    const probe = await session(server.port);
+    try {
+      assert.equal(await ask(probe, "getstatus"), "GOOD\n");
+      assert.equal(await ask(probe, "fault clear"), "OK 1 faults cleared\n");
+    } finally {
+      probe.close();
+    }
+    // The leaked sockets are closed by the clear.
+    assert.ok(
+      await eventually(
+        async () => await socketsInState(server.port, "close-wait") === 0,
+      ),
+      "sockets left in CLOSE_WAIT after fault clear",
+    );
+  } finally {
+    control.close();
+  }
+});
+
+Deno.test("tcpservd caps the fault list at 64, on the server and on one connection", async () => {
+  await using server = await ServerProcess.start();
+  const conn = await session(server.port);
+  try {
+    // 1,000 faults in one write: 64 taken, the rest refused, and the server stays quick.
+    const flood = "fault delay ms=1 p=0.000001\n".repeat(1000);
+    await conn.write(bytes(flood));
+    const { text } = await readUntil(
+      conn,
+      (t) => (t.match(/\n> /g)?.length ?? 0) >= 1000,
+      20000,
+    );
+    assert.equal(text.match(/OK fault \d+: delay/g)?.length, 64);
+    assert.equal(
+      text.match(/ERR too many faults \(limit 64\)\n/g)?.length,
+      936,
+    );
+    const list = await ask(conn, "fault list");
+    assert.equal(list.split("\n").filter((l) => l !== "").length, 64);
+    const probe = await runTcpcli(["127.0.0.1", String(server.port)]);
+    assert.equal(probe.code, 0, probe.stdout + probe.stderr);
+    assert.equal(await ask(conn, "fault clear"), "OK 64 faults cleared\n");
+    // One connection's own faults (on=current) are capped too.
+    const own = "fault delay ms=0 on=current\n".repeat(70);
+    await conn.write(bytes(own));
+    const mine = await readUntil(
+      conn,
+      (t) => (t.match(/\n> /g)?.length ?? 0) >= 70,
+      20000,
+    );
+    assert.equal(
+      mine.text.match(/OK fault on this connection/g)?.length,
+      64,
+    );
+    assert.equal(
+      mine.text.match(/ERR too many faults \(limit 64\)\n/g)?.length,
+      6,
+    );
+  } finally {
+    conn.close();
+  }
+});
+
+Deno.test("tcpservd refuses more than 64 --fault options with a usage error", async () => {
+  const args = Array.from(
+    { length: 65 },
+    () => ["--fault", "delay ms=1 p=0"],
+  ).flat();
+  const result = await runTcpservd([...args, "-p", "0", "-a", "127.0.0.1"]);
+  assert.equal(result.code, 64);
+  assert.match(result.stderr, /Too many --fault options \(limit 64\)/);
+});
+
+Deno.test("SIGHUP clears the faults: the operator's way out of stall-accept", async () => {
+  await using server = await ServerProcess.start(["--fault", "stall-accept"]);
+  await server.waitForLine(/accepting stalled|state is/);
+  const from = server.lines.length;
+  server.kill("SIGHUP");
+  await server.waitForLine(/SIGHUP: clearing 1 faults/, 5000, from);
+  const conn = await session(server.port);
+  try {
+    assert.equal(await ask(conn, "fault list"), "no faults\n");
+  } finally {
+    conn.close();
+  }
+  assert.equal(server.exited, undefined);
 });
