@@ -14,16 +14,26 @@ import {
   receiveWithFds,
   reserveFdSlots,
   sendWithFds,
+  setNonBlocking,
   socketCookies,
+  socketKinds,
   unlinkPath,
 } from "../ffi/mod.ts";
-import type { TakeoverEnv } from "./takeover_env.ts";
+import type { PeerIdentity, TakeoverEnv } from "./takeover_env.ts";
 
 /** The environment takeovers use unless told otherwise. */
 export const LIBC_ENV: TakeoverEnv = Object.freeze({
   pid: () => Deno.pid,
   uid: () => libc().geteuid(),
-  listenUnix: (path: string, mode: number) => listenUnix(path, { mode }),
+  listenUnix: (
+    path: string,
+    mode: number,
+    replaceLive?: (peer: PeerIdentity | null) => boolean,
+  ) =>
+    listenUnix(path, {
+      mode,
+      ...(replaceLive === undefined ? {} : { replaceLive }),
+    }),
   connectUnix,
   // accept4() works the same on Unix listeners.
   acceptUnix: acceptSocket,
@@ -31,6 +41,8 @@ export const LIBC_ENV: TakeoverEnv = Object.freeze({
   send: sendWithFds,
   receive: receiveWithFds,
   socketCookies,
+  socketKinds,
+  setNonBlocking,
   reserveFdSlots,
   close: closeFd,
   unlink: unlinkPath,

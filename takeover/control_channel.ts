@@ -11,6 +11,8 @@ import {
   decodeMessage,
   encodeFrame,
   FRAME_HEADER_BYTES,
+  MAX_FDS_PER_FRAME,
+  MAX_FRAME_BYTES,
   type TakeoverMessage,
 } from "./protocol.ts";
 import {
@@ -33,7 +35,18 @@ interface Waiter {
   reject(error: Error): void;
 }
 
+/** The buffer kept between frames, and the most read per call, in bytes. */
 const RECEIVE_CHUNK = 1 << 16;
+
+/** Options of a {@linkcode ControlChannel}. */
+export interface ControlChannelOptions {
+  /**
+   * The largest payload accepted from the peer, in bytes: a larger frame is
+   * refused as soon as its header arrives, before its payload is read.
+   * @default {MAX_FRAME_BYTES}
+   */
+  maxFrameBytes?: number;
+}
 const { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP } = constants;
 
 /**
@@ -49,8 +62,9 @@ export class ControlChannel {
   readonly #reactor: Reactor;
   readonly #env: TakeoverEnv;
   readonly #peer: string;
-  readonly #scratch = new Uint8Array(RECEIVE_CHUNK);
-  #buffer = new Uint8Array(RECEIVE_CHUNK);
+  readonly #maxFrameBytes: number;
+  readonly #baseSize: number;
+  #buffer: Uint8Array;
   #start = 0;
   #end = 0;
   readonly #fds: number[] = [];
@@ -68,12 +82,30 @@ export class ControlChannel {
    * @param reactor The reactor that reports its readiness.
    * @param env The OS seam.
    * @param peer Who is at the other end, for messages ("pid 42").
+   * @param options The frame size limit.
    */
-  constructor(fd: number, reactor: Reactor, env: TakeoverEnv, peer: string) {
+  constructor(
+    fd: number,
+    reactor: Reactor,
+    env: TakeoverEnv,
+    peer: string,
+    options: ControlChannelOptions = {},
+  ) {
     this.#fd = fd;
     this.#reactor = reactor;
     this.#env = env;
     this.#peer = peer;
+    this.#maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
+    this.#baseSize = Math.min(
+      RECEIVE_CHUNK,
+      FRAME_HEADER_BYTES + this.#maxFrameBytes,
+    );
+    this.#buffer = new Uint8Array(this.#baseSize);
+  }
+
+  /** The receive buffer's size now, in bytes (tests check it shrinks back). */
+  get bufferSize(): number {
+    return this.#buffer.length;
   }
 
   /** The socket's fd. */
@@ -136,7 +168,7 @@ export class ControlChannel {
       }
       let got;
       try {
-        got = this.#env.receive(this.#fd, this.#scratch);
+        got = this.#env.receive(this.#fd, this.#room());
       } catch (error) {
         throw this.#gone("receiving", error);
       }
@@ -145,11 +177,17 @@ export class ControlChannel {
         continue;
       }
       this.#fds.push(...got.fds);
+      // At most a frame's worth waits for its frame, and the next frame's.
+      if (this.#fds.length > 2 * MAX_FDS_PER_FRAME) {
+        throw new TakeoverProtocolError(
+          `${this.#peer} sent ${this.#fds.length} fds that no frame announced`,
+        );
+      }
       if (got.bytes === 0) {
         this.#eof = true;
         continue;
       }
-      this.#append(this.#scratch.subarray(0, got.bytes));
+      this.#end += got.bytes;
     }
   }
 
@@ -213,7 +251,7 @@ export class ControlChannel {
     const view = this.#buffer.subarray(this.#start, this.#end);
     let header;
     try {
-      header = decodeFrameHeader(view);
+      header = decodeFrameHeader(view, this.#maxFrameBytes);
     } catch (error) {
       throw new TakeoverProtocolError(
         `Bad frame from ${this.#peer}: ${(error as Error).message}`,
@@ -239,24 +277,47 @@ export class ControlChannel {
     }
     this.#start += FRAME_HEADER_BYTES + header.length;
     if (this.#start === this.#end) this.#start = this.#end = 0;
-    return { message, fds: this.#fds.splice(0, header.fdCount) };
-  }
-
-  #append(bytes: Uint8Array): void {
-    if (this.#end + bytes.length > this.#buffer.length) {
-      const kept = this.#end - this.#start;
-      if (kept + bytes.length > this.#buffer.length) {
-        const grown = new Uint8Array((kept + bytes.length) * 2);
-        grown.set(this.#buffer.subarray(this.#start, this.#end));
-        this.#buffer = grown;
-      } else {
-        this.#buffer.copyWithin(0, this.#start, this.#end);
-      }
+    // A large frame is gone: give its memory back rather than keep it.
+    const kept = this.#end - this.#start;
+    if (this.#buffer.length > this.#baseSize && kept <= this.#baseSize) {
+      const small = new Uint8Array(this.#baseSize);
+      small.set(this.#buffer.subarray(this.#start, this.#end));
+      this.#buffer = small;
       this.#start = 0;
       this.#end = kept;
     }
-    this.#buffer.set(bytes, this.#end);
-    this.#end += bytes.length;
+    return { message, fds: this.#fds.splice(0, header.fdCount) };
+  }
+
+  /**
+   * The free end of the buffer, made big enough for the frame under way
+   * (its size is known once its header is, and was checked by #parse) and
+   * never bigger: a peer cannot make us hold more than one frame.
+   */
+  #room(): Uint8Array {
+    const kept = this.#end - this.#start;
+    let frameSize = FRAME_HEADER_BYTES;
+    if (kept >= FRAME_HEADER_BYTES) {
+      const view = new DataView(
+        this.#buffer.buffer,
+        this.#buffer.byteOffset + this.#start,
+        FRAME_HEADER_BYTES,
+      );
+      frameSize += view.getUint32(0);
+    }
+    const wanted = Math.max(this.#baseSize, frameSize);
+    if (this.#buffer.length < wanted) {
+      const grown = new Uint8Array(wanted);
+      grown.set(this.#buffer.subarray(this.#start, this.#end));
+      this.#buffer = grown;
+      this.#start = 0;
+      this.#end = kept;
+    } else if (this.#start + frameSize > this.#buffer.length) {
+      this.#buffer.copyWithin(0, this.#start, this.#end);
+      this.#start = 0;
+      this.#end = kept;
+    }
+    return this.#buffer.subarray(this.#end);
   }
 
   #wait(kind: "read" | "write"): Promise<void> {

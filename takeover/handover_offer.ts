@@ -1,7 +1,7 @@
 /**
  * The old process's side of a handover: an owner-only Unix socket where a
- * new process may ask to take over, the peer check, and the handover itself
- * with its rollback.
+ * new process may ask to take over, the peer check, askers served side by
+ * side, and the handover itself with its rollback.
  *
  * @module
  */
@@ -9,12 +9,16 @@
 import { constants, type Reactor } from "../ffi/mod.ts";
 import { ControlChannel } from "./control_channel.ts";
 import {
+  BATCH_TARGET_BYTES,
   type ConnectionRecord,
   CONTROL_SOCKET_MODE,
   encodeFrame,
+  HELLO_TIMEOUT_MS,
   type JsonValue,
   type ListenerRecord,
   MAX_FDS_PER_FRAME,
+  MAX_REQUEST_FRAME_BYTES,
+  MAX_WAITING_ASKERS,
   TAKEOVER_PROTOCOL_VERSION,
 } from "./protocol.ts";
 import {
@@ -77,7 +81,11 @@ export interface HandoverSource {
 /** What happens to a takeover offer, for logs and tests. */
 export type TakeoverEvent =
   | {
-    /** A process of another user asked; it got a `refused` message. */
+    /**
+     * A process was refused — another user; or it was ready while another
+     * handover was under way, or after one committed — and got a `refused`
+     * message.
+     */
     type: "refused";
     path: string;
     peer: PeerIdentity;
@@ -134,21 +142,45 @@ export type TakeoverEvent =
 
 /** Options of a {@linkcode HandoverOffer}. */
 export interface HandoverOfferOptions {
-  /** From the pause to the ack, and for the hello, in ms. */
+  /** From the pause to the ack, and from the hello to the ready, in ms. */
   timeoutMs: number;
   /** The OS seam. */
   env: TakeoverEnv;
+  /**
+   * Whether a server still listening at the path may be replaced, given its
+   * credentials (`null`: unknown). By default none may: offering a path
+   * another server offers is refused.
+   */
+  replaceLive?: (peer: PeerIdentity | null) => boolean;
   /** Told about every refusal, handover and rollback. */
   onEvent(event: TakeoverEvent): void;
   /** Called after a committed handover (the source is released). */
   onHandedOver(): void;
 }
 
+/** A connected asker that has not started a handover (yet). */
+interface Asker {
+  readonly channel: ControlChannel;
+  readonly peer: PeerIdentity;
+  /** Set once we refused it ourselves (the event is sent already). */
+  refused: boolean;
+}
+
+/** Most connections taken from the control socket's queue per wakeup. */
+const ACCEPTS_PER_EVENT = 64;
+
 /**
  * Offers the sockets of a {@linkcode HandoverSource} on a Unix socket at
- * `path` (mode 0600), one takeover at a time; more askers wait in the
- * socket's queue. Only a peer with our effective uid, or root, is served
+ * `path` (mode 0600). Only a peer with our effective uid, or root, is served
  * (`SO_PEERCRED`); others get a `refused` message and an event.
+ *
+ * Askers are served side by side, each within its own time limits (a
+ * `hello` within {@linkcode HELLO_TIMEOUT_MS}, then `ready` within the
+ * timeout), so a silent or slow one holds up no other; up to
+ * {@linkcode MAX_WAITING_ASKERS} at once, further ones wait in the socket's
+ * queue. The first to be `ready` gets the handover; one that is ready while
+ * a handover is under way is refused, and once a handover has committed
+ * every other asker is refused.
  */
 export class HandoverOffer {
   readonly path: string;
@@ -156,20 +188,26 @@ export class HandoverOffer {
   readonly #reactor: Reactor;
   readonly #options: HandoverOfferOptions;
   readonly #listenFd: number;
-  #busy = false;
+  readonly #askers = new Set<Asker>();
+  readonly #tasks = new Set<Promise<void>>();
+  #watching = false;
+  #busyPid: number | undefined;
   #closed = false;
-  #handedOver = false;
-  #current: Promise<void> | undefined;
+  #handedOverTo: number | undefined;
   #abortCurrent: ((error: Error) => void) | undefined;
 
   /**
-   * Creates the control socket at `path` (replacing any socket file there)
-   * and starts accepting on it.
+   * Creates the control socket at `path` and starts accepting on it. Only
+   * a stale socket file at `path` is replaced.
    *
    * @param path The control socket's path.
    * @param source The server to hand over.
    * @param reactor The reactor that drives the sockets.
    * @param options Timeout, env, callbacks.
+   * @throws {Deno.errors.AlreadyExists} When something other than a socket
+   * is at `path`.
+   * @throws {Deno.errors.AddrInUse} When a server (another offer) listens at
+   * `path`.
    * @throws {ErrnoError} When the socket cannot be created.
    */
   constructor(
@@ -182,35 +220,48 @@ export class HandoverOffer {
     this.#source = source;
     this.#reactor = reactor;
     this.#options = options;
-    this.#listenFd = options.env.listenUnix(path, CONTROL_SOCKET_MODE);
+    this.#listenFd = options.env.listenUnix(
+      path,
+      CONTROL_SOCKET_MODE,
+      options.replaceLive,
+    );
     this.#watch();
   }
 
   /** Whether a handover is under way. */
   get busy(): boolean {
-    return this.#busy;
+    return this.#busyPid !== undefined;
+  }
+
+  /** How many askers are connected and have not started a handover. */
+  get askers(): number {
+    return this.#askers.size;
   }
 
   /**
-   * Stops offering. A handover under way is aborted first (rolled back).
-   * The socket file is removed unless a handover committed: then it is the
-   * new process's.
+   * Stops offering. A handover under way is aborted first (rolled back),
+   * and every waiting asker is dropped. The socket file is removed unless a
+   * handover committed: then it is the new process's.
    *
    * @returns Resolves once any handover under way has ended.
    */
   async close(): Promise<void> {
     if (this.#closed) {
-      await this.#current;
+      await Promise.all(this.#tasks);
       return;
     }
     this.#closed = true;
-    this.#abortCurrent?.(
-      new TakeoverError("The offer was closed during the handover"),
-    );
-    await this.#current;
-    this.#reactor.unwatch(this.#listenFd);
+    this.#unwatch();
+    const error = new TakeoverError("The offer was closed");
+    for (const asker of this.#askers) asker.channel.abort(error);
+    if (this.#handedOverTo === undefined) {
+      this.#abortCurrent?.(
+        new TakeoverError("The offer was closed during the handover"),
+      );
+    }
+    await Promise.all(this.#tasks);
     this.#options.env.close(this.#listenFd);
-    if (!this.#handedOver) {
+    if (this.#handedOverTo === undefined) {
       try {
         this.#options.env.unlink(this.path);
       } catch {
@@ -220,12 +271,28 @@ export class HandoverOffer {
   }
 
   #watch(): void {
+    if (this.#watching || this.#closed || this.#handedOverTo !== undefined) {
+      return;
+    }
+    this.#watching = true;
     this.#reactor.watch(this.#listenFd, EPOLLIN, () => this.#onAcceptable());
+  }
+
+  #unwatch(): void {
+    if (!this.#watching) return;
+    this.#watching = false;
+    this.#reactor.unwatch(this.#listenFd);
   }
 
   #onAcceptable(): void {
     const { env } = this.#options;
-    while (!this.#busy && !this.#closed) {
+    for (let i = 0; i < ACCEPTS_PER_EVENT; i++) {
+      if (this.#closed || this.#handedOverTo !== undefined) return;
+      if (this.#askers.size >= MAX_WAITING_ASKERS) {
+        // The rest wait in the queue until an asker leaves.
+        this.#unwatch();
+        return;
+      }
       let fd: number | null;
       try {
         fd = env.acceptUnix(this.#listenFd);
@@ -242,61 +309,59 @@ export class HandoverOffer {
       }
       const own = env.uid();
       if (peer.uid !== own && peer.uid !== 0) {
-        const reason =
-          `uid ${peer.uid} may not take over a process of uid ${own} (only the same user or root may)`;
-        try {
-          // A fresh socket's buffer is empty: this fits, or is dropped.
-          env.send(fd, encodeFrame({ type: "refused", reason }), []);
-        } catch {
-          // The asker is gone already; the refusal stands.
-        }
-        env.close(fd);
-        this.#options.onEvent({
-          type: "refused",
-          path: this.path,
+        this.#refuseNow(
+          fd,
           peer,
-          reason,
-        });
+          `uid ${peer.uid} may not take over a process of uid ${own} (only the same user or root may)`,
+        );
+        env.close(fd);
         continue;
       }
-      this.#busy = true;
-      // One at a time: others wait in the queue until this one ends.
-      this.#reactor.unwatch(this.#listenFd);
-      this.#current = this.#handle(fd, peer).finally(() => {
-        this.#busy = false;
-        this.#current = undefined;
-        this.#abortCurrent = undefined;
-        if (!this.#closed && !this.#handedOver) this.#watch();
-      });
+      this.#track(this.#serve(fd, peer));
     }
   }
 
-  async #handle(fd: number, peer: PeerIdentity): Promise<void> {
+  #track(task: Promise<void>): void {
+    this.#tasks.add(task);
+    void task.finally(() => this.#tasks.delete(task));
+  }
+
+  /**
+   * Sends a `refused` frame without waiting (a fresh socket's buffer takes
+   * it, or it is dropped) and reports the refusal.
+   */
+  #refuseNow(fd: number, peer: PeerIdentity, reason: string): void {
+    try {
+      this.#options.env.send(fd, encodeFrame({ type: "refused", reason }), []);
+    } catch {
+      // The asker is gone already; the refusal stands.
+    }
+    this.#options.onEvent({ type: "refused", path: this.path, peer, reason });
+  }
+
+  /** Step 0 with one asker, side by side with any others. */
+  async #serve(fd: number, peer: PeerIdentity): Promise<void> {
     const { env, timeoutMs } = this.#options;
     const channel = new ControlChannel(
       fd,
       this.#reactor,
       env,
       `pid ${peer.pid}`,
+      // An asker sends only tiny frames: never buffer more for one.
+      { maxFrameBytes: MAX_REQUEST_FRAME_BYTES },
     );
-    const controller = new AbortController();
-    const abort = (error: Error) => {
-      channel.abort(error);
-      controller.abort(error);
-    };
-    this.#abortCurrent = abort;
+    const asker: Asker = { channel, peer, refused: false };
+    this.#askers.add(asker);
+    const helloMs = Math.min(HELLO_TIMEOUT_MS, timeoutMs);
     let timer = setTimeout(
       () =>
-        abort(
+        channel.abort(
           new TakeoverTimeoutError(
-            `pid ${peer.pid} was not ready within ${timeoutMs} ms`,
+            `pid ${peer.pid} sent no hello within ${helloMs} ms`,
           ),
         ),
-      timeoutMs,
+      helloMs,
     );
-    let paused = false;
-    let pausedAt = 0;
-    let connections = 0;
     try {
       const { message, fds } = await channel.receive();
       for (const extra of fds) env.close(extra);
@@ -311,6 +376,16 @@ export class HandoverOffer {
         await channel.send({ type: "refused", reason });
         throw new TakeoverRefusedError(`Refused pid ${peer.pid}: ${reason}`);
       }
+      clearTimeout(timer);
+      timer = setTimeout(
+        () =>
+          channel.abort(
+            new TakeoverTimeoutError(
+              `pid ${peer.pid} was not ready within ${timeoutMs} ms`,
+            ),
+          ),
+        timeoutMs,
+      );
       // Tell the new process how many fds to make room for, and wait until
       // it has: nothing is paused yet.
       await channel.send({ type: "prepare", ...this.#source.count() });
@@ -321,19 +396,61 @@ export class HandoverOffer {
           `Expected ready from pid ${peer.pid}, got ${ready.message.type}`,
         );
       }
-      // The handover proper; the clock restarts for it.
+    } catch (caught) {
       clearTimeout(timer);
-      timer = setTimeout(
-        () =>
-          abort(
-            new TakeoverTimeoutError(
-              `pid ${peer.pid} did not acknowledge the handover within ${timeoutMs} ms`,
-            ),
+      this.#askers.delete(asker);
+      channel.close();
+      this.#watch();
+      if (asker.refused) return;
+      this.#options.onEvent({
+        type: "abandoned",
+        path: this.path,
+        pid: peer.pid,
+        error: asTakeoverError(caught, peer),
+      });
+      return;
+    }
+    clearTimeout(timer);
+    this.#askers.delete(asker);
+    this.#watch();
+    if (this.#busyPid !== undefined || this.#closed) {
+      const reason = this.#closed
+        ? "the offer is closing"
+        : `a takeover by pid ${this.#busyPid} is under way`;
+      this.#refuseNow(channel.fd, peer, reason);
+      channel.close();
+      return;
+    }
+    this.#busyPid = peer.pid;
+    try {
+      await this.#handOver(channel, peer);
+    } finally {
+      this.#busyPid = undefined;
+      this.#abortCurrent = undefined;
+    }
+  }
+
+  /** Steps 1 to 4 with the asker that is ready; rolls back on failure. */
+  async #handOver(channel: ControlChannel, peer: PeerIdentity): Promise<void> {
+    const { env, timeoutMs } = this.#options;
+    const controller = new AbortController();
+    const abort = (error: Error) => {
+      channel.abort(error);
+      controller.abort(error);
+    };
+    this.#abortCurrent = abort;
+    const timer = setTimeout(
+      () =>
+        abort(
+          new TakeoverTimeoutError(
+            `pid ${peer.pid} did not acknowledge the handover within ${timeoutMs} ms`,
           ),
-        timeoutMs,
-      );
-      pausedAt = performance.now();
-      paused = true;
+        ),
+      timeoutMs,
+    );
+    const pausedAt = performance.now();
+    let connections = 0;
+    try {
       this.#options.onEvent({
         type: "handing-over",
         path: this.path,
@@ -341,9 +458,10 @@ export class HandoverOffer {
       });
       const snapshot = await this.#source.pause(controller.signal);
       const stoppedAt = performance.now();
-      // Batches of at most 253 fds, listeners first; each connection is
-      // described just before its batch goes, so the new process works on
-      // one batch while the next is described.
+      // Batches of at most 253 fds and about BATCH_TARGET_BYTES of
+      // descriptions, listeners first; each connection is described just
+      // before its batch goes, so the new process works on one batch while
+      // the next is described.
       let batches = 0;
       let unreadBytes = 0;
       let unsentBytes = 0;
@@ -355,15 +473,19 @@ export class HandoverOffer {
         listenersLeft = listenersLeft.slice(listeners.length);
         const conns: ConnectionRecord[] = [];
         const connFds: number[] = [];
+        let bytes = 0;
         while (
           listeners.length + conns.length < MAX_FDS_PER_FRAME &&
-          next < pending.length
+          next < pending.length &&
+          (conns.length === 0 || bytes < BATCH_TARGET_BYTES)
         ) {
           const conn = pending[next++]!;
           const record = conn.describe();
           if (record === null) continue;
           conns.push(record);
           connFds.push(conn.fd);
+          // The buffers dominate; the rest of a record is small.
+          bytes += record.unread.length + record.unsent.length + 256;
           unreadBytes += base64Length(record.unread);
           unsentBytes += base64Length(record.unsent);
         }
@@ -400,7 +522,18 @@ export class HandoverOffer {
       clearTimeout(timer);
       // Past this point the new process serves: no rollback any more.
       await channel.send({ type: "commit" });
-      this.#handedOver = true;
+      this.#handedOverTo = peer.pid;
+      // Nobody else may take over what is gone.
+      this.#unwatch();
+      for (const asker of [...this.#askers]) {
+        asker.refused = true;
+        this.#refuseNow(
+          asker.channel.fd,
+          asker.peer,
+          `this process has handed over to pid ${peer.pid}`,
+        );
+        asker.channel.abort(new TakeoverError("Handed over"));
+      }
       const committedAt = performance.now();
       this.#source.release();
       channel.close();
@@ -425,23 +558,6 @@ export class HandoverOffer {
     } catch (caught) {
       clearTimeout(timer);
       channel.close();
-      const error = caught instanceof TakeoverError
-        ? caught
-        : new TakeoverError(
-          `The handover to pid ${peer.pid} failed: ${
-            caught instanceof Error ? caught.message : String(caught)
-          }`,
-          { cause: caught },
-        );
-      if (!paused) {
-        this.#options.onEvent({
-          type: "abandoned",
-          path: this.path,
-          pid: peer.pid,
-          error,
-        });
-        return;
-      }
       this.#source.resume();
       this.#options.onEvent({
         type: "rolled-back",
@@ -449,10 +565,19 @@ export class HandoverOffer {
         pid: peer.pid,
         connections,
         pausedMs: performance.now() - pausedAt,
-        error,
+        error: asTakeoverError(caught, peer),
       });
     }
   }
+}
+
+function asTakeoverError(caught: unknown, peer: PeerIdentity): TakeoverError {
+  return caught instanceof TakeoverError ? caught : new TakeoverError(
+    `The handover to pid ${peer.pid} failed: ${
+      caught instanceof Error ? caught.message : String(caught)
+    }`,
+    { cause: caught },
+  );
 }
 
 /** The count of bytes base64 text stands for. */

@@ -24,6 +24,7 @@ import {
   UsageError,
   VERSION,
 } from "../common/mod.ts";
+import { probeUnixPath } from "../ffi/mod.ts";
 import { setupLogging, tcpkitLogger } from "../logging/mod.ts";
 import {
   CLIENT_USAGE,
@@ -59,10 +60,47 @@ OPTIONS:
 `;
 
 const log = tcpkitLogger("takeover");
+
+/**
+ * Why the offer could not listen at `path` (a file, a directory, a live
+ * server), or `undefined` when it could (nothing there, or a stale socket).
+ */
+function offerPathProblem(path: string): string | undefined {
+  try {
+    const state = probeUnixPath(path);
+    if (state.kind === "other") {
+      return `a ${state.type} is there, not a stale socket; remove it first`;
+    }
+    if (state.kind === "live") {
+      return `a server listens there${
+        state.peer === null ? "" : ` (pid ${state.peer.pid})`
+      }`;
+    }
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+  return undefined;
+}
+
 async function runServer(cli: ServerCli): Promise<number> {
   setupLogging({ debug: cli.debug, format: cli.logFormat });
   const service = new SeqnumService({ logSeqnums: cli.logSeqnums });
   let server: TakeoverServer;
+  if (
+    cli.takeoverFrom !== undefined && cli.offerPath !== undefined &&
+    cli.offerPath !== cli.takeoverFrom
+  ) {
+    // Checked before anything moves: an offer that fails after the takeover
+    // would close every connection just taken over.
+    const problem = offerPathProblem(cli.offerPath);
+    if (problem !== undefined) {
+      log.error("cannot offer takeover on {path}: {problem}; not taking over", {
+        path: cli.offerPath,
+        problem,
+      });
+      return ExitCode.OS_ERROR;
+    }
+  }
   if (cli.takeoverFrom !== undefined) {
     try {
       server = await TakeoverServer.takeOver(cli.takeoverFrom, {

@@ -16,14 +16,21 @@
  * socket at PATH; a new process calls {@linkcode TakeoverServer.takeOver}
  * with PATH. The handover protocol, step by step:
  *
- * 0. **Ask.** The new process connects and sends `hello`. The old process
- *    serves only a peer whose uid (`SO_PEERCRED`) is its own effective uid,
- *    or root; anyone else gets `refused`, and the refusal is logged. PATH is
- *    created with mode 0600 (bound under a temporary name, `chmod`ed, then
- *    renamed over PATH, so it never exists with looser permissions), so other
- *    users cannot even connect. The old process answers `prepare` with the
- *    number of sockets; the new process makes room for them in its fd table
- *    and warms up, then answers `ready`. Nothing has paused yet.
+ * 0. **Ask.** The new process connects and, before it sends or believes
+ *    anything, checks who listens there: the uid (`SO_PEERCRED`) must be
+ *    its own effective uid, or root; otherwise it refuses (whoever can
+ *    listen at PATH could hand it sockets and state of their own making).
+ *    It sends `hello`. The old process serves only a peer whose uid is its
+ *    own effective uid, or root; anyone else gets `refused`, and the refusal
+ *    is logged. PATH is created with mode 0600 (bound under a temporary
+ *    name, `chmod`ed, then given the name PATH, so it never exists with
+ *    looser permissions), so other users cannot even connect; it replaces
+ *    only a stale socket file, never a file, a directory, or a server still
+ *    listening there. The old process answers `prepare` with the number of
+ *    sockets; the new process makes room for them in its fd table and warms
+ *    up, then answers `ready`. Nothing has paused yet. Askers are served
+ *    side by side, each bounded in time (`hello` within 1 s), so a silent
+ *    one holds up no other; frames from an asker are capped at 4 KiB.
  * 1. **The old process stops accepting.** Connections that arrive from now
  *    on wait in the listener's queue, which belongs to the kernel socket and
  *    moves with it: none is refused (size the queue with the backlog).
@@ -41,8 +48,13 @@
  *    bytes in base64, per-connection state); each connection is described
  *    just before its frame goes. Then an `end` frame with the totals and the
  *    application state. The new process receives with `MSG_CMSG_CLOEXEC`,
- *    fails on `MSG_CTRUNC`, checks that every fd is the very socket
- *    described (its `SO_COOKIE`), and answers `ack`.
+ *    fails on `MSG_CTRUNC`, checks that every fd is the kind of socket
+ *    described (TCP over IPv4 or IPv6, listening or not: `SO_DOMAIN`,
+ *    `SO_TYPE`, `SO_PROTOCOL`, `SO_ACCEPTCONN`) and the very socket
+ *    described (its `SO_COOKIE`), sets `O_NONBLOCK` on each itself, and
+ *    answers `ack`. A frame is at most 64 MiB; batches are cut at 16 MiB of
+ *    descriptions, so only one connection with more unread and unsent
+ *    bytes than that travels alone.
  * 4. **Only then does the old process close its copies and exit.** It
  *    answers `commit`, closes its copies with `close()` alone — never
  *    `shutdown()`: no FIN is sent, the sockets live on in the new process —
@@ -58,7 +70,8 @@
  * never closed anything — resumes reading every connection and accepting,
  * and logs that it rolled back. The new process, if alive, sees no
  * `commit`, closes its copies (again without a FIN) and fails. One takeover
- * runs at a time; another asker waits in the Unix socket's queue.
+ * runs at a time: an asker that is ready while one is under way is refused,
+ * and so is every asker once one has committed.
  *
  * Every frame is an 8-byte header (payload length and fd count, u32
  * big-endian) and a UTF-8 JSON payload; see `protocol.ts` for the messages.
@@ -136,6 +149,7 @@ export {
   TakeoverRefusedError,
   TakeoverTimeoutError,
   TakeoverUnavailableError,
+  TakeoverUntrustedError,
 } from "./takeover_error.ts";
 export type {
   PeerIdentity,

@@ -23,8 +23,45 @@ export const MAX_FDS_PER_FRAME: number = MAX_FDS_PER_MESSAGE;
 /** Size of the frame header: payload length and fd count, both u32 BE. */
 export const FRAME_HEADER_BYTES = 8;
 
-/** Largest payload accepted, in bytes (64 MiB). */
+/**
+ * Largest payload the new process accepts from the old one, in bytes
+ * (64 MiB). Only `batch` and `end` frames are large: the old process puts
+ * at most {@linkcode BATCH_TARGET_BYTES} of descriptions in a batch, so a
+ * batch larger than that holds one connection alone, whose unread and
+ * unsent bytes (in base64) and state must fit; if they do not, the
+ * handover rolls back.
+ */
 export const MAX_FRAME_BYTES: number = 64 << 20;
+
+/**
+ * Largest payload the old process accepts from an asker, in bytes (4 KiB).
+ * An asker only ever sends `hello`, `ready` and `ack`, each under 100
+ * bytes; a frame announcing more ends the exchange before it is read, so
+ * no asker makes the old process buffer more than this.
+ */
+export const MAX_REQUEST_FRAME_BYTES = 4096;
+
+/**
+ * The old process starts a new batch once the descriptions in one reach
+ * this many bytes (16 MiB), so that even connections with full buffers
+ * travel in frames well under {@linkcode MAX_FRAME_BYTES}.
+ */
+export const BATCH_TARGET_BYTES: number = 16 << 20;
+
+/**
+ * How long an asker has, from its connection being accepted, to send its
+ * `hello`, in ms (or the handover timeout, if shorter). A real new process
+ * sends it at once; a silent one is dropped.
+ */
+export const HELLO_TIMEOUT_MS = 1000;
+
+/**
+ * How many askers the old process talks to at once before one of them
+ * starts the handover proper; further ones wait in the socket's queue.
+ * Askers are served side by side, so a silent or slow one holds up no
+ * other.
+ */
+export const MAX_WAITING_ASKERS = 64;
 
 /** Mode of the control socket file: owner read/write only. */
 export const CONTROL_SOCKET_MODE = 0o600;
@@ -192,17 +229,21 @@ export interface FrameHeader {
  * Reads a frame header.
  *
  * @param bytes At least {@linkcode FRAME_HEADER_BYTES} bytes.
+ * @param maxBytes The largest payload accepted.
  * @returns The header.
  * @throws {TakeoverProtocolError} Via the caller: a `RangeError` here when a
  * length or count is out of range.
  */
-export function decodeFrameHeader(bytes: Uint8Array): FrameHeader {
+export function decodeFrameHeader(
+  bytes: Uint8Array,
+  maxBytes: number = MAX_FRAME_BYTES,
+): FrameHeader {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const length = view.getUint32(0);
   const fdCount = view.getUint32(4);
-  if (length > MAX_FRAME_BYTES) {
+  if (length > maxBytes) {
     throw new RangeError(
-      `Frame of ${length} bytes is larger than ${MAX_FRAME_BYTES}`,
+      `Frame of ${length} bytes is larger than ${maxBytes}`,
     );
   }
   if (fdCount > MAX_FDS_PER_FRAME) {

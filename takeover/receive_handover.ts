@@ -6,7 +6,12 @@
  * @module
  */
 
-import type { Reactor } from "../ffi/mod.ts";
+import {
+  formatSocketKind,
+  isTcp,
+  type Reactor,
+  type SocketKind,
+} from "../ffi/mod.ts";
 import { ControlChannel } from "./control_channel.ts";
 import {
   type ConnectionRecord,
@@ -21,8 +26,9 @@ import {
   TakeoverRefusedError,
   TakeoverTimeoutError,
   TakeoverUnavailableError,
+  TakeoverUntrustedError,
 } from "./takeover_error.ts";
-import type { TakeoverEnv } from "./takeover_env.ts";
+import type { PeerIdentity, TakeoverEnv } from "./takeover_env.ts";
 
 /** How often a connect is retried while the old process's queue is full. */
 const CONNECT_RETRY_MS = 10;
@@ -37,8 +43,10 @@ export interface ReceivedSocket<R> {
 
 /** Everything a committed handover delivered. */
 export interface ReceivedHandover {
-  /** The old process's pid. */
+  /** The old process's pid, as the kernel reports it (`SO_PEERCRED`). */
   readonly fromPid: number;
+  /** The old process's credentials when it listened (`SO_PEERCRED`). */
+  readonly offerer: PeerIdentity;
   /** The application state the old process sent. */
   readonly appState: JsonValue;
   /** The listening sockets. */
@@ -90,6 +98,9 @@ export interface ReceiveHandoverOptions {
  * @throws {TakeoverUnavailableError} When nothing listens at `path`.
  * @throws {TakeoverRefusedError} When the old process, or the socket file's
  * permissions, refuse us.
+ * @throws {TakeoverUntrustedError} When we refuse the old process: it runs
+ * as a user that is neither ours nor root, or sends fds that are not the
+ * TCP sockets described.
  * @throws {TakeoverTimeoutError} When the exchange outlasts the timeout.
  * @throws {TakeoverAbortedError} When the old process goes away.
  * @throws {TakeoverProtocolError} For anything malformed.
@@ -116,6 +127,15 @@ export async function receiveHandover(
     channel = new ControlChannel(fd, reactor, env, `the process at ${path}`);
     if (timedOut) throw timeout;
     const connectedAt = performance.now();
+    // Before a byte is trusted: whoever listens at a path in a shared
+    // directory could hand us sockets and state of their own making.
+    const offerer = env.peerCredentials(fd);
+    const own = env.uid();
+    if (offerer.uid !== own && offerer.uid !== 0) {
+      throw new TakeoverUntrustedError(
+        `The process at ${path} (pid ${offerer.pid}) runs as uid ${offerer.uid}: only uid ${own} or root may hand a server over to this process`,
+      );
+    }
     try {
       await channel.send({
         type: "hello",
@@ -189,8 +209,11 @@ export async function receiveHandover(
               `Batch ${index} describes ${expected} sockets but carried ${received.length} fds`,
             );
           }
-          // Each fd must be the very socket described, not merely one like
-          // it; checked batch by batch while the next is on its way.
+          // Each fd must be the kind of socket described (a blocking or
+          // non-TCP fd would hang or break the reactor), then the very
+          // socket described, not merely one like it; checked batch by
+          // batch while the next is on its way.
+          checkKinds(path, received, message.listeners.length, env);
           const records = [...message.listeners, ...message.connections];
           env.socketCookies(received).forEach((cookie, i) => {
             if (String(cookie) !== records[i]!.cookie) {
@@ -249,7 +272,8 @@ export async function receiveHandover(
       );
     }
     return {
-      fromPid: end.pid,
+      fromPid: offerer.pid,
+      offerer,
       appState: end.appState,
       listeners,
       connections,
@@ -270,6 +294,33 @@ export async function receiveHandover(
     clearTimeout(timer);
     channel?.close();
   }
+}
+
+/**
+ * Checks that the first `listeners` fds are listening TCP sockets and the
+ * rest connected-side TCP sockets (not listening), and makes every one
+ * non-blocking: the flag belongs to the sender, who may not have set it.
+ *
+ * @throws {TakeoverUntrustedError} For the first fd that is not.
+ */
+function checkKinds(
+  path: string,
+  fds: readonly number[],
+  listeners: number,
+  env: TakeoverEnv,
+): void {
+  const kinds: (SocketKind | null)[] = env.socketKinds(fds);
+  kinds.forEach((kind, i) => {
+    const listener = i < listeners;
+    if (!isTcp(kind) || kind.listening !== listener) {
+      throw new TakeoverUntrustedError(
+        `The process at ${path} sent fd ${fds[i]} as ${
+          listener ? "a listening TCP socket" : "a TCP connection"
+        }, but it is ${formatSocketKind(kind)}`,
+      );
+    }
+  });
+  for (const fd of fds) env.setNonBlocking(fd);
 }
 
 /** The refusal waiting on a channel the peer closed, if there is one. */

@@ -35,9 +35,12 @@ OPTIONS:
   -p, --listen-port PORT      Port; 0 picks a free one
   -b, --listen-backlog N      Listen queue length: where new connections wait
                               during a handover (default ${DEFAULT_BACKLOG})
-  -t, --takeover-path PATH    Offer this process's sockets on PATH
-  -T, --takeover PATH         Take over the process offering at PATH; then offer
-                              PATH (or -t's) in turn
+  -t, --takeover-path PATH    Offer this process's sockets on PATH; refused if
+                              PATH holds anything but a stale socket (a file,
+                              a directory, a server still offering there)
+  -T, --takeover PATH         Take over the process offering at PATH (it must
+                              run as our uid or root); then offer PATH (or
+                              -t's) in turn
       --handover-timeout MS   How long a handover may take before the old
                               process resumes, and the new one gives up
                               (default ${DEFAULT_HANDOVER_TIMEOUT_MS})
@@ -50,9 +53,10 @@ OPTIONS:
 
 Logs "listening on HOST:PORT" on stderr once it accepts; after a takeover,
 "took over N connections and 1 listener from PATH …" first. A refused
-takeover exits 77, one that failed (nothing at PATH, timeout, the old process
-went away) 69. SIGTERM or SIGINT close every connection and exit 0; SIGUSR1
-logs counts.
+takeover (by the old process, or by us: it runs as another user, or sent
+sockets that are not what it described) exits 77, one that failed (nothing
+at PATH, timeout, the old process went away) 69. SIGTERM or SIGINT close
+every connection and exit 0; SIGUSR1 logs counts.
 `;
 
 /** The parsed command line of `takeover server`. */

@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { SocketKind } from "../ffi/mod.ts";
+
 /** The credentials of the peer of a Unix socket. */
 export interface PeerIdentity {
   /** Its process id. */
@@ -31,8 +33,16 @@ export interface TakeoverEnv {
   pid(): number;
   /** This process's effective user id. */
   uid(): number;
-  /** Listens on a Unix stream socket at `path` with file mode `mode`, non-blocking. */
-  listenUnix(path: string, mode: number): number;
+  /**
+   * Listens on a Unix stream socket at `path` with file mode `mode`,
+   * non-blocking. Only a stale socket at `path` is replaced; a live one only
+   * when `replaceLive` accepts its listener (`null`: unknown).
+   */
+  listenUnix(
+    path: string,
+    mode: number,
+    replaceLive?: (peer: PeerIdentity | null) => boolean,
+  ): number;
   /** Connects a non-blocking Unix stream socket to `path`. */
   connectUnix(path: string): number;
   /** Accepts one connection from a Unix listener; `null` when none waits. */
@@ -45,6 +55,10 @@ export interface TakeoverEnv {
   receive(fd: number, buffer: Uint8Array): ReceivedBytes | null;
   /** `SO_COOKIE` of each socket, in order. */
   socketCookies(fds: readonly number[]): bigint[];
+  /** What each fd is (`null`: not a socket), in order. */
+  socketKinds(fds: readonly number[]): (SocketKind | null)[];
+  /** Sets `O_NONBLOCK` on an fd. */
+  setNonBlocking(fd: number): void;
   /** Grows the fd table so `count` more fds fit at once; `fd` is any open fd. */
   reserveFdSlots(fd: number, count: number): number;
   /** Closes an fd, never shutting a socket down. */

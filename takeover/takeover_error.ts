@@ -36,6 +36,24 @@ export class TakeoverRefusedError extends TakeoverError {
   }
 }
 
+/**
+ * We refused what was offered: the offering process runs as another user
+ * (neither ours nor root), or an fd it sent is not the kind of socket its
+ * description says. Nothing received is kept.
+ */
+export class TakeoverUntrustedError extends TakeoverRefusedError {
+  /**
+   * Makes an error.
+   *
+   * @param message What was refused, and why.
+   * @param options The `cause`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TakeoverUntrustedError";
+  }
+}
+
 /** The other side did not answer within the handover timeout. */
 export class TakeoverTimeoutError extends TakeoverError {
   /**

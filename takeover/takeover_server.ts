@@ -42,7 +42,7 @@ import type {
   ConnectionHandler,
   TakeoverConn,
 } from "./takeover_conn.ts";
-import type { TakeoverEnv } from "./takeover_env.ts";
+import type { PeerIdentity, TakeoverEnv } from "./takeover_env.ts";
 
 const { EPOLLIN } = constants;
 const log = tcpkitLogger("takeover");
@@ -115,7 +115,7 @@ export type ServerOutcome = "closed" | "handed-over";
 export interface TakeoverInfo {
   /** The control socket taken over from. */
   readonly path: string;
-  /** The old process's pid. */
+  /** The old process's pid, as the kernel reported it (`SO_PEERCRED`). */
   readonly fromPid: number;
   /** Listening sockets received. */
   readonly listeners: number;
@@ -446,14 +446,18 @@ export class TakeoverServer {
   }
 
   /**
-   * Offers this server's sockets on a Unix socket at `path` (mode 0600,
-   * replacing a socket file already there): a process of the same user (or
-   * root) that connects there takes everything over, by the protocol in the
-   * module doc. Only one path at a time.
+   * Offers this server's sockets on a Unix socket at `path` (mode 0600): a
+   * process of the same user (or root) that connects there takes
+   * everything over, by the protocol in the module doc. Only one path at a
+   * time. Only a stale socket file at `path` is replaced, and, after
+   * {@linkcode TakeoverServer.takeOver} from `path`, the old process's.
    *
    * @param path The control socket's path.
    * @param options Timeout and application state.
    * @throws {Error} When already offering, or not serving.
+   * @throws {Deno.errors.AlreadyExists} When something other than a socket
+   * is at `path`: nothing is replaced.
+   * @throws {Deno.errors.AddrInUse} When another server offers at `path`.
    * @throws {ErrnoError} When the socket cannot be created.
    */
   offer(path: string, options: OfferOptions = {}): void {
@@ -479,9 +483,19 @@ export class TakeoverServer {
       resume: () => this.#resume(),
       release: () => this.#release(),
     };
+    const from = this.#tookOver;
     this.#offer = new HandoverOffer(path, source, this.#reactor, {
       timeoutMs,
       env: this.#env,
+      // The process we took over from may still be closing its socket at
+      // this path (or be too busy to accept the probe): that one we
+      // replace. Any other server there keeps it.
+      ...(from?.path === path
+        ? {
+          replaceLive: (peer: PeerIdentity | null) =>
+            peer === null || peer.pid === from.fromPid,
+        }
+        : {}),
       onEvent: (event) => this.#emit(event),
       onHandedOver: () => {
         this.#state = "handed-over";

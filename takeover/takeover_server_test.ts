@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { probeUnixPath } from "../ffi/mod.ts";
 import { LIBC_ENV } from "./_env_libc.ts";
 import type { TakeoverEvent } from "./handover_offer.ts";
 import type { JsonValue } from "./protocol.ts";
@@ -7,6 +8,7 @@ import {
   TakeoverAbortedError,
   TakeoverRefusedError,
   TakeoverUnavailableError,
+  TakeoverUntrustedError,
 } from "./takeover_error.ts";
 import { TakeoverServer } from "./takeover_server.ts";
 
@@ -425,6 +427,96 @@ Deno.test("TakeoverServer hands a GOOD/BAD line server over with a half-received
     conn.close();
     await old.close();
     await next?.close();
+  }
+});
+
+Deno.test("TakeoverServer.takeOver() refuses an offerer of another uid before its hello, and the offerer serves on", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/ctl.sock`;
+  const events: TakeoverEvent[] = [];
+  await using old = TakeoverServer.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: frameEcho(),
+    onEvent: (event) => events.push(event),
+  });
+  old.offer(path);
+  await assert.rejects(
+    TakeoverServer.takeOver(path, {
+      handler: frameEcho(),
+      // The seam: the kernel says the offerer is us; pretend another uid.
+      env: {
+        ...LIBC_ENV,
+        peerCredentials: (fd) => ({
+          ...LIBC_ENV.peerCredentials(fd),
+          uid: 4242,
+        }),
+        uid: () => 1000,
+      },
+    }),
+    (error: unknown) =>
+      error instanceof TakeoverUntrustedError &&
+      error instanceof TakeoverRefusedError &&
+      / runs as uid 4242: only uid 1000 or root may /.test(error.message),
+  );
+  // It never sent a hello: the offerer saw an asker leave, nothing more.
+  assert.equal(old.handingOver, false);
+  assert.ok(events.every((event) => event.type !== "handing-over"));
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: old.addr.port,
+  });
+  try {
+    await conn.write(frame(4));
+    assert.deepEqual(await readExactly(conn, 4), frame(4));
+  } finally {
+    conn.close();
+  }
+});
+
+Deno.test("TakeoverServer.offer() refuses a path another server offers on, and a chained one replaces its old process's", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/ctl.sock`;
+  let held: number | undefined;
+  await using first = TakeoverServer.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: frameEcho(),
+    // The seam: keep the control socket open after the handover, as an old
+    // process slow to close it would.
+    env: {
+      ...LIBC_ENV,
+      listenUnix: (...args) => held = LIBC_ENV.listenUnix(...args),
+      close: (fd) => {
+        if (fd !== held) LIBC_ENV.close(fd);
+      },
+    },
+  });
+  try {
+    first.offer(path);
+    await using second = TakeoverServer.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      handler: frameEcho(),
+    });
+    assert.throws(() => second.offer(path), Deno.errors.AddrInUse);
+    assert.equal(second.offering, undefined);
+    await using next = await TakeoverServer.takeOver(path, {
+      handler: frameEcho(),
+    });
+    assert.equal(await first.finished, "handed-over");
+    // The first still listens at the path; it is the process we took over
+    // from, so ours replaces it.
+    assert.equal(probeUnixPath(path).kind, "live");
+    next.offer(path);
+    assert.equal(next.offering, path);
+    await using last = await TakeoverServer.takeOver(path, {
+      handler: frameEcho(),
+    });
+    assert.equal(last.tookOver?.listeners, 1);
+    assert.equal(await next.finished, "handed-over");
+  } finally {
+    if (held !== undefined) LIBC_ENV.close(held);
   }
 });
 

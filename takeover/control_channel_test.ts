@@ -1,0 +1,87 @@
+import assert from "node:assert/strict";
+import { check, constants, libc, Reactor, setNonBlocking } from "../ffi/mod.ts";
+import { LIBC_ENV } from "./_env_libc.ts";
+import { ControlChannel } from "./control_channel.ts";
+import {
+  type ConnectionRecord,
+  MAX_REQUEST_FRAME_BYTES,
+  toBase64,
+} from "./protocol.ts";
+import { TakeoverProtocolError } from "./takeover_error.ts";
+
+const { AF_UNIX, SOCK_CLOEXEC, SOCK_STREAM } = constants;
+
+/** Two connected, non-blocking Unix stream sockets. */
+function socketPair(): [number, number] {
+  const pair = new Int32Array(2);
+  check(
+    libc().socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair),
+    "socketpair",
+  );
+  setNonBlocking(pair[0]!);
+  setNonBlocking(pair[1]!);
+  return [pair[0]!, pair[1]!];
+}
+
+function connection(id: number, unread: Uint8Array): ConnectionRecord {
+  return {
+    id,
+    local: "127.0.0.1:80",
+    remote: "127.0.0.1:5000",
+    cookie: "1",
+    unread: toBase64(unread),
+    unsent: "",
+    state: null,
+    closing: false,
+  };
+}
+
+Deno.test("ControlChannel receives a frame larger than its buffer, then gives the memory back", async () => {
+  await using reactor = Reactor.create();
+  const [a, b] = socketPair();
+  using sender = new ControlChannel(a, reactor, LIBC_ENV, "the sender");
+  using receiver = new ControlChannel(b, reactor, LIBC_ENV, "the receiver");
+  const base = receiver.bufferSize;
+  const unread = new Uint8Array(3 << 20).fill(7);
+  const sent = sender.send({
+    type: "batch",
+    index: 0,
+    listeners: [],
+    connections: [connection(1, unread)],
+  });
+  const { message } = await receiver.receive();
+  await sent;
+  assert.equal(message.type, "batch");
+  assert.equal(
+    message.type === "batch" ? message.connections[0]!.unread.length : 0,
+    toBase64(unread).length,
+  );
+  // Kept at the size of one frame at most, and not kept after it.
+  assert.equal(receiver.bufferSize, base);
+  await sender.send({ type: "ready" });
+  assert.deepEqual((await receiver.receive()).message, { type: "ready" });
+});
+
+Deno.test("ControlChannel refuses a frame over its limit from the header, before its payload", async () => {
+  await using reactor = Reactor.create();
+  const [a, b] = socketPair();
+  using receiver = new ControlChannel(b, reactor, LIBC_ENV, "pid 7", {
+    maxFrameBytes: MAX_REQUEST_FRAME_BYTES,
+  });
+  try {
+    // The header alone: the payload never comes, and is not waited for.
+    const header = new Uint8Array(8);
+    new DataView(header.buffer).setUint32(0, 60_000_000);
+    assert.equal(LIBC_ENV.send(a, header, []), 8);
+    await assert.rejects(
+      receiver.receive(),
+      (error: unknown) =>
+        error instanceof TakeoverProtocolError &&
+        error.message ===
+          "Bad frame from pid 7: Frame of 60000000 bytes is larger than 4096",
+    );
+    assert.ok(receiver.bufferSize <= MAX_REQUEST_FRAME_BYTES + 8);
+  } finally {
+    LIBC_ENV.close(a);
+  }
+});

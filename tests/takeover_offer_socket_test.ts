@@ -1,0 +1,188 @@
+/**
+ * The offer socket under abuse, as separate processes over real sockets:
+ * silent and slow askers do not hold up a real takeover, each is dropped
+ * in bounded time, an asker that is ready during a handover is refused at
+ * once, and a huge frame is refused from its header without the memory.
+ */
+import assert from "node:assert/strict";
+import { CommandProcess, within } from "./_helpers.ts";
+import {
+  FIXTURE_RUN,
+  openTempDir,
+  TAKEOVER_RUN,
+  TakeoverProcess,
+} from "./_takeover_helpers.ts";
+
+const STALL_FIXTURE = "tests/fixtures/takeover_stall.ts";
+
+/** A takeover server on 127.0.0.1, any port, offering itself on `path`. */
+function startOffering(
+  path: string,
+  extra: string[] = [],
+): Promise<TakeoverProcess> {
+  return TakeoverProcess.start([
+    "-a",
+    "127.0.0.1",
+    "-p",
+    "0",
+    "-t",
+    path,
+    ...extra,
+  ]);
+}
+
+/** Resident memory of a process, in KiB. */
+async function rssKib(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const match = status.match(/^VmRSS:\s+(\d+) kB$/m);
+  if (!match) throw new Error(`No VmRSS for pid ${pid}`);
+  return Number(match[1]);
+}
+
+/** Reads until EOF (or a reset); fails after `ms`. */
+async function readsEof(conn: Deno.Conn, ms: number): Promise<void> {
+  const buffer = new Uint8Array(256);
+  await within(
+    ms,
+    "the server to drop the asker",
+    (async () => {
+      try {
+        while (await conn.read(buffer) !== null);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.ConnectionReset)) throw error;
+      }
+    })(),
+  );
+}
+
+Deno.test("takeover: silent and slow askers on the offer socket hold up no real takeover", async () => {
+  await using dir = await openTempDir();
+  const path = `${dir.path}/takeover.sock`;
+  await using server = await startOffering(path);
+  const askers: Deno.Conn[] = [];
+  try {
+    // One alone first: it is dropped once its hello is overdue.
+    const first = await Deno.connect({ transport: "unix", path });
+    askers.push(first);
+    await server.waitForLine(
+      /takeover request from pid \d+ abandoned: pid \d+ sent no hello within 1000 ms/,
+    );
+    await readsEof(first, 5000);
+    // Ten silent, and one that sends half a frame header and stalls.
+    for (let i = 0; i < 10; i++) {
+      askers.push(await Deno.connect({ transport: "unix", path }));
+    }
+    const slow = await Deno.connect({ transport: "unix", path });
+    askers.push(slow);
+    await slow.write(new Uint8Array([0, 0, 0]));
+    await using next = new TakeoverProcess([
+      ...TAKEOVER_RUN,
+      "server",
+      "-T",
+      path,
+    ]);
+    const took = await next.waitForLine(
+      /took over 0 connections and 1 listener from .* in ([\d.]+) ms/,
+    );
+    // Before the fix one silent asker cost ~5 s and two made it fail.
+    assert.ok(Number(took[1]) < 2500, took[0]);
+    assert.equal((await server.wait()).code, 0);
+    // The askers still waiting were told, and dropped.
+    assert.match(
+      server.stderr,
+      /refused a takeover on .* from pid \d+ uid 0: this process has handed over to pid \d+/,
+    );
+    for (const conn of askers.slice(1)) await readsEof(conn, 5000);
+  } finally {
+    for (const conn of askers) conn.close();
+  }
+});
+
+Deno.test("takeover: an asker that is ready while a handover is under way is refused at once", async () => {
+  await using dir = await openTempDir();
+  const path = `${dir.path}/takeover.sock`;
+  await using server = await startOffering(path, [
+    "--handover-timeout",
+    "30000",
+  ]);
+  // Holds the handover: it takes the sockets and never acknowledges.
+  await using stall = new CommandProcess([
+    ...FIXTURE_RUN,
+    STALL_FIXTURE,
+    path,
+    "received",
+  ]);
+  await stall.waitForLine(/received 1 listeners and 0 connections/);
+  await using next = new CommandProcess([
+    ...TAKEOVER_RUN,
+    "server",
+    "-T",
+    path,
+    "--handover-timeout",
+    "30000",
+  ]);
+  const status = await next.wait(10000);
+  assert.equal(status.code, 77, next.stderr);
+  assert.match(
+    next.stderr,
+    /takeover refused: The process at .* refused the takeover: a takeover by pid \d+ is under way/,
+  );
+  assert.equal(server.exited, undefined);
+});
+
+Deno.test("takeover: a 60 MB frame on the offer socket is refused from its header and costs no memory", async () => {
+  await using dir = await openTempDir();
+  const path = `${dir.path}/takeover.sock`;
+  await using server = await startOffering(path);
+  const before = await rssKib(server.pid);
+  const size = 60_000_000;
+  const frame = new Uint8Array(8 + size).fill(0x20);
+  new DataView(frame.buffer).setUint32(0, size);
+  frame.set(
+    new TextEncoder().encode('{"type":"hello","protocol":1,"pid":1}'),
+    8,
+  );
+  const mark = server.lines.length;
+  const conn = await Deno.connect({ transport: "unix", path });
+  let sent = 0;
+  try {
+    // Bounded by the frame's size; the server closes long before.
+    while (sent < frame.length) {
+      sent += await within(
+        10000,
+        "a write",
+        conn.write(frame.subarray(sent, sent + (1 << 20))),
+      );
+    }
+  } catch (error) {
+    if (
+      !(error instanceof Deno.errors.BrokenPipe ||
+        error instanceof Deno.errors.ConnectionReset)
+    ) {
+      throw error;
+    }
+  } finally {
+    conn.close();
+  }
+  await server.waitForLine(
+    /takeover request from pid \d+ abandoned: Bad frame from pid \d+: Frame of 60000000 bytes is larger than 4096/,
+    15000,
+    mark,
+  );
+  assert.ok(sent < frame.length, `the server read all ${sent} bytes`);
+  const after = await rssKib(server.pid);
+  // Before the fix: about +180 MB, for good.
+  assert.ok(
+    after - before < 20 * 1024,
+    `RSS grew from ${before} KiB to ${after} KiB`,
+  );
+  // And the offer still works.
+  await using next = new TakeoverProcess([
+    ...TAKEOVER_RUN,
+    "server",
+    "-T",
+    path,
+  ]);
+  await next.waitForLine(/took over 0 connections and 1 listener/);
+  assert.equal((await server.wait()).code, 0);
+});
