@@ -36,6 +36,8 @@ export class LineTooLongError extends Error {
   }
 }
 
+// The first buffer's size; see the constructor.
+const INITIAL_SIZE = 256;
 const LF = 0x0a;
 const CR = 0x0d;
 
@@ -69,6 +71,7 @@ export class LineReader {
   #end = 0;
   #scanned = 0;
   #eof = false;
+  #busy = false;
 
   /** Wraps a reader. */
   constructor(reader: ByteReader, options: LineReaderOptions = {}) {
@@ -82,7 +85,9 @@ export class LineReader {
     this.#reader = reader;
     this.#maxLine = maxLine;
     this.#chunkSize = chunkSize;
-    this.#buf = new Uint8Array(Math.min(chunkSize, maxLine + 2));
+    // Small at first: an idle connection holds its buffer in a pending
+    // read (4 KiB of 13 per idle tcpservd client); grows on demand.
+    this.#buf = new Uint8Array(Math.min(INITIAL_SIZE, chunkSize, maxLine + 2));
   }
 
   /** Bytes received but not yet returned as a line. */
@@ -111,9 +116,14 @@ export class LineReader {
         return { bytes, terminator: "" };
       }
       this.#makeRoom();
+      const room = this.#buf.length - this.#end;
       const n = await this.#reader.read(this.#buf.subarray(this.#end));
       if (n === null) this.#eof = true;
-      else this.#end += n;
+      else {
+        this.#end += n;
+        // A full read means more is coming: take chunkSize next time.
+        if (n === room) this.#busy = true;
+      }
     }
   }
 
@@ -140,6 +150,12 @@ export class LineReader {
   }
 
   #makeRoom(): void {
+    if (this.#busy && this.#buf.length < this.#chunkSize) {
+      this.#busy = false;
+      this.#resize(
+        Math.min(this.#chunkSize, this.#maxLine + 2 + this.#chunkSize),
+      );
+    }
     if (this.#end < this.#buf.length) return;
     if (this.#start > 0) {
       this.#buf.copyWithin(0, this.#start, this.#end);
@@ -149,10 +165,13 @@ export class LineReader {
       if (this.#end < this.#buf.length) return;
     }
     // Grow up to the limit plus a CRLF; one more byte proves "too long".
-    const size = Math.min(
-      this.#buf.length * 2,
-      this.#maxLine + 2 + this.#chunkSize,
+    this.#resize(
+      Math.min(this.#buf.length * 2, this.#maxLine + 2 + this.#chunkSize),
     );
+  }
+
+  #resize(size: number): void {
+    if (size <= this.#buf.length) return;
     const next = new Uint8Array(size);
     next.set(this.#buf.subarray(0, this.#end));
     this.#buf = next;

@@ -350,3 +350,26 @@ Deno.test("LineReader() accepts maxLine 1", async () => {
   assert.deepEqual(await reader.readLine().then((l) => l?.terminator), "\r\n");
   await assert.rejects(() => reader.readLine(), LineTooLongError);
 });
+
+Deno.test("LineReader holds 256 bytes while idle and takes chunkSize once a read fills its buffer", async () => {
+  const sizes: number[] = [];
+  const big = "x".repeat(10000) + "\n";
+  let offset = 0;
+  const reader = new LineReader({
+    read(p) {
+      sizes.push(p.length);
+      if (offset >= big.length) return Promise.resolve(null);
+      const n = encoder.encodeInto(big.slice(offset, offset + p.length), p)
+        .written;
+      offset += n;
+      return Promise.resolve(n);
+    },
+  }, { maxLine: 20000, chunkSize: 4096 });
+  const line = await reader.readLine();
+  assert.equal(line?.bytes.length, 10000);
+  // An idle connection's pending read holds 256 bytes, not 4 KiB.
+  assert.equal(sizes[0], 256);
+  // A full read makes the next one ask for (at least) chunkSize.
+  assert.ok(sizes[1]! >= 4096 - 256, `second read asked ${sizes[1]}`);
+  assert.ok(sizes.length <= 6, `${sizes.length} reads: ${sizes}`);
+});
