@@ -12,7 +12,9 @@ import {
   type Reactor,
   readSocket,
   sendSocket,
+  setNonBlocking,
   socketCookies,
+  socketKinds,
 } from "../ffi/mod.ts";
 
 const { AF_UNIX, EPOLLIN, EPOLLOUT, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM } =
@@ -23,7 +25,8 @@ export const WARM_UP_ROUNDS = 1000;
 
 /**
  * Runs the per-connection FFI paths — epoll registration, `read()`,
- * `send()`, `SO_COOKIE` — `rounds` times on a throw-away socket pair.
+ * `send()`, `SO_COOKIE`, the checks of what each fd is and its
+ * `O_NONBLOCK` — `rounds` times on a throw-away socket pair.
  *
  * Why: a fresh process runs them in V8's interpreter, where every FFI call
  * takes the slow path. Measured with 1,000 connections: registering them
@@ -57,6 +60,8 @@ export function warmUp(
       sendSocket(b, bytes);
       readSocket(a, buffer);
       readSocket(a, buffer);
+      socketKinds([a]);
+      setNonBlocking(a);
       socketCookies([a]);
       reactor.unwatch(a);
     }
