@@ -68,7 +68,8 @@ function withoutPadding(bytes: Uint8Array): Uint8Array {
 /**
  * The length of the prompt ending `bytes`, or 0: tcpkit's `> ` or tcpservd
  * 1.0's bare `>`. The greeting is the prompt alone; in a reply the prompt
- * follows a newline, or tcpservd 1.0's NUL padding.
+ * follows a newline, or NUL padding (tcpservd 1.0, or tcpkit's
+ * `--framing original`).
  */
 function promptLength(bytes: Uint8Array, greeting: boolean): number {
   const n = bytes.length;
@@ -77,7 +78,8 @@ function promptLength(bytes: Uint8Array, greeting: boolean): number {
   if (gt < 0 || bytes[gt] !== GT) return 0;
   if (greeting) return gt === 0 ? n : 0;
   if (bytes[gt - 1] === LF) return n - gt;
-  return !spaced && isPadded(bytes.subarray(0, gt)) ? 1 : 0;
+  // After padding: tcpservd 1.0's `>`, or tcpkit's `> ` with --framing original.
+  return isPadded(bytes.subarray(0, gt)) ? n - gt : 0;
 }
 
 /** A command's name for messages: its first line, shown safely. */

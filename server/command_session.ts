@@ -17,15 +17,14 @@ import { SeededRandom } from "./seeded_random.ts";
 import { immediateReply, replyContext } from "./command_replies.ts";
 import { burnCpu } from "./cpu_loop.ts";
 import { ControlPolicy } from "./control_policy.ts";
+import { frameReply, PROMPT, type ReplyFraming } from "./reply_framing.ts";
 import type { HealthState } from "./health_state.ts";
 import type { ServerConn } from "./server_conn.ts";
 import type { ConnectionHandler } from "./tcp_server.ts";
 
 const log = tcpkitLogger("tcpservd");
-const encoder = new TextEncoder();
 
-/** The prompt sent on connect and after every reply. */
-export const PROMPT = "> ";
+export { PROMPT };
 
 /** What a command session needs to know about its server. */
 export interface CommandSessionOptions {
@@ -45,6 +44,8 @@ export interface CommandSessionOptions {
   faults?: FaultSet;
   /** Who may send setbad, setgood, startloop and fault. @default {new ControlPolicy()} */
   control?: ControlPolicy;
+  /** How replies are cut on the wire (see `reply_framing.ts`). @default {"tcpkit"} */
+  framing?: ReplyFraming;
 }
 
 /**
@@ -57,6 +58,7 @@ export function commandSession(
 ): ConnectionHandler {
   const { state, maxLine = 4096, maxLoops = 8, faults } = options;
   const control = options.control ?? new ControlPolicy();
+  const framing = options.framing ?? "tcpkit";
   const context = replyContext(options);
   let loopsRunning = 0;
 
@@ -195,7 +197,7 @@ export function commandSession(
             command: command.name,
           });
         }
-        await conn.writeAll(refusal + PROMPT);
+        await conn.writeAll(frameReply(framing, [refusal]));
         conn.busy = false;
         continue;
       }
@@ -210,7 +212,7 @@ export function commandSession(
         });
       }
       if (command.name === "quit") {
-        await conn.writeAll(immediate!);
+        await conn.writeAll(frameReply(framing, [immediate!], false));
         return;
       }
       let reply: string;
@@ -227,7 +229,7 @@ export function commandSession(
           // The OK goes out before the fault changes how we write.
           const faultsOfConn = conn.faults!;
           conn.faults = undefined;
-          await conn.writeAll(text + PROMPT);
+          await conn.writeAll(frameReply(framing, [text]));
           conn.faults = faultsOfConn;
           conn.busy = false;
           if (!(await faultsOfConn.open(conn))) return;
@@ -247,24 +249,15 @@ export function commandSession(
           continue;
         }
         case "echo": {
-          const end = encoder.encode(line.terminator || "\n");
-          const bytes = new Uint8Array(
-            line.bytes.length + end.length + PROMPT.length,
-          );
-          bytes.set(line.bytes);
-          bytes.set(end, line.bytes.length);
-          encoder.encodeInto(
-            PROMPT,
-            bytes.subarray(line.bytes.length + end.length),
-          );
-          await conn.writeAll(bytes);
+          const end = line.terminator || "\n";
+          await conn.writeAll(frameReply(framing, [line.bytes, end]));
           conn.busy = false;
           continue;
         }
         default:
           reply = immediate!;
       }
-      await conn.writeAll(conn.draining ? reply : reply + PROMPT);
+      await conn.writeAll(frameReply(framing, [reply], !conn.draining));
       conn.busy = false;
     }
   };

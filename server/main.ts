@@ -109,6 +109,7 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
         (cli.echo && cli.faults.length === 0 ? "epoll" : "deno"),
       faults,
       control,
+      framing: cli.framing,
       leakBits: cli.leakBits,
       linger: cli.linger,
       hostname: cli.address,
@@ -218,6 +219,7 @@ async function serveWithTakeover(
   const handler = cli.echo ? takeoverEchoHandler() : takeoverCommandHandler({
     state,
     control: controlPolicyOf(cli),
+    framing: cli.framing,
     version: VERSION,
     hostname: Deno.hostname(),
     badQuit: cli.badQuit,

@@ -20,7 +20,8 @@ import { ControlPolicy } from "./control_policy.ts";
 import { burnCpu } from "./cpu_loop.ts";
 import { immediateReply, replyContext } from "./command_replies.ts";
 import { type HealthState, parseHealth } from "./health_state.ts";
-import { type CommandSessionOptions, PROMPT } from "./command_session.ts";
+import type { CommandSessionOptions } from "./command_session.ts";
+import { frameReply, PROMPT } from "./reply_framing.ts";
 
 const log = tcpkitLogger("tcpservd");
 const encoder = new TextEncoder();
@@ -45,6 +46,9 @@ export function takeoverCommandHandler(
   const { maxLine = 4096, maxLoops = 8 } = options;
   const context = replyContext(options);
   const control = options.control ?? new ControlPolicy();
+  const framing = options.framing ?? "tcpkit";
+  const answer = (conn: TakeoverConn, ...parts: (string | Uint8Array)[]) =>
+    conn.write(frameReply(framing, parts));
   // Connections whose refusal was logged: once each, not once per line.
   const refused = new WeakSet<TakeoverConn>();
   let loopsRunning = 0;
@@ -57,14 +61,11 @@ export function takeoverCommandHandler(
     conn.state = LOOPING;
     const done = conn.beginReply();
     burnCpu(seconds).then(
-      (elapsed) =>
-        say(conn, `END_LOOP: ${Math.round(elapsed)} seconds\n${PROMPT}`),
+      (elapsed) => answer(conn, `END_LOOP: ${Math.round(elapsed)} seconds\n`),
       (error) =>
-        say(
+        answer(
           conn,
-          `ERR startloop: ${
-            error instanceof Error ? error.message : error
-          }\n${PROMPT}`,
+          `ERR startloop: ${error instanceof Error ? error.message : error}\n`,
         ),
     ).finally(() => {
       loopsRunning--;
@@ -112,35 +113,31 @@ export function takeoverCommandHandler(
               command: command.name,
             });
           }
-          say(conn, refusal + PROMPT);
+          answer(conn, refusal);
           continue;
         }
         const reply = immediateReply(command, context);
         if (command.name === "quit") {
-          say(conn, reply!);
+          conn.write(frameReply(framing, [reply!], false));
           conn.close();
           return data.length;
         }
         switch (command.name) {
           case "startloop":
             if (loopsRunning >= maxLoops) {
-              say(
-                conn,
-                `ERR too many loops running (limit ${maxLoops})\n${PROMPT}`,
-              );
+              answer(conn, `ERR too many loops running (limit ${maxLoops})\n`);
               break;
             }
             startLoop(conn, command.seconds);
             return consumed;
           case "fault":
-            say(conn, `ERR fault: not available with --takeover\n${PROMPT}`);
+            answer(conn, "ERR fault: not available with --takeover\n");
             break;
           case "echo":
-            conn.write(raw);
-            say(conn, PROMPT);
+            answer(conn, raw);
             break;
           default:
-            say(conn, reply! + PROMPT);
+            answer(conn, reply!);
         }
       }
       return data.length;

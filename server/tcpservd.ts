@@ -8,6 +8,7 @@ import { tcpkitLogger } from "../logging/mod.ts";
 import { buggySession } from "./buggy_session.ts";
 import { commandSession } from "./command_session.ts";
 import type { ControlPolicy } from "./control_policy.ts";
+import type { ReplyFraming } from "./reply_framing.ts";
 import { echoSession } from "./echo_session.ts";
 import { withFaults } from "./fault_session.ts";
 import type { FaultSet } from "./fault_set.ts";
@@ -64,6 +65,8 @@ export interface TcpservdOptions
   faults?: FaultSet;
   /** Who may send setbad, setgood, startloop and fault. @default {new ControlPolicy()} */
   control?: ControlPolicy;
+  /** How replies are cut on the wire (see `reply_framing.ts`). @default {"tcpkit"} */
+  framing?: ReplyFraming;
   /** Buggy mode: `-L` leak bits. @default {0} */
   leakBits?: number;
   /** Buggy mode: `--linger`; 0 resets on close, negative closes with a FIN. @default {0} */
@@ -123,6 +126,7 @@ export class Tcpservd {
         maxLoops: options.maxLoops ?? 8,
         ...(options.faults ? { faults: options.faults } : {}),
         ...(options.control ? { control: options.control } : {}),
+        ...(options.framing ? { framing: options.framing } : {}),
       });
     const handler = options.faults
       ? withFaults(inner, options.faults, options.maxConns ?? 10000)

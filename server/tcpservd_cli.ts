@@ -14,6 +14,7 @@ import { FaultSpecError, MAX_FAULTS, parseFaultSpec } from "./fault_spec.ts";
 import { type Health, parseHealth } from "./health_state.ts";
 import { type Cidr, CidrError, parseCidrList } from "../common/cidr.ts";
 import type { EchoEngine } from "./tcpservd.ts";
+import { parseReplyFraming, type ReplyFraming } from "./reply_framing.ts";
 
 /** The port used when the service name is not in /etc/services. */
 export const FALLBACK_PORT = 1971;
@@ -69,6 +70,10 @@ OPTIONS:
                              the others from anyone)
       --read-only            Refuse setbad, setgood, startloop and fault from every
                              client: a probe endpoint that is safe to expose
+      --framing NAME         tcpkit (default: a reply and the next prompt in one
+                             write) or original (every reply padded with NULs to
+                             8192 bytes, so the original tcpcli 3.0, which reads
+                             one segment per step with no timeout, never blocks)
       --log-format FORMAT    text or json (default text)
 
 TAKEOVER (zero-downtime upgrade, see takeover/):
@@ -140,6 +145,8 @@ export interface TcpservdCli {
   controlFrom: Cidr[] | undefined;
   /** Refuse every control command. */
   readOnly: boolean;
+  /** How replies are cut on the wire. */
+  framing: ReplyFraming;
   /** Connections served before a worker retires; 0 never. */
   maxTotalConns: number;
   /** Line limit in bytes. */
@@ -205,6 +212,7 @@ const OPTIONS = {
   "max-loops": { type: "string" },
   "control-from": { type: "string" },
   "read-only": { type: "boolean" },
+  framing: { type: "string" },
   "log-format": { type: "string" },
   fault: { type: "string", multiple: true },
   buggy: { type: "boolean" },
@@ -346,6 +354,18 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
       "--read-only and --control-from apply to the command mode (not --echo or --buggy)",
     );
   }
+  const framingText = values.framing ?? "tcpkit";
+  const framing = parseReplyFraming(framingText);
+  if (framing === undefined) {
+    throw new UsageError(
+      `Invalid value for --framing: "${framingText}" (tcpkit or original)`,
+    );
+  }
+  if (framing !== "tcpkit" && (buggy || values.echo)) {
+    throw new UsageError(
+      "--framing applies to the command mode (not --echo or --buggy)",
+    );
+  }
   const sharedState = values["shared-state"];
   if (
     sharedState !== undefined &&
@@ -391,6 +411,7 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
     ),
     controlFrom,
     readOnly,
+    framing,
     maxTotalConns: parseNumberOption(
       "--max-connections",
       values["max-connections"] ?? "0",
@@ -490,6 +511,8 @@ export function workerArgs(
     String(cli.leakBits),
     "--linger",
     String(cli.linger),
+    "--framing",
+    cli.framing,
   ];
   for (const spec of cli.faults) args.push("--fault", spec);
   if (cli.controlFrom !== undefined) {

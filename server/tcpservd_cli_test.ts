@@ -32,6 +32,7 @@ Deno.test("parseTcpservdArgs() returns the defaults for no arguments", () => {
     maxConcurrentConns: 0,
     controlFrom: undefined,
     readOnly: false,
+    framing: "tcpkit",
     maxTotalConns: 0,
     maxLine: 4096,
     idleTimeoutSecs: undefined,
@@ -481,6 +482,21 @@ Deno.test("parseTcpservdArgs() refuses bad or conflicting control options", () =
   );
   assert.throws(
     () => parseTcpservdArgs(["--echo", "--read-only"]),
+    /command mode/,
+  );
+});
+
+Deno.test("parseTcpservdArgs() reads --framing and passes it to workers", () => {
+  const cli = parseTcpservdArgs(["--framing", "original"]);
+  assert.equal(cli.framing, "original");
+  const args = workerArgs(cli, 1971, 1, "/dev/shm/x");
+  assert.equal(args[args.indexOf("--framing") + 1], "original");
+  assert.throws(
+    () => parseTcpservdArgs(["--framing", "nul"]),
+    /tcpkit or original/,
+  );
+  assert.throws(
+    () => parseTcpservdArgs(["--echo", "--framing", "original"]),
     /command mode/,
   );
 });
