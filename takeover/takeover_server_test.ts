@@ -520,6 +520,40 @@ Deno.test("TakeoverServer.offer() refuses a path another server offers on, and a
   }
 });
 
+Deno.test("TakeoverServer: a silent asker holds up no takeover, and is refused once it committed", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/ctl.sock`;
+  await using old = TakeoverServer.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: frameEcho(),
+  });
+  old.offer(path);
+  let next: TakeoverServer | undefined;
+  // Accepted first, and then silent: the takeover must not wait for it.
+  const silent = await Deno.connect({ transport: "unix", path });
+  try {
+    next = await TakeoverServer.takeOver(path, { handler: frameEcho() });
+    assert.equal(await old.finished, "handed-over");
+    // What the silent asker is told: a refused frame, then EOF.
+    const bytes: number[] = [];
+    const buffer = new Uint8Array(1024);
+    for (let i = 0; i < 100; i++) {
+      const n = await within(5000, "the refusal", silent.read(buffer));
+      if (n === null) break;
+      bytes.push(...buffer.subarray(0, n));
+    }
+    const text = decoder.decode(new Uint8Array(bytes).subarray(8));
+    assert.deepEqual(JSON.parse(text), {
+      type: "refused",
+      reason: `this process has handed over to pid ${Deno.pid}`,
+    });
+  } finally {
+    silent.close();
+    await next?.close();
+  }
+});
+
 Deno.test("TakeoverServer.takeOver() from a path nobody offers fails with TakeoverUnavailableError", async () => {
   await using dir = await tempDir();
   await assert.rejects(
