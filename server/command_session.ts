@@ -157,7 +157,6 @@ export function commandSession(
     // Only a whole line is activity: a client trickling bytes without a
     // newline (slowloris) must not keep its slot past the idle timeout.
     conn.readsAreActivity = false;
-    let refusalLogged = false;
     await conn.writeAll(PROMPT);
     while (!conn.draining) {
       let line;
@@ -184,19 +183,12 @@ export function commandSession(
         id: conn.id,
         command: command.name,
       });
-      const refusal = ControlPolicy.isControl(command.name)
-        ? control.refusal(command.name, conn.conn.remoteAddr.hostname)
-        : undefined;
+      const refusal = control.check(
+        command.name,
+        conn.conn.remoteAddr,
+        conn,
+      );
       if (refusal !== undefined) {
-        // Logged once per connection: a flood of refused lines must not flood the log.
-        if (!refusalLogged) {
-          refusalLogged = true;
-          log.warn("connection {id} from {peer}: refused {command}", {
-            id: conn.id,
-            peer: conn.peer,
-            command: command.name,
-          });
-        }
         await conn.writeAll(frameReply(framing, [refusal]));
         conn.busy = false;
         continue;

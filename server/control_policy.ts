@@ -11,6 +11,10 @@
  * - `readOnly`: all four refused, from everyone.
  */
 import { type Cidr, cidrContains, LOOPBACK } from "../common/cidr.ts";
+import { formatAddr } from "../common/mod.ts";
+import { tcpkitLogger } from "../logging/mod.ts";
+
+const log = tcpkitLogger("tcpservd");
 
 /** The commands a policy decides on. */
 export type ControlCommand = "setbad" | "setgood" | "startloop" | "fault";
@@ -29,6 +33,9 @@ const CONTROL = new Set<string>(["setbad", "setgood", "startloop", "fault"]);
 export class ControlPolicy {
   readonly #controlFrom: readonly Cidr[] | undefined;
   readonly #readOnly: boolean;
+  // Connections whose refusal was logged: once each, so a flood of refused
+  // lines cannot flood the log.
+  readonly #logged = new WeakSet<object>();
 
   /** Builds the rule; no options gives the default. */
   constructor(options: ControlPolicyOptions = {}) {
@@ -66,6 +73,28 @@ export class ControlPolicy {
     const open = this.#controlFrom === undefined && command !== "fault";
     if (open || this.isController(address)) return undefined;
     return `ERR ${what} not allowed from ${address}\n`;
+  }
+
+  /**
+   * The session's check: the refusal of `command` (any command name) from
+   * `peer` on `connection`, logged once per connection, or `undefined`
+   * when it may run.
+   */
+  check(
+    command: string,
+    peer: Deno.NetAddr,
+    connection: object,
+  ): string | undefined {
+    if (!ControlPolicy.isControl(command)) return undefined;
+    const refusal = this.refusal(command, peer.hostname);
+    if (refusal !== undefined && !this.#logged.has(connection)) {
+      this.#logged.add(connection);
+      log.warn("refused {command} from {peer}", {
+        command,
+        peer: formatAddr(peer),
+      });
+    }
+    return refusal;
   }
 
   /** How the rule reads in a log line. */

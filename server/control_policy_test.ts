@@ -57,3 +57,24 @@ Deno.test("ControlPolicy.isControl() names the state-changing commands", () => {
     assert.ok(!ControlPolicy.isControl(name), name);
   }
 });
+
+Deno.test("ControlPolicy.check() passes reading commands and refuses control ones by address", () => {
+  const policy = new ControlPolicy();
+  const remote: Deno.NetAddr = {
+    transport: "tcp",
+    hostname: "192.0.2.7",
+    port: 4000,
+  };
+  const conn = {};
+  assert.equal(policy.check("getstatus", remote, conn), undefined);
+  assert.equal(policy.check("setbad", remote, conn), undefined);
+  assert.equal(
+    policy.check("fault", remote, conn),
+    "ERR fault commands are not allowed from 192.0.2.7\n",
+  );
+  // The second refusal on the same connection is refused just the same.
+  assert.equal(
+    policy.check("fault", remote, conn),
+    "ERR fault commands are not allowed from 192.0.2.7\n",
+  );
+});

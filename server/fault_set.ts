@@ -77,11 +77,6 @@ export class FaultSet {
     return this.#faults;
   }
 
-  /** Sockets kept in CLOSE_WAIT by `leak` now. */
-  get leakedCount(): number {
-    return this.#leaked;
-  }
-
   /**
    * Takes one of `max` places for a leaked socket; false when all are taken
    * (the caller closes normally). The cap is logged once until a clear.
@@ -92,7 +87,7 @@ export class FaultSet {
       if (!this.#leakCapLogged) {
         this.#leakCapLogged = true;
         log.warn(
-          "leak: {max} sockets leaked already (max={max}); closing further ones normally",
+          "leak: cap of {max} leaked sockets reached; closing further ones normally",
           { max },
         );
       }

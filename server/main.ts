@@ -78,7 +78,8 @@ function controlPolicyOf(cli: TcpservdCli): ControlPolicy {
     ...(cli.controlFrom ? { controlFrom: cli.controlFrom } : {}),
     readOnly: cli.readOnly,
   });
-  if (!cli.echo && !cli.buggy && cli.workerId === undefined) {
+  // Once per server: by the single process, or by the first worker.
+  if (!cli.echo && !cli.buggy && (cli.workerId ?? 1) === 1) {
     log.info("control: {rule}", { rule: policy.describe() });
   }
   return policy;

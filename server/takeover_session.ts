@@ -13,8 +13,6 @@ import type {
   JsonValue,
   TakeoverConn,
 } from "../takeover/mod.ts";
-import { formatAddr } from "../common/mod.ts";
-import { tcpkitLogger } from "../logging/mod.ts";
 import { parseCommand } from "./commands.ts";
 import { ControlPolicy } from "./control_policy.ts";
 import { burnCpu } from "./cpu_loop.ts";
@@ -23,7 +21,6 @@ import { type HealthState, parseHealth } from "./health_state.ts";
 import type { CommandSessionOptions } from "./command_session.ts";
 import { frameReply, PROMPT } from "./reply_framing.ts";
 
-const log = tcpkitLogger("tcpservd");
 const encoder = new TextEncoder();
 const LF = 0x0a;
 const CR = 0x0d;
@@ -49,8 +46,6 @@ export function takeoverCommandHandler(
   const framing = options.framing ?? "tcpkit";
   const answer = (conn: TakeoverConn, ...parts: (string | Uint8Array)[]) =>
     conn.write(frameReply(framing, parts));
-  // Connections whose refusal was logged: once each, not once per line.
-  const refused = new WeakSet<TakeoverConn>();
   let loopsRunning = 0;
   const say = (conn: TakeoverConn, text: string) =>
     conn.write(encoder.encode(text));
@@ -102,17 +97,8 @@ export function takeoverCommandHandler(
           return data.length;
         }
         const command = parseCommand(line);
-        const refusal = ControlPolicy.isControl(command.name)
-          ? control.refusal(command.name, conn.remoteAddr.hostname)
-          : undefined;
+        const refusal = control.check(command.name, conn.remoteAddr, conn);
         if (refusal !== undefined) {
-          if (!refused.has(conn)) {
-            refused.add(conn);
-            log.warn("connection from {peer}: refused {command}", {
-              peer: formatAddr(conn.remoteAddr),
-              command: command.name,
-            });
-          }
           answer(conn, refusal);
           continue;
         }

@@ -120,10 +120,10 @@ Deno.test("fault leak keeps at most max sockets, never fills the table, and faul
     // max=50 is more than half of --max-conns 20: the ceiling of 10 wins.
     assert.match(await ask(control, "fault leak max=50"), /^OK fault 1: leak/);
     await connectAndClose(server.port, 40);
-    await server.waitForLine(/leak: 10 sockets leaked already/);
+    await server.waitForLine(/leak: cap of 10 leaked sockets reached/);
     // Logged once, not once per connection past the cap.
     assert.equal(
-      server.lines.filter((l) => /sockets leaked already/.test(l)).length,
+      server.lines.filter((l) => /leaked sockets reached/.test(l)).length,
       1,
     );
     assert.equal(await socketsInState(server.port, "close-wait"), 10);
