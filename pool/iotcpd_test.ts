@@ -13,13 +13,7 @@ async function exchange(
   const conn = await Deno.connect({ hostname, port });
   try {
     await conn.write(encoder.encode(text));
-    const buf = new Uint8Array(4096);
-    let out = "";
-    while (true) {
-      const n = await conn.read(buf);
-      if (n === null) return out;
-      out += decoder.decode(buf.subarray(0, n));
-    }
+    return await readAll(conn);
   } finally {
     conn.close();
   }
@@ -29,13 +23,26 @@ async function exchange(
 async function readAll(conn: Deno.Conn, ms = 10000): Promise<string> {
   const buf = new Uint8Array(4096);
   let out = "";
-  const limit = performance.now() + ms;
-  while (performance.now() < limit) {
-    const n = await conn.read(buf);
-    if (n === null) return out;
-    out += decoder.decode(buf.subarray(0, n));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  // A pending read is cut by the deadline too, not only checked between reads.
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(`No end of stream within ${ms} ms: ${JSON.stringify(out)}`),
+        ),
+      ms,
+    );
+  });
+  try {
+    while (true) {
+      const n = await Promise.race([conn.read(buf), deadline]);
+      if (n === null) return out;
+      out += decoder.decode(buf.subarray(0, n));
+    }
+  } finally {
+    clearTimeout(timer);
   }
-  throw new Error(`No end of stream within ${ms} ms: ${JSON.stringify(out)}`);
 }
 
 /** Polls a condition of the process itself until it holds (bounded). */
@@ -107,12 +114,7 @@ Deno.test("Iotcpd with keepAlive answers every line of a connection", async () =
   try {
     await conn.write(encoder.encode("a\nb\nc\n"));
     await conn.closeWrite();
-    let out = "";
-    const buf = new Uint8Array(64);
-    for (let n; (n = await conn.read(buf)) !== null;) {
-      out += decoder.decode(buf.subarray(0, n));
-    }
-    assert.equal(out, "a\nb\nc\n");
+    assert.equal(await readAll(conn), "a\nb\nc\n");
   } finally {
     conn.close();
   }
