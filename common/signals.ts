@@ -25,7 +25,8 @@ export interface StopSignalOptions {
  * {@linkcode FORCE_AFTER_MS} is ignored: `deno task` and process groups can
  * deliver one kill twice at once. A later one calls `onForce` and exits 70.
  *
- * @returns The function that stops listening.
+ * @returns The function that stops listening; once a stop has begun, it
+ * makes the signals ignored instead, until the process exits.
  */
 export function onStopSignals(
   signals: readonly Deno.Signal[],
@@ -33,8 +34,10 @@ export function onStopSignals(
   options: StopSignalOptions = {},
 ): () => void {
   let firstAt: number | undefined;
+  let done = false;
   const cleanups = signals.map((signal) =>
     onSignal(signal, () => {
+      if (done) return;
       const now = performance.now();
       if (firstAt === undefined) {
         firstAt = now;
@@ -46,6 +49,13 @@ export function onStopSignals(
     })
   );
   return () => {
+    if (firstAt !== undefined) {
+      // Stopping already: keep ignoring these signals until the exit. Left
+      // to their default action, a late copy (`deno task` passes on what a
+      // process group already got) would kill the process mid-exit.
+      done = true;
+      return;
+    }
     for (const cleanup of cleanups) cleanup();
   };
 }

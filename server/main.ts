@@ -328,7 +328,8 @@ function workerCommand(
     const main = Deno.mainModule;
     // Installed commands run outside the project: name its config explicitly.
     const config = main.startsWith("file:")
-      ? ["--config", new URL("../deno.json", main).pathname]
+      // Decoded: a space or % in the path is escaped in the URL.
+      ? ["--config", decodeURIComponent(new URL("../deno.json", main).pathname)]
       : [];
     argv = ["run", ...WORKER_FLAGS, ...config, main, ...args];
   }
