@@ -38,6 +38,7 @@ export {
 } from "./signals.ts";
 export { printErr, printOut, reportUsageError } from "./console_io.ts";
 export { ExitCode, type ExitCodeValue } from "./exit_codes.ts";
+export { LogBudget, type LogBudgetOptions } from "./log_budget.ts";
 export {
   type ByteReader,
   type Line,

@@ -1,7 +1,7 @@
 /**
  * tcpservd's line protocol on one connection: prompt, commands, replies.
  */
-import { LineReader, LineTooLongError } from "../common/mod.ts";
+import { LineReader, LineTooLongError, LogBudget } from "../common/mod.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
 import { parseCommand } from "./commands.ts";
 import { ConnFaults } from "./conn_faults.ts";
@@ -23,6 +23,12 @@ import type { ServerConn } from "./server_conn.ts";
 import type { ConnectionHandler } from "./tcp_server.ts";
 
 const log = tcpkitLogger("tcpservd");
+// Lines a remote client can cause: a flood of them must not flood the log.
+const budget = new LogBudget();
+
+/** The reply to a last line without a newline (cut by end of stream). */
+export const INCOMPLETE_LINE =
+  "ERR incomplete line: no newline before end of stream\n";
 
 export { PROMPT };
 
@@ -164,18 +170,25 @@ export function commandSession(
         line = await reader.readLine();
       } catch (error) {
         if (!(error instanceof LineTooLongError)) throw error;
-        log.warn(
-          "connection {id} from {peer}: line longer than {maxLine} bytes",
-          {
-            id: conn.id,
-            peer: conn.peer,
-            maxLine,
-          },
-        );
+        const more = budget.tail("long-line");
+        if (more !== undefined) {
+          log.warn(
+            "connection {id} from {peer}: line longer than {maxLine} bytes{more}",
+            { id: conn.id, peer: conn.peer, maxLine, more },
+          );
+        }
         await conn.lingeringClose("ERR line too long\n");
         return;
       }
       if (line === null) return;
+      if (line.terminator === "") {
+        // Cut by end of stream: the client may have died mid-write, so a
+        // possibly truncated command is not run.
+        await conn.writeAll(
+          frameReply(framing, [INCOMPLETE_LINE], false),
+        );
+        return;
+      }
       conn.activity++;
       conn.busy = true;
       const command = parseCommand(line.bytes);
@@ -195,13 +208,12 @@ export function commandSession(
       }
       const previous = state.get();
       const immediate = immediateReply(command, context);
-      if (state.get() !== previous) {
-        log.info("state {previous} -> {health} (connection {id} from {peer})", {
-          previous,
-          health: state.get(),
-          id: conn.id,
-          peer: conn.peer,
-        });
+      const more = state.get() !== previous ? budget.tail("state") : undefined;
+      if (more !== undefined) {
+        log.info(
+          "state {previous} -> {health} (connection {id} from {peer}){more}",
+          { previous, health: state.get(), id: conn.id, peer: conn.peer, more },
+        );
       }
       if (command.name === "quit") {
         await conn.writeAll(frameReply(framing, [immediate!], false));

@@ -11,10 +11,13 @@
  * - `readOnly`: all four refused, from everyone.
  */
 import { type Cidr, cidrContains, LOOPBACK } from "../common/cidr.ts";
-import { formatAddr } from "../common/mod.ts";
+import { formatAddr, LogBudget } from "../common/mod.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
 
 const log = tcpkitLogger("tcpservd");
+// Once per connection, and a few lines a second: a flood of connections
+// each sending one refused command must not flood the log.
+const budget = new LogBudget();
 
 /** The commands a policy decides on. */
 export type ControlCommand = "setbad" | "setgood" | "startloop" | "fault";
@@ -89,10 +92,14 @@ export class ControlPolicy {
     const refusal = this.refusal(command, peer.hostname);
     if (refusal !== undefined && !this.#logged.has(connection)) {
       this.#logged.add(connection);
-      log.warn("refused {command} from {peer}", {
-        command,
-        peer: formatAddr(peer),
-      });
+      const more = budget.tail("refusal");
+      if (more !== undefined) {
+        log.warn("refused {command} from {peer}{more}", {
+          command,
+          peer: formatAddr(peer),
+          more,
+        });
+      }
     }
     return refusal;
   }

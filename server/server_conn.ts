@@ -47,6 +47,8 @@ export class ServerConn {
   faults: ConnFaults | undefined;
   /** True while a read is pending, i.e. the peer owes us bytes. Hot loops set it themselves. */
   reading = false;
+  /** When the write in progress began (ms), if one is: a peer that stops reading shows here. */
+  writingSince: number | undefined;
   /** Whether each read counts as activity; a line protocol turns this off and counts lines. */
   readsAreActivity = true;
   /** True while a command runs: the idle timeout does not apply. */
@@ -98,11 +100,16 @@ export class ServerConn {
     }
   }
 
-  /** Writes like `Deno.Conn.write`, recording activity. */
+  /** Writes like `Deno.Conn.write`, recording activity and how long a write waits. */
   async write(p: Uint8Array): Promise<number> {
-    const n = await this.conn.write(p);
-    this.activity++;
-    return n;
+    this.writingSince = performance.now();
+    try {
+      const n = await this.conn.write(p);
+      this.activity++;
+      return n;
+    } finally {
+      this.writingSince = undefined;
+    }
   }
 
   /** Writes all of a string or bytes. */

@@ -2,12 +2,15 @@
  * The listener machinery every tcpkit server mode shares: accept loop,
  * connection limits, idle sweep, and a graceful drain.
  */
+import { LogBudget } from "../common/mod.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
 import type { FaultSet } from "./fault_set.ts";
 import { IDLE_MESSAGE, ServerConn } from "./server_conn.ts";
 import { acceptErrorAction } from "./accept_error.ts";
 
 const log = tcpkitLogger("server");
+// Lines a remote client can cause: a flood of them must not flood the log.
+const budget = new LogBudget();
 
 /** Handles one connection; the server closes it when the promise settles. */
 export type ConnectionHandler = (conn: ServerConn) => Promise<void>;
@@ -239,11 +242,13 @@ export class TcpServer {
     if (maxConns > 0 && this.#conns.size >= maxConns) {
       this.#refused++;
       const refused = new ServerConn(conn, 0, { resetOnClose });
-      log.warn("refusing {peer}: {count} connections open (limit {maxConns})", {
-        peer: refused.peer,
-        count: this.#conns.size,
-        maxConns,
-      });
+      const more = budget.tail("refuse");
+      if (more !== undefined) {
+        log.warn(
+          "refusing {peer}: {count} connections open (limit {maxConns}){more}",
+          { peer: refused.peer, count: this.#conns.size, maxConns, more },
+        );
+      }
       const closing = refused.closeWithMessage(refusalMessage);
       this.#refusing.add(closing);
       closing.finally(() => this.#refusing.delete(closing));
@@ -304,15 +309,39 @@ export class TcpServer {
     const now = performance.now();
     const limit = this.#options.idleTimeoutMs;
     for (const conn of this.#conns) {
-      if (conn.busy || conn.closed) continue;
+      if (conn.closed) continue;
+      const since = conn.writingSince;
+      if (since !== undefined && now - since >= limit) {
+        // A peer that reads nothing holds a reply, its slot and kernel
+        // buffers: nothing more can reach it, so reset it.
+        const more = budget.tail("stalled");
+        if (more !== undefined) {
+          log.info(
+            "resetting connection {id} from {peer}: it read nothing for {seconds} s{more}",
+            {
+              id: conn.id,
+              peer: conn.peer,
+              seconds: Math.round((now - since) / 1000),
+              more,
+            },
+          );
+        }
+        conn.closeWithReset();
+        continue;
+      }
+      if (conn.busy) continue;
       if (conn.activity !== conn.idleSeen) {
         conn.idleSeen = conn.activity;
         conn.idleSince = now;
       } else if (now - conn.idleSince >= limit) {
-        log.info("closing idle connection {id} from {peer}", {
-          id: conn.id,
-          peer: conn.peer,
-        });
+        const more = budget.tail("idle");
+        if (more !== undefined) {
+          log.info("closing idle connection {id} from {peer}{more}", {
+            id: conn.id,
+            peer: conn.peer,
+            more,
+          });
+        }
         conn.busy = true; // one message only
         void conn.closeWithMessage(IDLE_MESSAGE);
       }

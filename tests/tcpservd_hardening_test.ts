@@ -214,3 +214,69 @@ Deno.test("SIGHUP clears the faults: the operator's way out of stall-accept", as
   }
   assert.equal(server.exited, undefined);
 });
+
+Deno.test("tcpservd resets a client that pipelines commands and reads nothing, once the idle timeout passes", async () => {
+  await using server = await ServerProcess.start([
+    "--idle-timeout",
+    "1",
+    "--max-conns",
+    "1",
+  ]);
+  const hog = await session(server.port);
+  // Help replies are ~500 bytes: 20,000 of them fill every buffer on the way.
+  const flood = bytes("help\n".repeat(20_000));
+  const writing = hog.write(flood).catch(() => 0);
+  try {
+    await server.waitForLine(
+      /resetting connection 1 from .*: it read nothing for \d+ s/,
+      10000,
+    );
+    // Its slot is free again (--max-conns 1).
+    const next = await session(server.port);
+    try {
+      assert.equal(await ask(next, "getstatus"), "GOOD\n");
+    } finally {
+      next.close();
+    }
+  } finally {
+    hog.close();
+    await writing;
+  }
+});
+
+Deno.test("tcpservd does not run a last line cut by end of stream", async () => {
+  await using server = await ServerProcess.start();
+  const conn = await session(server.port);
+  try {
+    await conn.write(bytes("setbad"));
+    await conn.closeWrite();
+    assert.equal(
+      await readToEnd(conn),
+      "ERR incomplete line: no newline before end of stream\n",
+    );
+  } finally {
+    conn.close();
+  }
+  const probe = await runTcpcli(["127.0.0.1", String(server.port)]);
+  assert.equal(probe.code, 0, "the state must still be GOOD");
+});
+
+Deno.test("tcpservd logs a few state changes a second, however many a client sends", async () => {
+  await using server = await ServerProcess.start();
+  const conn = await session(server.port);
+  try {
+    await conn.write(bytes("setbad\nsetgood\n".repeat(20_000)));
+    const { text } = await readUntil(
+      conn,
+      (t) => (t.match(/Status is GOOD\n> /g)?.length ?? 0) >= 20_000,
+      30000,
+    );
+    assert.equal(text.match(/Status is BAD/g)?.length, 20_000);
+  } finally {
+    conn.close();
+  }
+  const changes = server.lines.filter((l) => /state (GOOD|BAD) -> /.test(l));
+  // 40,000 changes in a second or a few: 10 lines a second are logged.
+  assert.ok(changes.length <= 100, `${changes.length} state lines logged`);
+  assert.ok(changes.length >= 10);
+});
