@@ -77,7 +77,10 @@ export function takeoverCommandHandler(
       // Lines sent during a startloop wait, as they would in the kernel.
       if (conn.state === LOOPING) return 0;
       let consumed = 0;
-      while (!conn.closed) {
+      // A full output stops the answers: a client that pipelines lines and
+      // never reads would otherwise queue up to 8 KB per line (--framing
+      // original) without bound. The rest comes again once it reads.
+      while (!conn.closed && !conn.outputFull) {
         const lf = data.indexOf(LF, consumed);
         if (lf < 0) {
           if (data.length - consumed > maxLine + 1) {
@@ -126,12 +129,16 @@ export function takeoverCommandHandler(
             answer(conn, reply!);
         }
       }
-      return data.length;
+      return conn.closed ? data.length : consumed;
     },
   };
 }
 
-/** The echo service as a takeover handler: every byte back, nothing kept. */
+/**
+ * The echo service as a takeover handler: every byte back, nothing kept.
+ * Each reply is one read's input, so the unsent bytes stay within the
+ * server's `maxUnsentBytes` plus one read (64 KiB): reading stops there.
+ */
 export function takeoverEchoHandler(): ConnectionHandler {
   return {
     onData(conn: TakeoverConn, data: Uint8Array): number {

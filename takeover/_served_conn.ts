@@ -7,6 +7,7 @@
  */
 
 import { formatHostPort } from "../common/mod.ts";
+import { tcpkitLogger } from "../logging/mod.ts";
 import {
   closeFd,
   constants,
@@ -23,6 +24,7 @@ import type {
 } from "./takeover_conn.ts";
 
 const { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP } = constants;
+const log = tcpkitLogger("takeover");
 
 /** What a connection needs from its server. */
 export interface ConnHost {
@@ -60,7 +62,13 @@ export class ServedConn implements TakeoverConn {
   #unread: Uint8Array | null = null;
   readonly #unsent: Uint8Array[] = [];
   #unsentBytes = 0;
+  // Set once the unsent bytes pass maxUnsentBytes, cleared once half of
+  // that is sent: no reading meanwhile, and handlers see `outputFull`.
   #readBlocked = false;
+  // Inside the handler's onData: no nested call with the same input.
+  #consuming = false;
+  // The debug line for this blocked stretch is still to be logged.
+  #blockToLog = false;
   #closing = false;
   #closeReason: CloseReason = "closed";
   #closed = false;
@@ -100,6 +108,10 @@ export class ServedConn implements TakeoverConn {
     return this.#unsentBytes;
   }
 
+  get outputFull(): boolean {
+    return this.#readBlocked;
+  }
+
   /** In-flight replies (see beginReply). */
   get busy(): number {
     return this.#busy;
@@ -117,6 +129,7 @@ export class ServedConn implements TakeoverConn {
     if (from !== undefined && from.unsent.length > 0) {
       this.#unsent.push(from.unsent);
       this.#unsentBytes = from.unsent.length;
+      if (this.#unsentBytes > this.#host.maxUnsentBytes) this.#block();
     }
     this.watch();
     try {
@@ -183,7 +196,7 @@ export class ServedConn implements TakeoverConn {
     const rest = bytes.slice(offset);
     this.#unsent.push(rest);
     this.#unsentBytes += rest.length;
-    if (this.#unsentBytes > this.#host.maxUnsentBytes) this.#readBlocked = true;
+    if (this.#unsentBytes > this.#host.maxUnsentBytes) this.#block();
     this.watch();
   }
 
@@ -198,7 +211,12 @@ export class ServedConn implements TakeoverConn {
       if (done) return;
       done = true;
       this.#busy--;
-      if (this.#busy === 0) this.#host.replyDone();
+      if (this.#busy === 0) {
+        this.#host.replyDone();
+        // Input that waited for this reply (a startloop's) would otherwise
+        // wait for the client's next bytes. Not from inside the caller.
+        queueMicrotask(() => this.#offerWaiting());
+      }
     };
   }
 
@@ -241,6 +259,14 @@ export class ServedConn implements TakeoverConn {
   thaw(): void {
     this.#described = false;
     for (const bytes of this.#late.splice(0)) this.write(bytes);
+  }
+
+  /**
+   * After a rollback, once the server watches again: input that waited
+   * (output full, or a reply in flight ended during the pause) is taken up.
+   */
+  resumeInput(): void {
+    this.#offerWaiting();
   }
 
   /**
@@ -309,6 +335,7 @@ export class ServedConn implements TakeoverConn {
 
   #consume(data: Uint8Array): void {
     let consumed: number;
+    this.#consuming = true;
     try {
       consumed = this.#host.handler.onData(this, data);
       if (
@@ -319,20 +346,65 @@ export class ServedConn implements TakeoverConn {
         );
       }
     } catch (error) {
+      this.#consuming = false;
       this.#host.handlerFailed(this, error);
       this.destroy("error");
       return;
     }
+    this.#consuming = false;
     if (this.#closed) return;
+    if (this.#blockToLog) this.#logBlock();
     if (consumed < data.length) {
       // A copy: `data` may be the shared read buffer.
       this.#unread = data.slice(consumed);
-      if (this.#unread.length > this.#host.maxUnreadBytes) {
+      // Input left while the output is full waits for it to drain (no
+      // reading meanwhile, so it cannot grow): only input the handler
+      // cannot take counts as overflow.
+      if (
+        !this.#readBlocked && this.#unread.length > this.#host.maxUnreadBytes
+      ) {
         this.destroy("overflow");
       }
     } else {
       this.#unread = null;
     }
+  }
+
+  /**
+   * Passes the unconsumed input to the handler again, with nothing new:
+   * the client may have sent all it will until it gets its replies.
+   */
+  #offerWaiting(): void {
+    if (
+      this.#unread === null || this.#consuming || this.#closed ||
+      this.#closing || this.#readBlocked || this.#described ||
+      this.#host.paused
+    ) {
+      return;
+    }
+    this.#consume(this.#unread);
+    // The handler may have changed what to watch for (EPOLLOUT).
+    this.watch();
+  }
+
+  #block(): void {
+    if (this.#readBlocked) return;
+    this.#readBlocked = true;
+    // Logged after the handler's call, with what it queued in all.
+    this.#blockToLog = true;
+    if (!this.#consuming) this.#logBlock();
+  }
+
+  #logBlock(): void {
+    this.#blockToLog = false;
+    log.debug(
+      "connection {id}: {unsent} bytes not yet sent; reading paused until half of {max} are sent",
+      {
+        id: this.id,
+        unsent: this.#unsentBytes,
+        max: this.#host.maxUnsentBytes,
+      },
+    );
   }
 
   #flush(): void {
@@ -353,16 +425,21 @@ export class ServedConn implements TakeoverConn {
         break;
       }
     }
+    let unblocked = false;
     if (
       this.#readBlocked && this.#unsentBytes <= this.#host.maxUnsentBytes / 2
     ) {
       this.#readBlocked = false;
+      unblocked = true;
     }
     if (this.#closing && this.#unsentBytes === 0) {
       this.#finish(this.#closeReason);
       return;
     }
     this.watch();
+    // Lines left when the output filled up wait in #unread: without this
+    // a client that sent everything and now reads would wait for ever.
+    if (unblocked) this.#offerWaiting();
   }
 
   #closeWith(reason: CloseReason): void {

@@ -45,6 +45,15 @@ export interface TakeoverConn {
   /** Bytes written but not yet taken by the kernel. */
   readonly unsentBytes: number;
   /**
+   * Whether the unsent bytes passed the server's `maxUnsentBytes` (and half
+   * of that is not sent yet): the connection is not read meanwhile. A
+   * handler that answers several requests per {@linkcode ConnectionHandler.onData}
+   * call should stop here and return what it consumed; the rest is passed
+   * again once the client has read half of it. Otherwise a client that
+   * pipelines requests and never reads makes it queue replies without bound.
+   */
+  readonly outputFull: boolean;
+  /**
    * Sends `bytes` after anything still unsent; never blocks. What the
    * kernel does not take at once is copied and queued. Ignored once closed.
    *
@@ -87,7 +96,11 @@ export interface ConnectionHandler {
    * was left last time followed by what just arrived; it is valid only
    * during the call. Return how many bytes from its start were consumed
    * (answered). The rest is kept and passed again with the next input; it
-   * is what a handover transfers as "read but not yet answered".
+   * is what a handover transfers as "read but not yet answered". It is
+   * also passed again, with nothing new, once a full output has drained
+   * ({@linkcode TakeoverConn.outputFull}) and once the last reply in flight
+   * has ended ({@linkcode TakeoverConn.beginReply}): return 0 if it still
+   * cannot be answered.
    */
   onData(conn: TakeoverConn, data: Uint8Array): number;
   /** The connection ended here (not called when it is handed over). */

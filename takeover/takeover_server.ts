@@ -64,7 +64,8 @@ export interface TakeoverServerOptions {
   maxUnreadBytes?: number;
   /**
    * Unsent output per connection above which its reading pauses until half
-   * of it is sent, in bytes.
+   * of it is sent, in bytes; handlers see it as `conn.outputFull` and
+   * should stop answering (see {@linkcode TakeoverConn.outputFull}).
    * @default {4194304}
    */
   maxUnsentBytes?: number;
@@ -734,6 +735,7 @@ export class TakeoverServer {
     for (const conn of [...this.#conns.values()]) {
       conn.thaw();
       conn.watch();
+      conn.resumeInput();
     }
   }
 

@@ -667,3 +667,231 @@ Deno.test({
     }
   },
 });
+
+/**
+ * A line server whose every reply is `size` bytes (the line, "\n", then
+ * filler): it stops answering once the output is full, as handlers should.
+ * `seen` tracks the most unsent bytes after any call, and `blocked`
+ * resolves once a call ended with the output full.
+ */
+function bulkLines(size: number): {
+  handler: ConnectionHandler;
+  seen: { maxUnsent: number; answered: number; openedFull: boolean[] };
+  blocked: Promise<void>;
+} {
+  const seen = { maxUnsent: 0, answered: 0, openedFull: [] as boolean[] };
+  const blocked = Promise.withResolvers<void>();
+  const handler: ConnectionHandler = {
+    onOpen(conn, restored) {
+      if (restored) seen.openedFull.push(conn.outputFull);
+    },
+    onData(conn, data) {
+      let consumed = 0;
+      while (!conn.outputFull) {
+        const nl = data.indexOf(10, consumed);
+        if (nl < 0) break;
+        const reply = new Uint8Array(size).fill(0x2e);
+        reply.set(data.subarray(consumed, nl + 1));
+        conn.write(reply);
+        seen.answered++;
+        consumed = nl + 1;
+      }
+      seen.maxUnsent = Math.max(seen.maxUnsent, conn.unsentBytes);
+      if (conn.outputFull) blocked.resolve();
+      return consumed;
+    },
+  };
+  return { handler, seen, blocked: blocked.promise };
+}
+
+/** Lines "0\n", "1\n", … as one write. */
+function numberedLines(count: number): Uint8Array {
+  return encoder.encode(
+    Array.from({ length: count }, (_, i) => `${i}\n`).join(""),
+  );
+}
+
+/** Reads `count` replies of `size` bytes and checks they answer lines 0, 1, … in order. */
+async function assertRepliesInOrder(
+  conn: Deno.Conn,
+  count: number,
+  size: number,
+): Promise<void> {
+  const bytes = await readExactly(conn, count * size);
+  for (let i = 0; i < count; i++) {
+    const head = encoder.encode(`${i}\n`);
+    const reply = bytes.subarray(i * size, i * size + head.length);
+    assert.deepEqual(reply, head, `reply ${i}`);
+  }
+}
+
+// Replies far beyond what the kernel buffers on loopback (a few MB), so the
+// server must hold most of them back.
+const BULK_REPLY = 16 << 10;
+const BULK_LINES = 2000;
+const BULK_MAX_UNSENT = 256 << 10;
+
+Deno.test("TakeoverServer: a client that pipelines lines and never reads gets replies up to maxUnsentBytes, then every one in order as it reads", async () => {
+  const { handler, seen, blocked } = bulkLines(BULK_REPLY);
+  await using server = TakeoverServer.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    maxUnsentBytes: BULK_MAX_UNSENT,
+    handler,
+  });
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: server.addr.port,
+  });
+  try {
+    await conn.write(numberedLines(BULK_LINES));
+    await within(10000, "the output to fill up", blocked);
+    assert.ok(seen.answered < BULK_LINES, "lines are left waiting");
+    assert.ok(seen.maxUnsent <= BULK_MAX_UNSENT + BULK_REPLY);
+    // Nothing more comes from the client: the waiting lines are answered
+    // as it reads.
+    await assertRepliesInOrder(conn, BULK_LINES, BULK_REPLY);
+    assert.equal(seen.answered, BULK_LINES);
+    assert.ok(seen.maxUnsent <= BULK_MAX_UNSENT + BULK_REPLY);
+  } finally {
+    conn.close();
+  }
+});
+
+Deno.test("TakeoverServer hands a full output and the lines waiting behind it over; the next process answers them as the client reads", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/ctl.sock`;
+  const before = bulkLines(BULK_REPLY);
+  const handedOver = Promise.withResolvers<TakeoverEvent>();
+  const old = TakeoverServer.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    maxUnsentBytes: BULK_MAX_UNSENT,
+    handler: before.handler,
+    onEvent: (event) => {
+      if (event.type === "handed-over") handedOver.resolve(event);
+    },
+  });
+  old.offer(path);
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: old.addr.port,
+  });
+  let next: TakeoverServer | undefined;
+  try {
+    await conn.write(numberedLines(BULK_LINES));
+    await within(10000, "the output to fill up", before.blocked);
+    const after = bulkLines(BULK_REPLY);
+    next = await TakeoverServer.takeOver(path, {
+      handler: after.handler,
+      maxUnsentBytes: BULK_MAX_UNSENT,
+    });
+    const event = await within(10000, "the handover", handedOver.promise);
+    assert.ok(event.type === "handed-over" && event.unreadBytes > 0);
+    // The restored connection is full from the start: no answer before
+    // the client reads.
+    assert.deepEqual(after.seen.openedFull, [true]);
+    await assertRepliesInOrder(conn, BULK_LINES, BULK_REPLY);
+    assert.equal(before.seen.answered + after.seen.answered, BULK_LINES);
+    assert.ok(after.seen.maxUnsent <= BULK_MAX_UNSENT + BULK_REPLY);
+  } finally {
+    conn.close();
+    await old.close();
+    await next?.close();
+  }
+});
+
+/**
+ * Like tcpservd's startloop: "slow" is answered later (`started` gives the
+ * function that answers it), and the lines after it wait until then.
+ */
+function slowLines(started: { resolve(finish: () => void): void }) {
+  return {
+    onData(conn: TakeoverConn, data: Uint8Array): number {
+      if (conn.state === "slow") return 0;
+      const nl = data.indexOf(10);
+      if (nl < 0) return 0;
+      const line = decoder.decode(data.subarray(0, nl));
+      if (line === "slow") {
+        conn.state = "slow";
+        const done = conn.beginReply();
+        started.resolve(() => {
+          conn.write(encoder.encode("slow done\n"));
+          conn.state = null;
+          done();
+        });
+      } else {
+        conn.write(encoder.encode(`${line} done\n`));
+      }
+      return nl + 1;
+    },
+  } satisfies ConnectionHandler;
+}
+
+Deno.test("TakeoverServer passes input that waited for a reply in flight again once it ends, with nothing new from the client", async () => {
+  const started = Promise.withResolvers<() => void>();
+  await using server = TakeoverServer.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: slowLines(started),
+  });
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: server.addr.port,
+  });
+  try {
+    await conn.write(encoder.encode("slow\nfast\n"));
+    const finish = await within(10000, "the slow request", started.promise);
+    finish();
+    assert.equal(
+      decoder.decode(await readExactly(conn, 20)),
+      "slow done\nfast done\n",
+    );
+  } finally {
+    conn.close();
+  }
+});
+
+Deno.test("TakeoverServer answers input that waited for a reply ended during a handover once the handover rolls back", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/ctl.sock`;
+  const started = Promise.withResolvers<() => void>();
+  const handingOver = Promise.withResolvers<void>();
+  const rolledBack = Promise.withResolvers<void>();
+  await using old = TakeoverServer.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: slowLines(started),
+    onEvent: (event) => {
+      if (event.type === "handing-over") handingOver.resolve();
+      if (event.type === "rolled-back") rolledBack.resolve();
+    },
+  });
+  old.offer(path, { timeoutMs: 300 });
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: old.addr.port,
+  });
+  try {
+    await conn.write(encoder.encode("slow\nfast\n"));
+    const finish = await within(10000, "the slow request", started.promise);
+    // The taker stalls before its ack until the old process gave up.
+    const taking = TakeoverServer.takeOver(path, {
+      handler: slowLines(Promise.withResolvers<() => void>()),
+      timeoutMs: 20000,
+      beforeAck: () => within(10000, "the rollback", rolledBack.promise),
+    });
+    taking.catch(() => {});
+    await within(10000, "the handover to start", handingOver.promise);
+    // The reply ends while the server is paused: "fast" is handed over as
+    // unread, then comes back with the rollback.
+    finish();
+    await assert.rejects(taking, TakeoverAbortedError);
+    assert.equal(
+      decoder.decode(await readExactly(conn, 20)),
+      "slow done\nfast done\n",
+    );
+  } finally {
+    conn.close();
+  }
+});
