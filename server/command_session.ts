@@ -1,9 +1,14 @@
 /**
  * tcpservd's line protocol on one connection: prompt, commands, replies.
  */
-import { LineReader, LineTooLongError, LogBudget } from "../common/mod.ts";
+import {
+  type Line,
+  LineReader,
+  LineTooLongError,
+  LogBudget,
+} from "../common/mod.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
-import { parseCommand } from "./commands.ts";
+import { type Command, parseCommand } from "./commands.ts";
 import { ConnFaults } from "./conn_faults.ts";
 import type { FaultSet } from "./fault_set.ts";
 import {
@@ -14,7 +19,11 @@ import {
   TooManyFaultsError,
 } from "./fault_spec.ts";
 import { SeededRandom } from "./seeded_random.ts";
-import { immediateReply, replyContext } from "./command_replies.ts";
+import {
+  immediateReply,
+  type ReplyContext,
+  replyContext,
+} from "./command_replies.ts";
 import { burnCpu } from "./cpu_loop.ts";
 import { ControlPolicy } from "./control_policy.ts";
 import { frameReply, PROMPT, type ReplyFraming } from "./reply_framing.ts";
@@ -62,17 +71,36 @@ export interface CommandSessionOptions {
 export function commandSession(
   options: CommandSessionOptions,
 ): ConnectionHandler {
-  const { state, maxLine = 4096, maxLoops = 8, faults } = options;
-  const control = options.control ?? new ControlPolicy();
-  const framing = options.framing ?? "tcpkit";
-  const context = replyContext(options);
-  let loopsRunning = 0;
+  const protocol = new CommandProtocol(options);
+  return (conn) => protocol.handle(conn);
+}
 
-  async function startLoop(conn: ServerConn, seconds: number): Promise<string> {
-    if (loopsRunning >= maxLoops) {
-      return `ERR too many loops running (limit ${maxLoops})\n`;
+/** tcpservd's line protocol, one instance per server (it counts the loops). */
+class CommandProtocol {
+  readonly #state: HealthState;
+  readonly #maxLine: number;
+  readonly #maxLoops: number;
+  readonly #faults: FaultSet | undefined;
+  readonly #control: ControlPolicy;
+  readonly #framing: ReplyFraming;
+  readonly #context: ReplyContext;
+  #loopsRunning = 0;
+
+  constructor(options: CommandSessionOptions) {
+    this.#state = options.state;
+    this.#maxLine = options.maxLine ?? 4096;
+    this.#maxLoops = options.maxLoops ?? 8;
+    this.#faults = options.faults;
+    this.#control = options.control ?? new ControlPolicy();
+    this.#framing = options.framing ?? "tcpkit";
+    this.#context = replyContext(options);
+  }
+
+  async #startLoop(conn: ServerConn, seconds: number): Promise<string> {
+    if (this.#loopsRunning >= this.#maxLoops) {
+      return `ERR too many loops running (limit ${this.#maxLoops})\n`;
     }
-    loopsRunning++;
+    this.#loopsRunning++;
     const abort = new AbortController();
     conn.onDrain(() => abort.abort());
     try {
@@ -84,7 +112,7 @@ export function commandSession(
       const elapsed = await burnCpu(seconds, abort.signal);
       return `END_LOOP: ${Math.round(elapsed)} seconds\n`;
     } finally {
-      loopsRunning--;
+      this.#loopsRunning--;
     }
   }
 
@@ -92,15 +120,16 @@ export function commandSession(
    * `fault SPEC | list | clear`. Returns the reply, and whether the
    * connection's own faults must act now (`on=current`).
    */
-  function faultCommand(
+  #faultCommand(
     conn: ServerConn,
     text: string,
   ): { reply: string; actNow: boolean } {
+    const faults = this.#faults;
     if (!faults) {
       return { reply: "ERR fault: not available here\n", actNow: false };
     }
     if (text === "list") {
-      const list = faults.list();
+      const list = this.#faults.list();
       if (list.length === 0) return { reply: "no faults\n", actNow: false };
       return {
         reply: list.map((f) =>
@@ -111,7 +140,10 @@ export function commandSession(
       };
     }
     if (text === "clear") {
-      return { reply: `OK ${faults.clear()} faults cleared\n`, actNow: false };
+      return {
+        reply: `OK ${this.#faults.clear()} faults cleared\n`,
+        actNow: false,
+      };
     }
     let spec;
     try {
@@ -124,7 +156,7 @@ export function commandSession(
     if (spec.on === "new") {
       let fault;
       try {
-        fault = faults.add(spec);
+        fault = this.#faults.add(spec);
       } catch (error) {
         if (!(error instanceof TooManyFaultsError)) throw error;
         return { reply: tooMany, actNow: false };
@@ -158,37 +190,98 @@ export function commandSession(
     };
   }
 
-  return async function handle(conn: ServerConn): Promise<void> {
-    const reader = new LineReader(conn, { maxLine });
+  /**
+   * The next request line, or `null` when the session is over: end of
+   * stream, an over-long line (answered and closed), or a last line cut by
+   * end of stream (answered, not run: the client may have died mid-write).
+   */
+  async #readRequest(
+    conn: ServerConn,
+    reader: LineReader,
+  ): Promise<Line | null> {
+    let line;
+    try {
+      line = await reader.readLine();
+    } catch (error) {
+      if (!(error instanceof LineTooLongError)) throw error;
+      const more = budget.tail("long-line");
+      if (more !== undefined) {
+        log.warn(
+          "connection {id} from {peer}: line longer than {maxLine} bytes{more}",
+          { id: conn.id, peer: conn.peer, maxLine: this.#maxLine, more },
+        );
+      }
+      await conn.lingeringClose("ERR line too long\n");
+      return null;
+    }
+    if (line?.terminator === "") {
+      await conn.writeAll(frameReply(this.#framing, [INCOMPLETE_LINE], false));
+      return null;
+    }
+    return line;
+  }
+
+  /** The reply of a command answered at once; logs a change of state. */
+  #immediate(conn: ServerConn, command: Command): string | undefined {
+    const previous = this.#state.get();
+    const reply = immediateReply(command, this.#context);
+    const more = this.#state.get() !== previous
+      ? budget.tail("state")
+      : undefined;
+    if (more !== undefined) {
+      log.info(
+        "state {previous} -> {health} (connection {id} from {peer}){more}",
+        {
+          previous,
+          health: this.#state.get(),
+          id: conn.id,
+          peer: conn.peer,
+          more,
+        },
+      );
+    }
+    return reply;
+  }
+
+  /**
+   * Sends the OK of a `fault … on=current`, then lets the fault act on this
+   * connection. Returns false when the session is over.
+   */
+  async #actOnOwnFaults(
+    conn: ServerConn,
+    ok: string,
+  ): Promise<boolean> {
+    // The OK goes out before the fault changes how we write.
+    const faultsOfConn = conn.faults!;
+    conn.faults = undefined;
+    await conn.writeAll(frameReply(this.#framing, [ok]));
+    conn.faults = faultsOfConn;
+    conn.busy = false;
+    if (!(await faultsOfConn.open(conn))) return false;
+    if (!faultsOfConn.zeroWindow && !faultsOfConn.hang) return true;
+    // Stop reading (zero-window) or stop replying (hang) from now on.
+    conn.busy = true;
+    if (faultsOfConn.hang) {
+      const sink = new Uint8Array(4096);
+      while ((await conn.read(sink)) !== null) {
+        // Read on, so the peer's close is seen.
+      }
+    } else {
+      await conn.whenDraining();
+    }
+    return false;
+  }
+
+  /** Serves one connection. */
+  async handle(conn: ServerConn): Promise<void> {
+    const reader = new LineReader(conn, { maxLine: this.#maxLine });
     // Only a whole line is activity: a client trickling bytes without a
     // newline (slowloris) must not keep its slot past the idle timeout.
     conn.readsAreActivity = false;
     await conn.writeAll(PROMPT);
     while (!conn.draining) {
-      let line;
-      try {
-        line = await reader.readLine();
-      } catch (error) {
-        if (!(error instanceof LineTooLongError)) throw error;
-        const more = budget.tail("long-line");
-        if (more !== undefined) {
-          log.warn(
-            "connection {id} from {peer}: line longer than {maxLine} bytes{more}",
-            { id: conn.id, peer: conn.peer, maxLine, more },
-          );
-        }
-        await conn.lingeringClose("ERR line too long\n");
-        return;
-      }
+      const line = await this.#readRequest(conn, reader);
       if (line === null) return;
-      if (line.terminator === "") {
-        // Cut by end of stream: the client may have died mid-write, so a
-        // possibly truncated command is not run.
-        await conn.writeAll(
-          frameReply(framing, [INCOMPLETE_LINE], false),
-        );
-        return;
-      }
       conn.activity++;
       conn.busy = true;
       const command = parseCommand(line.bytes);
@@ -196,73 +289,37 @@ export function commandSession(
         id: conn.id,
         command: command.name,
       });
-      const refusal = control.check(
+      const refusal = this.#control.check(
         command.name,
         conn.conn.remoteAddr,
         conn,
       );
+      let reply: string;
       if (refusal !== undefined) {
-        await conn.writeAll(frameReply(framing, [refusal]));
+        reply = refusal;
+      } else if (command.name === "quit") {
+        const bye = this.#immediate(conn, command)!;
+        await conn.writeAll(frameReply(this.#framing, [bye], false));
+        return;
+      } else if (command.name === "startloop") {
+        reply = await this.#startLoop(conn, command.seconds);
+      } else if (command.name === "fault") {
+        const { reply: text, actNow } = this.#faultCommand(conn, command.spec);
+        if (actNow) {
+          if (!(await this.#actOnOwnFaults(conn, text))) return;
+          continue;
+        }
+        reply = text;
+      } else if (command.name === "echo") {
+        const end = line.terminator || "\n";
+        await conn.writeAll(frameReply(this.#framing, [line.bytes, end]));
         conn.busy = false;
         continue;
+      } else {
+        reply = this.#immediate(conn, command)!;
       }
-      const previous = state.get();
-      const immediate = immediateReply(command, context);
-      const more = state.get() !== previous ? budget.tail("state") : undefined;
-      if (more !== undefined) {
-        log.info(
-          "state {previous} -> {health} (connection {id} from {peer}){more}",
-          { previous, health: state.get(), id: conn.id, peer: conn.peer, more },
-        );
-      }
-      if (command.name === "quit") {
-        await conn.writeAll(frameReply(framing, [immediate!], false));
-        return;
-      }
-      let reply: string;
-      switch (command.name) {
-        case "startloop":
-          reply = await startLoop(conn, command.seconds);
-          break;
-        case "fault": {
-          const { reply: text, actNow } = faultCommand(conn, command.spec);
-          if (!actNow) {
-            reply = text;
-            break;
-          }
-          // The OK goes out before the fault changes how we write.
-          const faultsOfConn = conn.faults!;
-          conn.faults = undefined;
-          await conn.writeAll(frameReply(framing, [text]));
-          conn.faults = faultsOfConn;
-          conn.busy = false;
-          if (!(await faultsOfConn.open(conn))) return;
-          if (faultsOfConn.zeroWindow || faultsOfConn.hang) {
-            // Stop reading (zero-window) or stop replying (hang) from now on.
-            conn.busy = true;
-            if (faultsOfConn.hang) {
-              const sink = new Uint8Array(4096);
-              while ((await conn.read(sink)) !== null) {
-                // Read on, so the peer's close is seen.
-              }
-            } else {
-              await conn.whenDraining();
-            }
-            return;
-          }
-          continue;
-        }
-        case "echo": {
-          const end = line.terminator || "\n";
-          await conn.writeAll(frameReply(framing, [line.bytes, end]));
-          conn.busy = false;
-          continue;
-        }
-        default:
-          reply = immediate!;
-      }
-      await conn.writeAll(frameReply(framing, [reply], !conn.draining));
+      await conn.writeAll(frameReply(this.#framing, [reply], !conn.draining));
       conn.busy = false;
     }
-  };
+  }
 }

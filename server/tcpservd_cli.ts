@@ -3,6 +3,7 @@
  */
 import {
   parseCommandLine,
+  type ParsedCommandLine,
   parseHost,
   parseNumberOption,
   parsePort,
@@ -233,6 +234,140 @@ function optional(
   return text === undefined ? undefined : parseNumberOption(name, text, bounds);
 }
 
+type Values = ParsedCommandLine<typeof OPTIONS>["values"];
+
+/** A path option's value: not empty, no NUL. */
+function checkPath(name: string, path: string | undefined): string | undefined {
+  if (path !== undefined && (path === "" || path.includes("\0"))) {
+    throw new UsageError(`Invalid value for ${name}: "${path}"`);
+  }
+  return path;
+}
+
+/** `--keepalive-idle` or its alias `--keepalive-delay` (not both). */
+function parseKeepAliveIdle(values: Values): number | undefined {
+  const idle = values["keepalive-idle"];
+  const delay = values["keepalive-delay"];
+  if (idle !== undefined && delay !== undefined) {
+    throw new UsageError(
+      "Give --keepalive-idle or --keepalive-delay, not both",
+    );
+  }
+  const name = delay !== undefined ? "--keepalive-delay" : "--keepalive-idle";
+  return optional(name, idle ?? delay, { min: 1, max: 32767 });
+}
+
+/** The `--fault` specs, each checked, at most {@linkcode MAX_FAULTS}. */
+function parseFaults(values: Values): string[] {
+  const faults = values.fault ?? [];
+  for (const spec of faults) {
+    try {
+      parseFaultSpec(spec);
+    } catch (error) {
+      if (error instanceof FaultSpecError) {
+        throw new UsageError(`Invalid --fault "${spec}": ${error.message}`);
+      }
+      throw error;
+    }
+  }
+  if (faults.length > MAX_FAULTS) {
+    throw new UsageError(`Too many --fault options (limit ${MAX_FAULTS})`);
+  }
+  return faults;
+}
+
+/** What serves: `--buggy`, `--engine`, `--takeover(-from)`, and which combine. */
+function parseModes(values: Values, faults: readonly string[]): {
+  buggy: boolean;
+  engine: EchoEngine | undefined;
+  takeoverPath: string | undefined;
+  takeoverFrom: string | undefined;
+} {
+  const buggy = values.buggy ?? false;
+  if (buggy && values.echo) {
+    throw new UsageError("--buggy and --echo cannot be combined");
+  }
+  const takeoverPath = checkPath("--takeover", values.takeover);
+  const takeoverFrom = checkPath("--takeover-from", values["takeover-from"]);
+  const takeover = takeoverPath !== undefined || takeoverFrom !== undefined;
+  if (takeover) {
+    // The takeover machinery owns raw sockets: one process, no faults.
+    if (values.workers !== undefined && values.workers !== "1") {
+      throw new UsageError(
+        "--takeover and --takeover-from need a single process (no -w)",
+      );
+    }
+    if (buggy || faults.length > 0) {
+      throw new UsageError(
+        "--takeover and --takeover-from cannot be combined with --buggy or --fault",
+      );
+    }
+  }
+  const engine = values.engine;
+  if (engine !== undefined && engine !== "epoll" && engine !== "deno") {
+    throw new UsageError(
+      `Invalid value for --engine: "${engine}" (epoll or deno)`,
+    );
+  }
+  if (engine !== undefined) {
+    if (!values.echo) throw new UsageError("--engine needs --echo");
+    if (takeover) {
+      throw new UsageError(
+        "--engine cannot be combined with --takeover or --takeover-from",
+      );
+    }
+    if (engine === "epoll" && faults.length > 0) {
+      throw new UsageError(
+        "--engine epoll cannot inject faults: use --engine deno with --fault",
+      );
+    }
+  }
+  return { buggy, engine, takeoverPath, takeoverFrom };
+}
+
+/** `--control-from`, `--read-only` and `--framing`: the command mode's own. */
+function parseCommandModeOptions(values: Values): {
+  controlFrom: Cidr[] | undefined;
+  readOnly: boolean;
+  framing: ReplyFraming;
+} {
+  let controlFrom: Cidr[] | undefined;
+  if (values["control-from"] !== undefined) {
+    try {
+      controlFrom = parseCidrList(values["control-from"]);
+    } catch (error) {
+      if (!(error instanceof CidrError)) throw error;
+      throw new UsageError(
+        `Invalid value for --control-from: ${error.message}`,
+      );
+    }
+  }
+  const readOnly = values["read-only"] ?? false;
+  if (readOnly && controlFrom !== undefined) {
+    throw new UsageError("Give --read-only or --control-from, not both");
+  }
+  const framingText = values.framing ?? "tcpkit";
+  const framing = parseReplyFraming(framingText);
+  if (framing === undefined) {
+    throw new UsageError(
+      `Invalid value for --framing: "${framingText}" (tcpkit or original)`,
+    );
+  }
+  if (values.buggy || values.echo) {
+    if (readOnly || controlFrom !== undefined) {
+      throw new UsageError(
+        "--read-only and --control-from apply to the command mode (not --echo or --buggy)",
+      );
+    }
+    if (framing !== "tcpkit") {
+      throw new UsageError(
+        "--framing applies to the command mode (not --echo or --buggy)",
+      );
+    }
+  }
+  return { controlFrom, readOnly, framing };
+}
+
 /**
  * Parses tcpservd's arguments. The original's short flags keep their
  * meaning and combine (`-dkr`).
@@ -256,123 +391,14 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
   if (service.trim() === "" || service.includes("\0")) {
     throw new UsageError(`Invalid service name: "${service}"`);
   }
-  if (
-    values["keepalive-idle"] !== undefined &&
-    values["keepalive-delay"] !== undefined
-  ) {
-    throw new UsageError(
-      "Give --keepalive-idle or --keepalive-delay, not both",
-    );
-  }
-  const keepAliveName = values["keepalive-delay"] !== undefined
-    ? "--keepalive-delay"
-    : "--keepalive-idle";
-  const keepAliveIdleSecs = optional(
-    keepAliveName,
-    values["keepalive-idle"] ?? values["keepalive-delay"],
-    { min: 1, max: 32767 },
+  const keepAliveIdleSecs = parseKeepAliveIdle(values);
+  const faults = parseFaults(values);
+  const { buggy, engine, takeoverPath, takeoverFrom } = parseModes(
+    values,
+    faults,
   );
-  const faults = values.fault ?? [];
-  for (const spec of faults) {
-    try {
-      parseFaultSpec(spec);
-    } catch (error) {
-      if (error instanceof FaultSpecError) {
-        throw new UsageError(`Invalid --fault "${spec}": ${error.message}`);
-      }
-      throw error;
-    }
-  }
-  if (faults.length > MAX_FAULTS) {
-    throw new UsageError(`Too many --fault options (limit ${MAX_FAULTS})`);
-  }
-  const buggy = values.buggy ?? false;
-  if (buggy && values.echo) {
-    throw new UsageError("--buggy and --echo cannot be combined");
-  }
-  const takeoverPath = values.takeover;
-  const takeoverFrom = values["takeover-from"];
-  for (
-    const [name, path] of [["--takeover", takeoverPath], [
-      "--takeover-from",
-      takeoverFrom,
-    ]]
-  ) {
-    if (path !== undefined && (path === "" || path.includes("\0"))) {
-      throw new UsageError(`Invalid value for ${name}: "${path}"`);
-    }
-  }
-  if (takeoverPath !== undefined || takeoverFrom !== undefined) {
-    // The takeover machinery owns raw sockets: one process, no faults.
-    if (values.workers !== undefined && values.workers !== "1") {
-      throw new UsageError(
-        "--takeover and --takeover-from need a single process (no -w)",
-      );
-    }
-    if (buggy || faults.length > 0) {
-      throw new UsageError(
-        "--takeover and --takeover-from cannot be combined with --buggy or --fault",
-      );
-    }
-  }
-  const engine = values.engine;
-  if (engine !== undefined) {
-    if (engine !== "epoll" && engine !== "deno") {
-      throw new UsageError(
-        `Invalid value for --engine: "${engine}" (epoll or deno)`,
-      );
-    }
-    if (!values.echo) throw new UsageError("--engine needs --echo");
-    if (takeoverPath !== undefined || takeoverFrom !== undefined) {
-      throw new UsageError(
-        "--engine cannot be combined with --takeover or --takeover-from",
-      );
-    }
-    if (engine === "epoll" && faults.length > 0) {
-      throw new UsageError(
-        "--engine epoll cannot inject faults: use --engine deno with --fault",
-      );
-    }
-  }
-  let controlFrom: Cidr[] | undefined;
-  if (values["control-from"] !== undefined) {
-    try {
-      controlFrom = parseCidrList(values["control-from"]);
-    } catch (error) {
-      if (!(error instanceof CidrError)) throw error;
-      throw new UsageError(
-        `Invalid value for --control-from: ${error.message}`,
-      );
-    }
-  }
-  const readOnly = values["read-only"] ?? false;
-  if (readOnly && controlFrom !== undefined) {
-    throw new UsageError("Give --read-only or --control-from, not both");
-  }
-  if ((readOnly || controlFrom !== undefined) && (buggy || values.echo)) {
-    throw new UsageError(
-      "--read-only and --control-from apply to the command mode (not --echo or --buggy)",
-    );
-  }
-  const framingText = values.framing ?? "tcpkit";
-  const framing = parseReplyFraming(framingText);
-  if (framing === undefined) {
-    throw new UsageError(
-      `Invalid value for --framing: "${framingText}" (tcpkit or original)`,
-    );
-  }
-  if (framing !== "tcpkit" && (buggy || values.echo)) {
-    throw new UsageError(
-      "--framing applies to the command mode (not --echo or --buggy)",
-    );
-  }
-  const sharedState = values["shared-state"];
-  if (
-    sharedState !== undefined &&
-    (sharedState === "" || sharedState.includes("\0"))
-  ) {
-    throw new UsageError(`Invalid value for --shared-state: "${sharedState}"`);
-  }
+  const { controlFrom, readOnly, framing } = parseCommandModeOptions(values);
+  const sharedState = checkPath("--shared-state", values["shared-state"]);
   return {
     help: values.help ?? false,
     version: values.version ?? false,
