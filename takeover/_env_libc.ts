@@ -19,6 +19,7 @@ import {
   socketKinds,
   unlinkPath,
 } from "../ffi/mod.ts";
+import { duplicateFd } from "../ffi/fd_duplicate.ts";
 import type { PeerIdentity, TakeoverEnv } from "./takeover_env.ts";
 
 /** The environment takeovers use unless told otherwise. */
@@ -44,6 +45,7 @@ export const LIBC_ENV: TakeoverEnv = Object.freeze({
   socketKinds,
   setNonBlocking,
   reserveFdSlots,
+  duplicateFd,
   close: closeFd,
   unlink: unlinkPath,
 });

@@ -6,7 +6,9 @@
  * @module
  */
 
-import { constants, type Reactor } from "../ffi/mod.ts";
+import { constants, ErrnoError, type Reactor } from "../ffi/mod.ts";
+import { tcpkitLogger } from "../logging/mod.ts";
+import { AcceptFailures } from "./_accept_failures.ts";
 import { ControlChannel } from "./control_channel.ts";
 import {
   BATCH_TARGET_BYTES,
@@ -30,6 +32,7 @@ import {
 import type { PeerIdentity, TakeoverEnv } from "./takeover_env.ts";
 
 const { EPOLLIN } = constants;
+const log = tcpkitLogger("takeover");
 
 /** One socket to hand over: its description and our fd. */
 export interface SnapshotSocket<R> {
@@ -168,6 +171,8 @@ interface Asker {
 
 /** Most connections taken from the control socket's queue per wakeup. */
 const ACCEPTS_PER_EVENT = 64;
+/** Pause before accepting again after accept() failed (EMFILE…), in ms. */
+const ACCEPT_RETRY_MS = 100;
 
 /**
  * Offers the sockets of a {@linkcode HandoverSource} on a Unix socket at
@@ -190,7 +195,13 @@ export class HandoverOffer {
   readonly #listenFd: number;
   readonly #askers = new Set<Asker>();
   readonly #tasks = new Set<Promise<void>>();
+  readonly #failures: AcceptFailures;
   #watching = false;
+  // A copy of the listening fd that holds one slot of the fd table: out of
+  // fds (a remote client can get us there), it is closed to accept the
+  // asker, so a handover, the way out, still works.
+  #spareFd: number | undefined;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #busyPid: number | undefined;
   #closed = false;
   #handedOverTo: number | undefined;
@@ -225,6 +236,11 @@ export class HandoverOffer {
       CONTROL_SOCKET_MODE,
       options.replaceLive,
     );
+    this.#failures = new AcceptFailures(`the takeover socket ${path}`, {
+      log,
+      retryMs: ACCEPT_RETRY_MS,
+    });
+    this.#refillSpare();
     this.#watch();
   }
 
@@ -252,6 +268,9 @@ export class HandoverOffer {
     }
     this.#closed = true;
     this.#unwatch();
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#failures.ended("stopped");
     const error = new TakeoverError("The offer was closed");
     for (const asker of this.#askers) asker.channel.abort(error);
     if (this.#handedOverTo === undefined) {
@@ -260,6 +279,8 @@ export class HandoverOffer {
       );
     }
     await Promise.all(this.#tasks);
+    if (this.#spareFd !== undefined) this.#options.env.close(this.#spareFd);
+    this.#spareFd = undefined;
     this.#options.env.close(this.#listenFd);
     if (this.#handedOverTo === undefined) {
       try {
@@ -271,7 +292,11 @@ export class HandoverOffer {
   }
 
   #watch(): void {
-    if (this.#watching || this.#closed || this.#handedOverTo !== undefined) {
+    // While a retry is pending the timer watches again.
+    if (
+      this.#watching || this.#closed || this.#handedOverTo !== undefined ||
+      this.#retryTimer !== undefined
+    ) {
       return;
     }
     this.#watching = true;
@@ -284,6 +309,59 @@ export class HandoverOffer {
     this.#reactor.unwatch(this.#listenFd);
   }
 
+  /**
+   * Stops watching for a while: after a failed accept the socket stays
+   * readable, and a watched one would call us again at once, for ever (a
+   * core at 100%, and no time left for the handover).
+   */
+  #retryLater(): void {
+    this.#unwatch();
+    if (this.#retryTimer !== undefined) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#refillSpare();
+      this.#watch();
+    }, ACCEPT_RETRY_MS);
+  }
+
+  /** Takes the spare slot back once an fd is free (best effort). */
+  #refillSpare(): void {
+    if (
+      this.#spareFd !== undefined || this.#closed ||
+      this.#handedOverTo !== undefined
+    ) {
+      return;
+    }
+    try {
+      this.#spareFd = this.#options.env.duplicateFd(this.#listenFd);
+    } catch {
+      // Still out of fds: tried again after the next asker or retry.
+    }
+  }
+
+  /** Accepts an asker, with the spare's slot when out of fds. */
+  #acceptAsker(): number | null {
+    const { env } = this.#options;
+    try {
+      return env.acceptUnix(this.#listenFd);
+    } catch (error) {
+      const spare = this.#spareFd;
+      if (
+        spare === undefined ||
+        !(error instanceof ErrnoError && error.code === "EMFILE")
+      ) {
+        throw error;
+      }
+      this.#spareFd = undefined;
+      env.close(spare);
+      log.warn(
+        "out of fds: a takeover asker on {path} gets the spare fd's slot",
+        { path: this.path },
+      );
+      return env.acceptUnix(this.#listenFd);
+    }
+  }
+
   #onAcceptable(): void {
     const { env } = this.#options;
     for (let i = 0; i < ACCEPTS_PER_EVENT; i++) {
@@ -293,18 +371,23 @@ export class HandoverOffer {
         this.#unwatch();
         return;
       }
+      const hadSpare = this.#spareFd !== undefined;
       let fd: number | null;
       try {
-        fd = env.acceptUnix(this.#listenFd);
-      } catch {
+        fd = this.#acceptAsker();
+      } catch (error) {
+        this.#failures.failed(error);
+        this.#retryLater();
         return;
       }
+      this.#failures.ended("recovered");
       if (fd === null) return;
       let peer: PeerIdentity;
       try {
         peer = env.peerCredentials(fd);
       } catch {
         env.close(fd);
+        this.#refillSpare();
         continue;
       }
       const own = env.uid();
@@ -315,9 +398,13 @@ export class HandoverOffer {
           `uid ${peer.uid} may not take over a process of uid ${own} (only the same user or root may)`,
         );
         env.close(fd);
+        this.#refillSpare();
         continue;
       }
       this.#track(this.#serve(fd, peer));
+      // Out of fds: the next accept() could only fail (it takes an fd
+      // before it looks at the queue). A waiting asker wakes us again.
+      if (hadSpare && this.#spareFd === undefined) return;
     }
   }
 
@@ -400,6 +487,7 @@ export class HandoverOffer {
       clearTimeout(timer);
       this.#askers.delete(asker);
       channel.close();
+      this.#refillSpare();
       this.#watch();
       if (asker.refused) return;
       this.#options.onEvent({
@@ -419,6 +507,7 @@ export class HandoverOffer {
         : `a takeover by pid ${this.#busyPid} is under way`;
       this.#refuseNow(channel.fd, peer, reason);
       channel.close();
+      this.#refillSpare();
       return;
     }
     this.#busyPid = peer.pid;
@@ -558,6 +647,7 @@ export class HandoverOffer {
     } catch (caught) {
       clearTimeout(timer);
       channel.close();
+      this.#refillSpare();
       this.#source.resume();
       this.#options.onEvent({
         type: "rolled-back",

@@ -61,6 +61,11 @@ export interface TakeoverEnv {
   setNonBlocking(fd: number): void;
   /** Grows the fd table so `count` more fds fit at once; `fd` is any open fd. */
   reserveFdSlots(fd: number, count: number): number;
+  /**
+   * Duplicates an fd (close-on-exec) to the lowest free slot: a spare that
+   * is closed to make room when the fd table is full.
+   */
+  duplicateFd(fd: number): number;
   /** Closes an fd, never shutting a socket down. */
   close(fd: number): void;
   /** Removes a path; `false` when it did not exist. */

@@ -21,6 +21,7 @@ import {
   socketCookies,
 } from "../ffi/mod.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
+import { AcceptFailures } from "./_accept_failures.ts";
 import { LIBC_ENV } from "./_env_libc.ts";
 import { type ConnHost, ServedConn } from "./_served_conn.ts";
 import { warmUp } from "./_warm_up.ts";
@@ -132,6 +133,15 @@ interface ListenerEntry {
   readonly fd: number;
   readonly addr: Deno.NetAddr;
   readonly cookie: string;
+  /** Failed accepts (out of fds), logged once per episode. */
+  readonly failures: AcceptFailures;
+}
+
+function acceptFailures(addr: Deno.NetAddr): AcceptFailures {
+  return new AcceptFailures(formatHostPort(addr.hostname, addr.port), {
+    log,
+    retryMs: ACCEPT_RETRY_MS,
+  });
 }
 
 /** A reactor whose internal failures are logged: a server must not die of one. */
@@ -282,10 +292,12 @@ export class TakeoverServer {
       setSocketOption(listener.fd, "TCP_NODELAY", 1);
       reactor = createReactor();
       const server = new TakeoverServer(reactor, options);
+      const addr = toNetAddr(listener.address);
       server.#addListener({
         fd: listener.fd,
-        addr: toNetAddr(listener.address),
+        addr,
         cookie: String(socketCookies([listener.fd])[0]),
+        failures: acceptFailures(addr),
       });
       server.#watchListeners();
       return server;
@@ -335,10 +347,14 @@ export class TakeoverServer {
     server.#nextId = received.nextId;
     for (const { record, fd } of received.listeners) {
       const address = getSockName(fd);
+      const addr = address === null
+        ? parseNetAddr(record.addr)
+        : toNetAddr(address);
       server.#addListener({
         fd,
-        addr: address === null ? parseNetAddr(record.addr) : toNetAddr(address),
+        addr,
         cookie: record.cookie,
+        failures: acceptFailures(addr),
       });
     }
     server.#tookOver = {
@@ -545,6 +561,7 @@ export class TakeoverServer {
     this.#state = "closing";
     clearTimeout(this.#acceptRetry);
     for (const entry of this.#listeners.values()) {
+      entry.failures.ended("stopped");
       this.#reactor.unwatch(entry.fd);
       closeFd(entry.fd);
     }
@@ -630,12 +647,9 @@ export class TakeoverServer {
       try {
         fd = acceptSocket(entry.fd);
       } catch (error) {
-        // Out of fds, most likely: the connection waits in the queue.
-        log.error("cannot accept on {addr}: {error}; retrying in {ms} ms", {
-          addr: formatHostPort(entry.addr.hostname, entry.addr.port),
-          error: error instanceof Error ? error.message : String(error),
-          ms: ACCEPT_RETRY_MS,
-        });
+        // Out of fds, most likely: the connection waits in the queue. A
+        // client can keep us here, so one line per episode, not per retry.
+        entry.failures.failed(error);
         this.#reactor.unwatch(entry.fd);
         this.#acceptRetry = setTimeout(() => {
           this.#acceptRetry = undefined;
@@ -645,6 +659,7 @@ export class TakeoverServer {
         }, ACCEPT_RETRY_MS);
         return;
       }
+      entry.failures.ended("recovered");
       if (fd === null) return;
       const local = getSockName(fd);
       const remote = getPeerName(fd);
@@ -685,6 +700,7 @@ export class TakeoverServer {
     this.#paused = true;
     clearTimeout(this.#acceptRetry);
     for (const entry of this.#listeners.values()) {
+      entry.failures.ended("stopped");
       this.#reactor.unwatch(entry.fd);
     }
     // 2. Stop reading, and let replies in flight finish.

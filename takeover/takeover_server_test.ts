@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { probeUnixPath } from "../ffi/mod.ts";
+import { ErrnoError, probeUnixPath } from "../ffi/mod.ts";
 import { LIBC_ENV } from "./_env_libc.ts";
 import type { TakeoverEvent } from "./handover_offer.ts";
 import type { JsonValue } from "./protocol.ts";
@@ -893,5 +893,53 @@ Deno.test("TakeoverServer answers input that waited for a reply ended during a h
     );
   } finally {
     conn.close();
+  }
+});
+
+Deno.test("TakeoverServer out of fds: the offer accepts its asker in the slot of a spare fd, and the handover goes through", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/ctl.sock`;
+  // The seam: accept() on the offer socket fails with EMFILE until the
+  // spare copy of the socket has been closed, as in a full fd table.
+  let spare: number | undefined;
+  let spareClosed = false;
+  let failedAccepts = 0;
+  const old = TakeoverServer.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: frameEcho(),
+    env: {
+      ...LIBC_ENV,
+      duplicateFd: (fd) => {
+        const copy = LIBC_ENV.duplicateFd(fd);
+        spare ??= copy;
+        return copy;
+      },
+      acceptUnix: (fd) => {
+        if (!spareClosed) {
+          failedAccepts++;
+          throw new ErrnoError(24, "accept4");
+        }
+        return LIBC_ENV.acceptUnix(fd);
+      },
+      close: (fd) => {
+        if (fd === spare) spareClosed = true;
+        LIBC_ENV.close(fd);
+      },
+    },
+  });
+  old.offer(path);
+  let next: TakeoverServer | undefined;
+  try {
+    next = await TakeoverServer.takeOver(path, {
+      handler: frameEcho(),
+      timeoutMs: 3000,
+    });
+    assert.equal(await old.finished, "handed-over");
+    assert.ok(spareClosed);
+    assert.equal(failedAccepts, 1);
+  } finally {
+    await old.close();
+    await next?.close();
   }
 });
