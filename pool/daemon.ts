@@ -40,6 +40,12 @@ export interface DaemonOptions {
   name?: string;
   /** Called with each line the daemon writes on stdout, until it ends. */
   onLine?: (line: Line) => void;
+  /**
+   * Called once, the first time the daemon writes more than the replies
+   * it owes (see {@linkcode Daemon.dirty}); after `onLine` when the extra
+   * bytes came with a reply.
+   */
+  onStray?: () => void;
   /** Called once, when the daemon ends (see {@linkcode DaemonEnd}). */
   onEnd?: (why: DaemonEnd) => void;
   /** After the exit, how long to wait for the rest of stdout and stderr, in ms. @default {100} */
@@ -59,6 +65,14 @@ export class DaemonSpawnError extends Error {
     this.name = "DaemonSpawnError";
     this.command = command;
   }
+}
+
+function countNewlines(bytes: Uint8Array): number {
+  let count = 0;
+  for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, i + 1)) {
+    count++;
+  }
+  return count;
 }
 
 function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
@@ -103,12 +117,17 @@ export class Daemon {
   readonly #exitDrainMs: number;
   readonly #onLine: (line: Line) => void;
   readonly #onEnd: (why: DaemonEnd) => void;
+  readonly #onStray: () => void;
   readonly #stdoutDone: Promise<void>;
   readonly #stderrDone: Promise<void>;
   readonly #reaped: Promise<Deno.CommandStatus>;
   #endReason: DaemonEnd | undefined;
   #exitStatus: Deno.CommandStatus | undefined;
   #exited = false;
+  // Requests sent and not yet answered by a line.
+  #owed = 0;
+  #strayBytes = 0;
+  #strayLines = 0;
   // 0 running, 1 stdin closed, 2 SIGTERM sent, 3 SIGKILL sent.
   #stage = 0;
   #escalation: ReturnType<typeof setTimeout> | undefined;
@@ -129,6 +148,7 @@ export class Daemon {
     this.name = options.name ?? "daemon";
     this.#onLine = options.onLine ?? (() => {});
     this.#onEnd = options.onEnd ?? (() => {});
+    this.#onStray = options.onStray ?? (() => {});
     const words = [...(options.wrapper ?? []), ...argv];
     try {
       this.#child = new Deno.Command(words[0]!, {
@@ -157,6 +177,26 @@ export class Daemon {
     return this.#endReason;
   }
 
+  /**
+   * True once the daemon has written output beyond the replies it owes
+   * (one line per request sent): bytes after a reply line that were
+   * already read with it, or bytes that arrived with no request pending.
+   * Its next line can no longer be trusted to answer the next request.
+   */
+  get dirty(): boolean {
+    return this.#strayBytes > 0;
+  }
+
+  /** Bytes written beyond the replies owed, as far as read so far. */
+  get strayBytes(): number {
+    return this.#strayBytes;
+  }
+
+  /** Newlines among {@linkcode Daemon.strayBytes}. */
+  get strayLines(): number {
+    return this.#strayLines;
+  }
+
   /** The exit status, once the process has been reaped. */
   get exitStatus(): Deno.CommandStatus | undefined {
     return this.#exitStatus;
@@ -173,7 +213,17 @@ export class Daemon {
    */
   send(bytes: Uint8Array): void {
     if (this.#endReason !== undefined || this.#stage > 0) return;
+    this.#owed++;
     this.#stdin.write(bytes).catch(() => this.#end("stdin-closed"));
+  }
+
+  /**
+   * Stops reading the daemon's stdout: whatever it still writes is not
+   * read (a daemon flooding its stdout then fails with EPIPE instead of
+   * costing iotcpd CPU). For a daemon being killed.
+   */
+  discardOutput(): void {
+    this.#stdout.cancel().catch(() => {});
   }
 
   /**
@@ -250,15 +300,31 @@ export class Daemon {
     this.#onEnd(why);
   }
 
+  #stray(parts: Uint8Array[], reply: Line | undefined): void {
+    const first = this.#strayBytes === 0;
+    for (const part of parts) {
+      this.#strayBytes += part.length;
+      this.#strayLines += countNewlines(part);
+    }
+    // With a reply: the caller sees `dirty` before it reuses the daemon.
+    if (reply !== undefined && this.#endReason === undefined) {
+      this.#onLine(reply);
+    }
+    if (first && this.#endReason === undefined) this.#onStray();
+  }
+
   async #pumpStdout(): Promise<void> {
     let chunk: Uint8Array = EMPTY;
     const reader = this.#stdout;
     const source: ByteReader = {
-      async read(p: Uint8Array): Promise<number | null> {
+      read: async (p: Uint8Array): Promise<number | null> => {
         if (chunk.length === 0) {
           const result = await reader.read();
           if (result.done) return null;
           chunk = result.value;
+          // Nothing owed: no line of this can be an answer. Flagged now,
+          // before any request can be sent to the daemon again.
+          if (this.#owed === 0) this.#stray([chunk], undefined);
         }
         const n = Math.min(p.length, chunk.length);
         p.set(chunk.subarray(0, n));
@@ -276,6 +342,14 @@ export class Daemon {
           await withTimeout(this.#child.status, this.#exitDrainMs);
           this.#end(this.#exitStatus ? "exited" : "stdout-closed");
           return;
+        }
+        // Bytes read along with the last reply owed answer nothing.
+        if (this.#owed > 0 && --this.#owed === 0) {
+          const rest = lines.buffered();
+          if (rest.length + chunk.length > 0) {
+            this.#stray([rest, chunk], line);
+            continue;
+          }
         }
         if (this.#endReason === undefined) this.#onLine(line);
       }

@@ -61,7 +61,10 @@ export interface DaemonInfo {
   spawns: number;
   /** Busy-timeout kills in this slot since start. */
   kills: number;
-  /** Lines written with no request pending, discarded. */
+  /**
+   * Daemons of this slot replaced for writing beyond their replies (a line
+   * with no request pending, or bytes after a reply line).
+   */
   stray: number;
   /** How long the current request has run, in ms; `null` unless BUSY. */
   busyMs: number | null;
@@ -137,7 +140,9 @@ function positive(name: string, value: number, min = 0): number {
  * A request either goes at once to an idle daemon or waits in a FIFO queue
  * for at most `queueTimeoutMs`. The daemon's next output line is the reply;
  * the reply of a request always comes from the process it was written to,
- * so a late line from a killed daemon can never reach another client.
+ * so a late line from a killed daemon can never reach another client. A
+ * daemon that writes more than its reply (see `Daemon.dirty`) gets no
+ * further request: it is killed and a fresh one takes its slot.
  * Every request settles: with the reply, or with a
  * {@linkcode RequestFailedError} saying why not.
  *
@@ -172,6 +177,8 @@ export class DaemonPool {
   #closed: Promise<void> | undefined;
   #lastDropLog = -Infinity;
   #dropsUnlogged = 0;
+  #lastStrayLog = -Infinity;
+  #straysUnlogged = 0;
 
   /**
    * Spawns the daemons and starts the housekeeping tick.
@@ -391,6 +398,7 @@ export class DaemonPool {
       name: slot.name,
       onLine: (line) => this.#onLine(slot, daemon, line),
       onEnd: (why) => this.#onEnd(slot, daemon, why),
+      onStray: () => this.#onStray(slot, daemon),
     });
     return daemon;
   }
@@ -477,20 +485,11 @@ export class DaemonPool {
   }
 
   #onLine(slot: Slot, daemon: Daemon, line: Line): void {
-    // A line from a daemon no longer in its slot reaches nobody.
+    // A line from a daemon no longer in its slot reaches nobody; nor does
+    // one with no request pending (the daemon is dirty, see #onStray).
     if (slot.daemon !== daemon) return;
     const request = slot.request;
-    if (request === undefined) {
-      slot.stray++;
-      log.warn(
-        "{name} pid {pid} wrote a line with no request pending: discarded",
-        {
-          name: slot.name,
-          pid: daemon.pid,
-        },
-      );
-      return;
-    }
+    if (request === undefined) return;
     slot.request = undefined;
     slot.replies++;
     slot.proven = true;
@@ -501,9 +500,67 @@ export class DaemonPool {
     if (terminator) reply.set(terminator, line.bytes.length);
     else reply[line.bytes.length] = LF;
     this.#stats.recordReply(performance.now() - request.receivedAt);
-    if (slot.replace) this.#replace(slot);
+    // The reply is the request's own line; what came with it is not.
+    if (daemon.dirty) this.#discard(slot, daemon);
+    else if (slot.replace) this.#replace(slot);
     else this.#offer(slot);
     request.resolve(reply);
+  }
+
+  #onStray(slot: Slot, daemon: Daemon): void {
+    if (slot.daemon !== daemon) return;
+    const request = slot.request;
+    slot.request = undefined;
+    this.#discard(slot, daemon);
+    // Never happens while a reply is owed (such bytes are the reply), but
+    // a request must settle whatever happens.
+    if (request) {
+      slot.failures++;
+      this.#fail(
+        request,
+        new DaemonDiedError(daemon.pid, "wrote stray output"),
+      );
+    }
+  }
+
+  /**
+   * Takes a dirty daemon out of its slot (its next line could be anyone's
+   * answer), kills it unread, and spawns a fresh one: at once after a
+   * reply, with the crash backoff if it keeps writing without replying
+   * (e.g. a banner at every start).
+   */
+  #discard(slot: Slot, daemon: Daemon): void {
+    slot.daemon = undefined;
+    this.#removeIdle(slot);
+    slot.state = "SPAWNING";
+    slot.stray++;
+    slot.deathsInRow++;
+    daemon.discardOutput();
+    this.#retire(daemon, "kill");
+    const delay = this.#backoff(slot.deathsInRow);
+    // One line per incident, at most one a second: a daemon flooding its
+    // stdout must not flood the log too.
+    const now = performance.now();
+    if (now - this.#lastStrayLog >= 1000) {
+      log.warn(
+        "{name} pid {pid} wrote {bytes} bytes ({lines} newlines) beyond its reply: killed, the rest unread; respawning in {delay} ms{more}",
+        {
+          name: slot.name,
+          pid: daemon.pid,
+          bytes: daemon.strayBytes,
+          lines: daemon.strayLines,
+          delay,
+          more: this.#straysUnlogged
+            ? ` (${this.#straysUnlogged} more such daemons since the last report)`
+            : "",
+        },
+      );
+      this.#lastStrayLog = now;
+      this.#straysUnlogged = 0;
+    } else {
+      this.#straysUnlogged++;
+    }
+    this.#scheduleSpawn(slot, delay);
   }
 
   #onEnd(slot: Slot, daemon: Daemon, why: DaemonEnd): void {

@@ -203,14 +203,65 @@ Deno.test("DaemonPool kills a daemon whose reply passes maxLine", async () => {
   }
 });
 
-Deno.test("DaemonPool discards a stray line; the next request gets its own", async () => {
-  const { pool: p } = pool({
+Deno.test("DaemonPool replaces a daemon that writes a line more than its reply; the next request gets its own", async () => {
+  const { pool: p, stats } = pool({
     command: ["sh", "-c", 'while read -r l; do echo "a $l"; echo "b $l"; done'],
   });
   try {
+    const before = p.table()[0]!.pid;
     assert.equal(await ask(p, "1"), "a 1\n");
+    // "b 1" came with the reply or after it: either way the daemon is
+    // replaced. (A request sent before "b 1" arrives would get it: the
+    // race the README names.)
     await until(() => p.table()[0]!.stray === 1);
+    assert.notEqual(p.table()[0]!.pid, before);
     assert.equal(await ask(p, "2"), "a 2\n");
+    assert.equal(stats.replied, 2);
+    assertBalanced(stats, p);
+    await until(() => p.counters().retiring === 0);
+    assert.equal(p.counters().deaths, 0, "a replaced daemon is no death");
+  } finally {
+    await p.close();
+  }
+});
+
+Deno.test("DaemonPool: a flood after a reply reaches nobody, and the flooder is gone", async () => {
+  const { pool: p, stats } = pool({
+    command: [
+      "sh",
+      "-c",
+      'while read -r l; do case $l in many) exec yes bbbbbbbbbb ;; *) echo "ok $l" ;; esac; done',
+    ],
+    queueTimeoutMs: 5000,
+  });
+  try {
+    const flooder = p.table()[0]!.pid!;
+    // Queued behind "many": dispatched the moment its reply is taken.
+    const [many, next] = await Promise.all([ask(p, "many"), ask(p, "next")]);
+    assert.equal(many, "bbbbbbbbbb\n");
+    assert.equal(next, "ok next\n");
+    assert.equal(p.table()[0]!.stray, 1);
+    assert.notEqual(p.table()[0]!.pid, flooder);
+    await until(() => p.counters().retiring === 0);
+    assert.equal(stats.replied, 2);
+    assertBalanced(stats, p);
+  } finally {
+    await p.close();
+  }
+});
+
+Deno.test("DaemonPool backs off a daemon that writes at every start", async () => {
+  const { pool: p } = pool({
+    command: ["sh", "-c", "echo banner; exec cat"],
+    initialBackoffMs: 50,
+    maxBackoffMs: 200,
+  });
+  try {
+    const started = performance.now();
+    await until(() => p.counters().spawns >= 4);
+    // Replacements 1, 2, 3 wait 0, 50 and 100 ms: no spawn storm.
+    assert.ok(performance.now() - started >= 140);
+    assert.ok(p.table()[0]!.stray >= 3);
   } finally {
     await p.close();
   }

@@ -133,3 +133,87 @@ Deno.test("Daemon throws DaemonSpawnError for a missing program", () => {
   );
   assert.throws(() => new Daemon([]), TypeError);
 });
+
+Deno.test("Daemon is dirty when bytes come after the last reply it owes, and not before", async () => {
+  const seen = new Collector();
+  // Each line with whether the daemon was dirty when it was delivered.
+  const delivered: [string, boolean][] = [];
+  let strays = 0;
+  // "two" answers with two lines in one write; anything else with one.
+  const daemon: Daemon = new Daemon([
+    "sh",
+    "-c",
+    'while read -r l; do case $l in two) printf "a\\nb\\n" ;; *) echo "$l" ;; esac; done',
+  ], {
+    onLine: (line) => {
+      delivered.push([decoder.decode(line.bytes), daemon.dirty]);
+      seen.onLine(line);
+    },
+    onStray: () => strays++,
+  });
+  try {
+    // Two requests in flight: what follows the first reply is the second.
+    daemon.send(encoder.encode("x\n"));
+    daemon.send(encoder.encode("y\n"));
+    await seen.until(() => seen.lines.length === 2);
+    assert.equal(daemon.dirty, false);
+    daemon.send(encoder.encode("two\n"));
+    await seen.until(() => seen.lines.length >= 3);
+    // The reply is delivered, and the daemon is dirty by then already.
+    assert.deepEqual(delivered.slice(0, 3), [
+      ["x", false],
+      ["y", false],
+      ["a", true],
+    ]);
+    assert.equal(daemon.strayBytes, 2);
+    assert.equal(daemon.strayLines, 1);
+    assert.equal(strays, 1);
+  } finally {
+    await daemon.stop(200);
+  }
+});
+
+Deno.test("Daemon is dirty on output with no request pending, newline or not", async () => {
+  let strays = 0;
+  const seen = new Collector();
+  const daemon = new Daemon(["sh", "-c", "printf 'banner'; exec cat"], {
+    ...seen,
+    onStray: () => {
+      strays++;
+      seen.onEnd("exited"); // wakes the collector
+    },
+  });
+  try {
+    await seen.until(() => strays === 1);
+    assert.equal(daemon.dirty, true);
+    assert.equal(daemon.strayBytes, 6);
+    assert.equal(daemon.strayLines, 0);
+    assert.deepEqual(seen.lines, []);
+  } finally {
+    await daemon.stop(200);
+  }
+});
+
+Deno.test("Daemon.discardOutput() stops a daemon flooding its stdout (EPIPE), no reads", async () => {
+  const daemon = new Daemon(["sh", "-c", "exec yes"]);
+  try {
+    daemon.discardOutput();
+    // yes dies of SIGPIPE (or exits on EPIPE) once nobody reads the pipe.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const status = await Promise.race([
+      daemon.status,
+      new Promise<undefined>((resolve) =>
+        timer = setTimeout(() => resolve(undefined), 5000)
+      ),
+    ]);
+    clearTimeout(timer);
+    assert.ok(status !== undefined, "yes still runs");
+    assert.ok(
+      status.signal === "SIGPIPE" || status.code !== 0,
+      JSON.stringify(status),
+    );
+  } finally {
+    daemon.killNow();
+    await daemon.status;
+  }
+});

@@ -10,6 +10,7 @@ import {
   LineTooLongError,
   VERSION,
 } from "../common/mod.ts";
+import { LIBC_PATH_ENV } from "../ffi/mod.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
 import { type ServerConn, TcpServer } from "../server/mod.ts";
 import {
@@ -68,7 +69,11 @@ export interface IotcpdOptions {
   maxLine?: number;
   /** Client connections at once, per listener; more are answered `ERR`; 0 no limit. @default {1024} */
   maxConns?: number;
-  /** Close a client that sends no complete line for this long, in ms; 0 never. @default {30000} */
+  /**
+   * Close a client that sends no complete line for this long, or that
+   * leaves a reply unread this long (reset), in ms; 0 never.
+   * @default {30000}
+   */
   idleTimeoutMs?: number;
   /** Further lines on a connection are further requests. @default {false} */
   keepAlive?: boolean;
@@ -95,6 +100,23 @@ interface Waiting {
   requests: number;
   // Counted as `unknown` already (by the idle sweep, when it closed it).
   counted: boolean;
+  // Waiting for the client to take a reply, not to send a line.
+  writing: boolean;
+  // Set by the idle sweep when it reset the client during a reply.
+  unreadMs: number | undefined;
+}
+
+// An RST needs SO_LINGER, i.e. FFI (and the libc loader reads one
+// variable): asked once here, so that no permission prompt ever blocks.
+function mayReset(): boolean {
+  try {
+    const { permissions } = Deno;
+    return permissions.querySync({ name: "ffi" }).state === "granted" &&
+      permissions.querySync({ name: "env", variable: LIBC_PATH_ENV }).state !==
+        "prompt";
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -117,6 +139,7 @@ export class Iotcpd {
   readonly #keepAlive: boolean;
   readonly #idleTimeoutMs: number;
   readonly #drainGraceMs: number;
+  readonly #mayReset = mayReset();
   readonly #sweep: ReturnType<typeof setInterval> | undefined;
   readonly #finished = Promise.withResolvers<void>();
   #stopping: Promise<void> | undefined;
@@ -242,6 +265,14 @@ export class Iotcpd {
     return this.#servers.map((server) => server.addr);
   }
 
+  /** Client connections open now, on every listener. */
+  get connectionCount(): number {
+    return this.#servers.reduce(
+      (sum, server) => sum + server.connectionCount,
+      0,
+    );
+  }
+
   /** The live request counters. */
   get statistics(): Statistics {
     return this.#stats;
@@ -333,7 +364,14 @@ export class Iotcpd {
   #handle = async (conn: ServerConn): Promise<void> => {
     using source = new DrainGraceReader(conn, this.#drainGraceMs);
     const reader = new LineReader(source, { maxLine: this.#maxLine });
-    const waiting: Waiting = { since: 0, reader, requests: 0, counted: false };
+    const waiting: Waiting = {
+      since: 0,
+      reader,
+      requests: 0,
+      counted: false,
+      writing: false,
+      unreadMs: undefined,
+    };
     // Set when the session ends owing the client an ERR.
     let owed: string | undefined;
     try {
@@ -384,10 +422,29 @@ export class Iotcpd {
           }));
           reply = ERR;
         }
+        // Watched like a wait for a line: a client that never reads must
+        // not hold its slot. No line is read meanwhile: the loop is here.
+        waiting.since = performance.now();
+        waiting.writing = true;
+        this.#waiting.set(conn, waiting);
         try {
           await conn.writeAll(reply);
         } catch {
-          break; // The client has gone.
+          // Logged here, once the write has let go: the slot is free now.
+          if (waiting.unreadMs !== undefined) {
+            log.warn(
+              "reset {peer}: a reply unread for {ms} ms (after {requests} requests)",
+              {
+                peer: conn.peer,
+                ms: Math.round(waiting.unreadMs),
+                requests: waiting.requests,
+              },
+            );
+          }
+          break; // The client has gone, or the sweep reset it.
+        } finally {
+          waiting.writing = false;
+          this.#waiting.delete(conn);
         }
         conn.busy = false;
         if (!this.#keepAlive) break;
@@ -427,6 +484,10 @@ export class Iotcpd {
     for (const [conn, waiting] of this.#waiting) {
       if (now - waiting.since < this.#idleTimeoutMs) continue;
       this.#waiting.delete(conn);
+      if (waiting.writing) {
+        this.#resetUnread(conn, waiting, now);
+        continue;
+      }
       // Counted now, in the same step as the close, so a snapshot taken
       // after the client saw the close includes it.
       if (waiting.requests === 0) {
@@ -443,6 +504,17 @@ export class Iotcpd {
       if (partial) void conn.closeWithMessage(ERR_REPLY);
       else conn.close();
     }
+  }
+
+  // The reply has not all left in the idle timeout: the client reads
+  // nothing (the kernel's buffers are full). Nothing more can reach it,
+  // so an RST, which also drops what is queued for it at once.
+  #resetUnread(conn: ServerConn, waiting: Waiting, now: number): void {
+    waiting.unreadMs = now - waiting.since;
+    // Without FFI a plain close: the kernel still sends an RST when input
+    // is left unread, as it is from a client that keeps sending.
+    if (this.#mayReset) conn.closeWithReset();
+    else conn.close();
   }
 }
 

@@ -48,7 +48,8 @@ OPTIONS:
       --max-conns N          Client connections at once, per listener; more get
                              ERR (default 1024; 0 no limit)
       --idle-timeout SECS    Close a client that sends no complete line for this
-                             long; a started line gets ERR (default 30; 0 never)
+                             long; a started line gets ERR. Reset a client that
+                             leaves a reply unread this long (default 30; 0 never)
       --stats-json FILE      Also write the statistics and the daemon table as
                              JSON to FILE (at start, on SIGUSR1 and SIGUSR2)
       --log-format FORMAT    text or json (default text)

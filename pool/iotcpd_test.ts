@@ -227,3 +227,52 @@ Deno.test("Iotcpd.shutdown() with keepAlive serves the lines already received, t
   conn.close();
   await stopping;
 });
+
+Deno.test("Iotcpd with keepAlive resets a client that leaves its replies unread past the idle timeout", async () => {
+  const idleTimeoutMs = 300;
+  await using iotcpd = await Iotcpd.start({
+    port: 0,
+    numDaemons: 1,
+    keepAlive: true,
+    idleTimeoutMs,
+    tickMs: 100,
+    maxLine: 1 << 20,
+    // 200,000 bytes per reply: a few fill the socket buffers.
+    command: [
+      "sh",
+      "-c",
+      'while read -r l; do printf "%0200000d\\n" 0; done',
+    ],
+  });
+  const { port } = iotcpd.addrs[0]!;
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  // 200 bytes: read in iotcpd's first read, so no input is left unread
+  // when it gives up, and only SO_LINGER (FFI) can make that close an RST.
+  await conn.write(encoder.encode("x\n".repeat(100)));
+  const started = performance.now();
+  await until(() => iotcpd.connectionCount === 0, 5000);
+  const heldMs = performance.now() - started;
+  // Idle timeout, plus up to one sweep, plus the time to fill the buffers.
+  assert.ok(heldMs >= idleTimeoutMs, `closed after ${heldMs} ms`);
+  assert.ok(heldMs < idleTimeoutMs + 100 + 1500, `closed after ${heldMs} ms`);
+  const { queries } = iotcpd.snapshot();
+  assert.ok(queries.total < 100, `${queries.total} requests read`);
+  // What was delivered can be read, then the reset: no end of stream.
+  const buf = new Uint8Array(1 << 16);
+  let received = 0;
+  await assert.rejects(
+    (async () => {
+      for (let i = 0; i < 10_000; i++) {
+        const n = await conn.read(buf);
+        if (n === null) return;
+        received += n;
+      }
+    })(),
+    Deno.errors.ConnectionReset,
+  );
+  assert.ok(received < 100 * 200_001, `${received} bytes received`);
+  // The slot is free: a new client is served.
+  using next = await Deno.connect({ hostname: "127.0.0.1", port });
+  await next.write(encoder.encode("y\n"));
+  assert.ok((await next.read(buf))! > 0 && buf[0] === 0x30, "a reply begins");
+});

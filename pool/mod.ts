@@ -17,6 +17,12 @@
  * first time, then with a backoff doubling from 100 ms to 5 s while they
  * keep dying without replying.
  *
+ * **Stray output.** A daemon that writes anything beyond its reply (bytes
+ * after the reply line, or output with no request pending) gets no further
+ * request: it is killed unread and replaced, like a dead one. Output that
+ * arrives only after the next request was written cannot be told from the
+ * answer: that request gets it, then the daemon is replaced.
+ *
  * **Counters** ({@linkcode Statistics}):
  * - `total`: requests received (complete lines, and over-long lines);
  * - `replied`: answered with the daemon's line;
