@@ -85,6 +85,9 @@ function offerPathProblem(path: string): string | undefined {
 async function runServer(cli: ServerCli): Promise<number> {
   setupLogging({ debug: cli.debug, format: cli.logFormat });
   const service = new SeqnumService({ logSeqnums: cli.logSeqnums });
+  const maxConnections = cli.maxConns === undefined
+    ? {}
+    : { maxConnections: cli.maxConns };
   let server: TakeoverServer;
   if (
     cli.takeoverFrom !== undefined && cli.offerPath !== undefined &&
@@ -107,6 +110,7 @@ async function runServer(cli: ServerCli): Promise<number> {
         handler: service.handler,
         timeoutMs: cli.handoverTimeoutMs,
         restore: (state) => service.restore(state),
+        ...maxConnections,
       });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
@@ -132,6 +136,7 @@ async function runServer(cli: ServerCli): Promise<number> {
         port: cli.port!,
         backlog: cli.backlog,
         handler: service.handler,
+        ...maxConnections,
       });
     } catch (error) {
       log.error("cannot listen on {addr}: {error}", {

@@ -44,6 +44,9 @@ OPTIONS:
       --handover-timeout MS   How long a handover may take before the old
                               process resumes, and the new one gives up
                               (default ${DEFAULT_HANDOVER_TIMEOUT_MS})
+      --max-conns N           Connections served at once; at N, new ones
+                              wait in the listen queue until one closes
+                              (default: no limit)
   -d, --debug                 Log debug records: connections, handover phases
       --log-seqnums           Log every seqnum, as the original did
                               ("[127.0.0.1]:57796 - seqnum:20"); implies -d
@@ -83,6 +86,8 @@ export interface ServerCli {
   takeoverFrom: string | undefined;
   /** Handover timeout in ms. */
   handoverTimeoutMs: number;
+  /** Most connections served at once (`undefined`: no limit). */
+  maxConns: number | undefined;
 }
 
 const OPTIONS = {
@@ -97,6 +102,7 @@ const OPTIONS = {
   "takeover-path": { type: "string", short: "t" },
   takeover: { type: "string", short: "T" },
   "handover-timeout": { type: "string" },
+  "max-conns": { type: "string" },
 } as const;
 
 function parsePath(name: string, text: string | undefined): string | undefined {
@@ -172,5 +178,11 @@ export function parseServerArgs(args: string[]): ServerCli {
       values["handover-timeout"] ?? String(DEFAULT_HANDOVER_TIMEOUT_MS),
       { min: 1, max: 3_600_000 },
     ),
+    maxConns: values["max-conns"] === undefined
+      ? undefined
+      : parseNumberOption("--max-conns", values["max-conns"], {
+        min: 1,
+        max: 1 << 20,
+      }),
   };
 }

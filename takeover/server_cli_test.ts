@@ -79,3 +79,17 @@ Deno.test("parseServerArgs() lets -h and -V through without -a and -p", () => {
   assert.equal(parseServerArgs(["-h"]).help, true);
   assert.equal(parseServerArgs(["-V"]).version, true);
 });
+
+Deno.test("parseServerArgs() --max-conns: a positive integer, no limit by default", () => {
+  assert.equal(parseServerArgs(["-a", "::1", "-p", "0"]).maxConns, undefined);
+  assert.equal(
+    parseServerArgs(["-a", "::1", "-p", "0", "--max-conns", "50"]).maxConns,
+    50,
+  );
+  for (const bad of ["0", "-1", "1.5", "x"]) {
+    assert.throws(
+      () => parseServerArgs(["-a", "::1", "-p", "0", "--max-conns", bad]),
+      UsageError,
+    );
+  }
+});

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { formatHostPort } from "../common/mod.ts";
+import { formatHostPort, LogBudget } from "../common/mod.ts";
 import {
   acceptSocket,
   closeFd,
@@ -52,6 +52,8 @@ const log = tcpkitLogger("takeover");
 const ACCEPT_RETRY_MS = 100;
 /** Most connections accepted per readiness event, for fairness. */
 const ACCEPTS_PER_EVENT = 256;
+// Clients can make a server reach its connection limit again and again.
+const limitLog = new LogBudget({ lines: 1, windowMs: 60_000 });
 
 /** Options shared by {@linkcode TakeoverServer.listen} and {@linkcode TakeoverServer.takeOver}. */
 export interface TakeoverServerOptions {
@@ -70,6 +72,13 @@ export interface TakeoverServerOptions {
    * @default {4194304}
    */
   maxUnsentBytes?: number;
+  /**
+   * Most connections served at once: at the limit the server stops
+   * accepting (new connections wait in the listen queue) until one closes.
+   * It bounds the fds and memory clients can take.
+   * @default {Infinity}
+   */
+  maxConnections?: number;
   /** Told about refusals, handovers and rollbacks (they are logged too). */
   onEvent?: (event: TakeoverEvent) => void;
   /** The OS seam; tests replace parts of it. @default {the real libc one} */
@@ -219,6 +228,8 @@ export class TakeoverServer {
   readonly #finished = Promise.withResolvers<ServerOutcome>();
   #nextId = 1;
   #accepted = 0;
+  readonly #maxConnections: number;
+  #atLimit = false;
   #paused = false;
   #state: "serving" | "handed-over" | "closing" | "closed" = "serving";
   #offer: HandoverOffer | undefined;
@@ -232,6 +243,15 @@ export class TakeoverServer {
     this.#handler = options.handler;
     this.#env = options.env ?? LIBC_ENV;
     this.#onEvent = options.onEvent;
+    this.#maxConnections = options.maxConnections ?? Infinity;
+    if (
+      this.#maxConnections !== Infinity &&
+      (!Number.isSafeInteger(this.#maxConnections) || this.#maxConnections < 1)
+    ) {
+      throw new RangeError(
+        `Invalid maxConnections: expected a positive integer, got ${this.#maxConnections}`,
+      );
+    }
     const maxUnreadBytes = options.maxUnreadBytes ?? 1 << 20;
     const maxUnsentBytes = options.maxUnsentBytes ?? 4 << 20;
     for (
@@ -643,6 +663,10 @@ export class TakeoverServer {
 
   #accept(entry: ListenerEntry): void {
     for (let i = 0; i < ACCEPTS_PER_EVENT && !this.#paused; i++) {
+      if (this.#conns.size >= this.#maxConnections) {
+        this.#stopAtLimit();
+        return;
+      }
       let fd: number | null;
       try {
         fd = acceptSocket(entry.fd);
@@ -682,8 +706,38 @@ export class TakeoverServer {
     }
   }
 
+  /** At the connection limit: the rest wait in the listen queue. */
+  #stopAtLimit(): void {
+    for (const entry of this.#listeners.values()) {
+      this.#reactor.unwatch(entry.fd);
+    }
+    if (this.#atLimit) return;
+    this.#atLimit = true;
+    const more = limitLog.tail("limit");
+    if (more !== undefined) {
+      log.warn(
+        "{count} connections open (limit {max}): not accepting until one closes{more}",
+        { count: this.#conns.size, max: this.#maxConnections, more },
+      );
+    }
+  }
+
   #connClosed(conn: ServedConn, reason: CloseReason): void {
     this.#conns.delete(conn.id);
+    if (this.#atLimit && this.#conns.size < this.#maxConnections) {
+      this.#atLimit = false;
+      log.debug("{count} connections open (limit {max}): accepting again", {
+        count: this.#conns.size,
+        max: this.#maxConnections,
+      });
+      // Not while paused (the resume watches) or while a retry waits.
+      if (
+        this.#state === "serving" && !this.#paused &&
+        this.#acceptRetry === undefined
+      ) {
+        this.#watchListeners();
+      }
+    }
     try {
       this.#handler.onClose?.(conn, reason);
     } catch (error) {
@@ -699,6 +753,7 @@ export class TakeoverServer {
     //    moves with the listener.
     this.#paused = true;
     clearTimeout(this.#acceptRetry);
+    this.#acceptRetry = undefined;
     for (const entry of this.#listeners.values()) {
       entry.failures.ended("stopped");
       this.#reactor.unwatch(entry.fd);

@@ -943,3 +943,42 @@ Deno.test("TakeoverServer out of fds: the offer accepts its asker in the slot of
     await next?.close();
   }
 });
+
+Deno.test("TakeoverServer maxConnections: at the limit new connections wait in the listen queue until one closes", async () => {
+  await using server = TakeoverServer.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: frameEcho(),
+    maxConnections: 2,
+  });
+  const connect = () =>
+    Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  const conns: Deno.Conn[] = [];
+  try {
+    for (let i = 0; i < 3; i++) conns.push(await connect());
+    await conns[2]!.write(frame(3));
+    // Round trips on the first two after the third connected: the server
+    // saw the third's connection by then, and left it in the queue.
+    for (const [i, conn] of conns.slice(0, 2).entries()) {
+      await conn.write(frame(i));
+      assert.deepEqual(await readExactly(conn, 4), frame(i));
+    }
+    assert.equal(server.acceptedCount, 2);
+    assert.equal(server.connectionCount, 2);
+    conns.shift()!.close();
+    // One closed: the third is accepted and answered.
+    assert.deepEqual(await readExactly(conns[1]!, 4), frame(3));
+    assert.equal(server.acceptedCount, 3);
+  } finally {
+    for (const conn of conns) conn.close();
+  }
+  assert.throws(
+    () =>
+      TakeoverServer.listen({
+        hostname: "127.0.0.1",
+        handler: frameEcho(),
+        maxConnections: 0,
+      }),
+    RangeError,
+  );
+});

@@ -5,7 +5,7 @@
  * still goes through.
  */
 import assert from "node:assert/strict";
-import { CommandProcess } from "./_helpers.ts";
+import { CommandProcess, within } from "./_helpers.ts";
 import {
   openTempDir,
   TAKEOVER_RUN,
@@ -49,17 +49,17 @@ function seqnum(n: number): Uint8Array {
 async function roundTrip(conn: Deno.Conn, n: number): Promise<void> {
   await conn.write(seqnum(n));
   const got = new Uint8Array(4);
-  let have = 0;
-  const timer = setTimeout(() => conn.close(), 10000);
-  try {
-    while (have < 4) {
-      const read = await conn.read(got.subarray(have));
-      if (read === null) throw new Error(`EOF after ${have} bytes`);
-      have += read;
-    }
-  } finally {
-    clearTimeout(timer);
-  }
+  await within(
+    10000,
+    `the echo of seqnum ${n}`,
+    (async () => {
+      for (let have = 0; have < 4;) {
+        const read = await conn.read(got.subarray(have));
+        if (read === null) throw new Error(`EOF after ${have} bytes`);
+        have += read;
+      }
+    })(),
+  );
   assert.deepEqual(got, seqnum(n));
 }
 
@@ -139,6 +139,45 @@ Deno.test({
     } finally {
       for (const asker of askers) asker.close();
       for (const conn of conns) conn.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "takeover server --max-conns under the fd limit: it never runs out of fds, the rest wait in the listen queue",
+  ignore: !HAS_PRLIMIT,
+  async fn() {
+    await using old = new CommandProcess([
+      `--nofile=${NOFILE}`,
+      Deno.execPath(),
+      ...TAKEOVER_RUN,
+      "server",
+      "-a",
+      "127.0.0.1",
+      "-p",
+      "0",
+      "--max-conns",
+      "50",
+    ], { command: PRLIMIT });
+    const port = Number(
+      (await old.waitForLine(/listening on 127\.0\.0\.1:(\d+)/))[1],
+    );
+    const conns: Deno.Conn[] = [];
+    try {
+      for (let i = 0; i < CONNS; i++) {
+        conns.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+      }
+      await old.waitForLine(
+        /50 connections open \(limit 50\): not accepting until one closes/,
+      );
+      await roundTrip(conns[0]!, 1);
+      // The queue is first in, first out: the 51st is next.
+      conns[0]!.close();
+      await roundTrip(conns[50]!, 2);
+      assert.doesNotMatch(old.stderr, /cannot accept/);
+    } finally {
+      for (const conn of conns.slice(1)) conn.close();
     }
   },
 });
