@@ -227,11 +227,16 @@ async function serveWithTakeover(
     maxLine: cli.maxLine,
     maxLoops: cli.maxLoops,
   });
+  // --max-conns: past it, new connections wait in the listen queue (the
+  // takeover machinery pauses accepting; it has no refusal message).
+  const maxConns = maxConnsOf(cli);
+  const limits = maxConns > 0 ? { maxConnections: maxConns } : {};
   let server: TakeoverServer;
   if (cli.takeoverFrom !== undefined) {
     try {
       server = await TakeoverServer.takeOver(cli.takeoverFrom, {
         handler,
+        ...limits,
         timeoutMs: cli.handoverTimeoutMs,
         restore: (snapshot) => restoreHealth(state, snapshot),
       });
@@ -262,6 +267,7 @@ async function serveWithTakeover(
         port,
         backlog: cli.backlog,
         handler,
+        ...limits,
       });
     } catch (error) {
       log.error("cannot listen on {addr}: {error}", {

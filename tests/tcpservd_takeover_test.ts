@@ -200,3 +200,41 @@ Deno.test("tcpservd --takeover: a client that pipelines lines and never reads ho
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("tcpservd --takeover --max-conns N: the next connection waits in the queue until one closes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tcpkit_takeover_limit_" });
+  try {
+    await using server = await ServerProcess.start([
+      "--takeover",
+      `${dir}/t.sock`,
+      "--max-conns",
+      "2",
+    ]);
+    const first = await session(server.port);
+    const second = await session(server.port);
+    // Connected (the kernel's queue), but not accepted: no prompt yet.
+    const third = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: server.port,
+    });
+    let firstOpen = true;
+    try {
+      const prompt = readUntil(third, (t) => t === "> ");
+      const early = await Promise.race([
+        prompt.then(() => "served past --max-conns"),
+        new Promise((resolve) => setTimeout(() => resolve("waiting"), 500)),
+      ]);
+      assert.equal(early, "waiting");
+      first.close();
+      firstOpen = false;
+      assert.equal((await prompt).text, "> ");
+      assert.equal(await ask(third, "getstatus"), "GOOD\n");
+    } finally {
+      third.close();
+      second.close();
+      if (firstOpen) first.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
