@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   AF_INET,
   AF_INET6,
+  F_DUPFD_CLOEXEC,
   POLLIN,
   SOCK_CLOEXEC,
   SOCK_NONBLOCK,
@@ -18,6 +19,7 @@ import {
   parseIp,
   sameAddress,
 } from "./sockaddr.ts";
+import { socketCookies } from "./socket_cookies.ts";
 import { getSocketOption, setSocketOption } from "./socket_options.ts";
 
 // `Deno.listen({ reusePort: true })` needs --unstable-net, which the test
@@ -60,7 +62,22 @@ function rawReusePortListener(
     libc().close(fd);
     throw error;
   }
-  return { fd, [Symbol.dispose]: () => void libc().close(fd) };
+  return { fd, [Symbol.dispose]: closeOnce(fd) };
+}
+
+/**
+ * A dispose that closes `fd` the first time only. A test may dispose early
+ * (to drop a listener) and `using` disposes again at the end of the scope:
+ * by then another worker of the test process may hold the number, and a
+ * second close() would close its fd.
+ */
+function closeOnce(fd: number): () => void {
+  let open = true;
+  return () => {
+    if (!open) return;
+    open = false;
+    libc().close(fd);
+  };
 }
 
 /** Accepts one connection on a raw listener, waiting up to `ms`; returns its fd and peer. */
@@ -83,7 +100,7 @@ function rawAccept(
   return {
     fd,
     peer: decodeSockaddr(address, length[0]),
-    [Symbol.dispose]: () => void libc().close(fd),
+    [Symbol.dispose]: closeOnce(fd),
   };
 }
 
@@ -95,6 +112,54 @@ function thrown(fn: () => unknown): unknown {
     return error;
   }
   assert.fail("Expected a throw");
+}
+
+Deno.test("a raw listener disposed early is not closed again when its scope ends", () => {
+  // What the test below does: an early dispose, then `using`'s. A socket of
+  // ours takes the number in between; the second dispose must leave it be.
+  let landed = false;
+  for (let attempt = 0; attempt < 20 && !landed; attempt++) {
+    const spare = check(
+      libc().socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0),
+      "socket",
+    );
+    const cookie = socketCookies([spare])[0]!;
+    let number = -1;
+    let copy = -1;
+    try {
+      {
+        using listener = rawReusePortListener("127.0.0.1", 0);
+        number = listener.fd;
+        listener[Symbol.dispose]();
+        // The lowest free number from `number` up; it never replaces an
+        // open fd, so when another worker took `number` first, try again.
+        copy = check(
+          libc().fcntl(spare, F_DUPFD_CLOEXEC, number),
+          "fcntl",
+        );
+      }
+      if (copy !== number) continue;
+      landed = true;
+      assert.ok(
+        ownedBy(copy, cookie),
+        `the second dispose closed fd ${copy}, no longer the listener's`,
+      );
+    } finally {
+      // Only while it is still our socket: never close what another took.
+      if (copy >= 0 && ownedBy(copy, cookie)) libc().close(copy);
+      libc().close(spare);
+    }
+  }
+  assert.ok(landed, "another worker always took the number first");
+});
+
+/** Whether `fd` is open and is the socket with this cookie. */
+function ownedBy(fd: number, cookie: bigint): boolean {
+  try {
+    return socketCookies([fd])[0] === cookie;
+  } catch {
+    return false;
+  }
 }
 
 Deno.test("PortReservation.reserve() binds 127.0.0.1:0 to a free port without listening", () => {
