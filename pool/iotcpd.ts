@@ -8,6 +8,7 @@ import {
   type Line,
   LineReader,
   LineTooLongError,
+  LogBudget,
   VERSION,
 } from "../common/mod.ts";
 import { LIBC_PATH_ENV } from "../ffi/mod.ts";
@@ -32,6 +33,9 @@ import {
 } from "./statistics.ts";
 
 const log = tcpkitLogger("iotcpd");
+// A keep-alive client that never reads can cause one reset per idle
+// timeout and connection: a few lines a second, with the count of the rest.
+const unreadBudget = new LogBudget();
 const encoder = new TextEncoder();
 
 /** The reply to every failed request. */
@@ -432,13 +436,17 @@ export class Iotcpd {
           await conn.writeAll(reply);
         } catch {
           // Logged here, once the write has let go: the slot is free now.
-          if (waiting.unreadMs !== undefined) {
+          const more = waiting.unreadMs !== undefined
+            ? unreadBudget.tail("unread")
+            : undefined;
+          if (more !== undefined) {
             log.warn(
-              "reset {peer}: a reply unread for {ms} ms (after {requests} requests)",
+              "reset {peer}: a reply unread for {ms} ms (after {requests} requests){more}",
               {
                 peer: conn.peer,
-                ms: Math.round(waiting.unreadMs),
+                ms: Math.round(waiting.unreadMs!),
                 requests: waiting.requests,
+                more,
               },
             );
           }

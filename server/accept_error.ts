@@ -5,6 +5,28 @@
  * reset keep a server unreachable (100 ms per dead connection).
  */
 
+import { LogBudget } from "../common/mod.ts";
+import { tcpkitLogger } from "../logging/mod.ts";
+
+const log = tcpkitLogger("server");
+// A client can keep a server out of fds: a warning a minute, with the count.
+const budget = new LogBudget({ lines: 1, windowMs: 60_000 });
+
+/**
+ * Logs a failed accept that backs off: every retry at debug level
+ * (`accept retry: …`), and a warning at most once a minute.
+ */
+export function logAcceptFailure(error: unknown): void {
+  log.debug("accept retry: {error}", { error: String(error) });
+  const more = budget.tail("accept");
+  if (more !== undefined) {
+    log.warn("accept failed: {error}; retrying every 100 ms{more}", {
+      error: String(error),
+      more,
+    });
+  }
+}
+
 /** `"next"`: accept the next connection now; `"back-off"`: wait first. */
 export type AcceptErrorAction = "next" | "back-off";
 

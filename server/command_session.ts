@@ -10,6 +10,7 @@ import {
 import { tcpkitLogger } from "../logging/mod.ts";
 import { type Command, parseCommand } from "./commands.ts";
 import { ConnFaults } from "./conn_faults.ts";
+import { discardUntilEof } from "./fault_session.ts";
 import type { FaultSet } from "./fault_set.ts";
 import {
   FaultSpecError,
@@ -259,16 +260,13 @@ class CommandProtocol {
     conn.busy = false;
     if (!(await faultsOfConn.open(conn))) return false;
     if (!faultsOfConn.zeroWindow && !faultsOfConn.hang) return true;
-    // Stop reading (zero-window) or stop replying (hang) from now on.
+    // Stop reading (zero-window) or stop replying (hang) from now on,
+    // until a drain or a clear (SIGHUP included).
     conn.busy = true;
-    if (faultsOfConn.hang) {
-      const sink = new Uint8Array(4096);
-      while ((await conn.read(sink)) !== null) {
-        // Read on, so the peer's close is seen.
-      }
-    } else {
-      await conn.whenDraining();
-    }
+    await Promise.race([
+      faultsOfConn.hang ? discardUntilEof(conn) : conn.whenDraining(),
+      ...(this.#faults ? [this.#faults.whenCleared()] : []),
+    ]);
     return false;
   }
 

@@ -51,7 +51,7 @@ export class ControlPolicy {
     return CONTROL.has(command);
   }
 
-  /** Whether a client at `address` may send every control command (e.g. for a reserved slot). */
+  /** Whether a client at `address` may send every control command. */
   isController(address: string): boolean {
     if (this.#readOnly) return false;
     return (this.#controlFrom ?? LOOPBACK).some((r) =>

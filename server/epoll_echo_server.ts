@@ -21,6 +21,7 @@ import {
   setLinger,
 } from "../ffi/mod.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
+import { logAcceptFailure } from "./accept_error.ts";
 import {
   applySocketOptions,
   type ListenerSocketOptions,
@@ -278,7 +279,7 @@ export class EpollEchoServer implements ListeningServer {
         fd = acceptSocket(this.#listenFd);
       } catch (error) {
         // EMFILE and friends: the connection waits in the queue; retry later.
-        log.warn("accept failed: {error}", { error: String(error) });
+        logAcceptFailure(error);
         this.#setAccepting(false);
         this.#retryTimer = setTimeout(() => {
           this.#retryTimer = undefined;

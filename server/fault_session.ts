@@ -10,7 +10,8 @@ import type { ConnectionHandler } from "./tcp_server.ts";
 
 const log = tcpkitLogger("fault");
 
-async function discardUntilEof(conn: ServerConn): Promise<void> {
+/** Reads and drops until the peer closes: `hang` still sees the close. */
+export async function discardUntilEof(conn: ServerConn): Promise<void> {
   const sink = new Uint8Array(4096);
   while ((await conn.read(sink)) !== null) {
     // hang and halfclose read on, so a peer's close is still seen.
@@ -45,8 +46,9 @@ export function withFaults(
     }
     try {
       if (faults.hang) {
+        // Until the peer closes, or a clear (SIGHUP) lets the operator in.
         conn.busy = true;
-        await discardUntilEof(conn);
+        await Promise.race([discardUntilEof(conn), faultSet.whenCleared()]);
       } else {
         await inner(conn);
       }

@@ -6,7 +6,7 @@ import { LogBudget } from "../common/mod.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
 import type { FaultSet } from "./fault_set.ts";
 import { IDLE_MESSAGE, ServerConn } from "./server_conn.ts";
-import { acceptErrorAction } from "./accept_error.ts";
+import { acceptErrorAction, logAcceptFailure } from "./accept_error.ts";
 
 const log = tcpkitLogger("server");
 // Lines a remote client can cause: a flood of them must not flood the log.
@@ -210,7 +210,7 @@ export class TcpServer {
           continue;
         }
         // EMFILE and friends: back off instead of spinning.
-        log.warn("accept failed: {error}", { error: String(error) });
+        logAcceptFailure(error);
         await new Promise((resolve) => setTimeout(resolve, 100));
         continue;
       }

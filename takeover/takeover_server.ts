@@ -675,7 +675,9 @@ export class TakeoverServer {
         // client can keep us here, so one line per episode, not per retry.
         entry.failures.failed(error);
         this.#reactor.unwatch(entry.fd);
-        this.#acceptRetry = setTimeout(() => {
+        // One timer re-watches every listener: two failing in one pass
+        // must not leave an orphan timer behind.
+        this.#acceptRetry ??= setTimeout(() => {
           this.#acceptRetry = undefined;
           if (this.#state === "serving" && !this.#paused) {
             this.#watchListeners();

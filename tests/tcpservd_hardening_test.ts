@@ -7,6 +7,7 @@ import {
   ask,
   bytes,
   CommandProcess,
+  connect,
   readToEnd,
   readUntil,
   runTcpcli,
@@ -279,4 +280,33 @@ Deno.test("tcpservd logs a few state changes a second, however many a client sen
   // 40,000 changes in a second or a few: 10 lines a second are logged.
   assert.ok(changes.length <= 100, `${changes.length} state lines logged`);
   assert.ok(changes.length >= 10);
+});
+
+Deno.test("SIGHUP ends connections held by hang, so the operator gets back in", async () => {
+  await using server = await ServerProcess.start([
+    "--fault",
+    "hang",
+    "--max-conns",
+    "3",
+  ]);
+  const hung = await Promise.all(
+    [1, 2, 3].map(() => connect(server.port)),
+  );
+  try {
+    // Each is served (accepted) but never answered.
+    for (let id = 1; id <= 3; id++) {
+      await server.waitForLine(
+        new RegExp(`fault hang .* applied to connection ${id} from`),
+      );
+    }
+    const from = server.lines.length;
+    server.kill("SIGHUP");
+    await server.waitForLine(/SIGHUP: clearing 1 faults/, 5000, from);
+    // The server closes them: each reads its end of stream.
+    for (const conn of hung) assert.equal(await readToEnd(conn, 5000), "");
+    const probe = await runTcpcli(["127.0.0.1", String(server.port)]);
+    assert.equal(probe.code, 0, probe.stdout + probe.stderr);
+  } finally {
+    for (const conn of hung) conn.close();
+  }
 });
