@@ -22,6 +22,7 @@ import {
   MAX_REQUEST_FRAME_BYTES,
   MAX_WAITING_ASKERS,
   TAKEOVER_PROTOCOL_VERSION,
+  type TakeoverMessage,
 } from "./protocol.ts";
 import {
   TakeoverError,
@@ -428,77 +429,22 @@ export class HandoverOffer {
 
   /** Step 0 with one asker, side by side with any others. */
   async #serve(fd: number, peer: PeerIdentity): Promise<void> {
-    const { env, timeoutMs } = this.#options;
     const channel = new ControlChannel(
       fd,
       this.#reactor,
-      env,
+      this.#options.env,
       `pid ${peer.pid}`,
       // An asker sends only tiny frames: never buffer more for one.
       { maxFrameBytes: MAX_REQUEST_FRAME_BYTES },
     );
     const asker: Asker = { channel, peer, refused: false };
     this.#askers.add(asker);
-    const helloMs = Math.min(HELLO_TIMEOUT_MS, timeoutMs);
-    let timer = setTimeout(
-      () =>
-        channel.abort(
-          new TakeoverTimeoutError(
-            `pid ${peer.pid} sent no hello within ${helloMs} ms`,
-          ),
-        ),
-      helloMs,
-    );
     try {
-      const { message, fds } = await channel.receive();
-      for (const extra of fds) env.close(extra);
-      if (message.type !== "hello") {
-        throw new TakeoverProtocolError(
-          `Expected hello from pid ${peer.pid}, got ${message.type}`,
-        );
-      }
-      if (message.protocol !== TAKEOVER_PROTOCOL_VERSION) {
-        const reason =
-          `protocol ${message.protocol} is not ${TAKEOVER_PROTOCOL_VERSION}`;
-        await channel.send({ type: "refused", reason });
-        throw new TakeoverRefusedError(`Refused pid ${peer.pid}: ${reason}`);
-      }
-      clearTimeout(timer);
-      timer = setTimeout(
-        () =>
-          channel.abort(
-            new TakeoverTimeoutError(
-              `pid ${peer.pid} was not ready within ${timeoutMs} ms`,
-            ),
-          ),
-        timeoutMs,
-      );
-      // Tell the new process how many fds to make room for, and wait until
-      // it has: nothing is paused yet.
-      await channel.send({ type: "prepare", ...this.#source.count() });
-      const ready = await channel.receive();
-      for (const extra of ready.fds) env.close(extra);
-      if (ready.message.type !== "ready") {
-        throw new TakeoverProtocolError(
-          `Expected ready from pid ${peer.pid}, got ${ready.message.type}`,
-        );
-      }
+      await this.#greet(channel, peer);
     } catch (caught) {
-      clearTimeout(timer);
-      this.#askers.delete(asker);
-      channel.close();
-      this.#refillSpare();
-      this.#watch();
-      if (asker.refused) return;
-      this.#options.onEvent({
-        type: "abandoned",
-        path: this.path,
-        pid: peer.pid,
-        error: asTakeoverError(caught, peer),
-      });
+      this.#abandon(asker, caught);
       return;
     }
-    clearTimeout(timer);
     this.#askers.delete(asker);
     this.#watch();
     if (this.#busyPid !== undefined || this.#closed) {
@@ -519,6 +465,57 @@ export class HandoverOffer {
     }
   }
 
+  /**
+   * The `hello` (within {@linkcode HELLO_TIMEOUT_MS}), our `prepare`, and
+   * the `ready` (within the timeout). Nothing is paused yet.
+   */
+  async #greet(channel: ControlChannel, peer: PeerIdentity): Promise<void> {
+    const { env, timeoutMs } = this.#options;
+    const abort = (error: Error) => channel.abort(error);
+    const helloMs = Math.min(HELLO_TIMEOUT_MS, timeoutMs);
+    let timer = timeoutAfter(
+      helloMs,
+      abort,
+      `pid ${peer.pid} sent no hello within ${helloMs} ms`,
+    );
+    try {
+      const hello = await receiveExpected(channel, env, "hello", peer);
+      if (hello.protocol !== TAKEOVER_PROTOCOL_VERSION) {
+        const reason =
+          `protocol ${hello.protocol} is not ${TAKEOVER_PROTOCOL_VERSION}`;
+        await channel.send({ type: "refused", reason });
+        throw new TakeoverRefusedError(`Refused pid ${peer.pid}: ${reason}`);
+      }
+      clearTimeout(timer);
+      timer = timeoutAfter(
+        timeoutMs,
+        abort,
+        `pid ${peer.pid} was not ready within ${timeoutMs} ms`,
+      );
+      // Tell the new process how many fds to make room for, and wait until
+      // it has: nothing is paused yet.
+      await channel.send({ type: "prepare", ...this.#source.count() });
+      await receiveExpected(channel, env, "ready", peer);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Drops an asker that failed before the pause, and reports it. */
+  #abandon(asker: Asker, caught: unknown): void {
+    this.#askers.delete(asker);
+    asker.channel.close();
+    this.#refillSpare();
+    this.#watch();
+    if (asker.refused) return;
+    this.#options.onEvent({
+      type: "abandoned",
+      path: this.path,
+      pid: asker.peer.pid,
+      error: asTakeoverError(caught, asker.peer),
+    });
+  }
+
   /** Steps 1 to 4 with the asker that is ready; rolls back on failure. */
   async #handOver(channel: ControlChannel, peer: PeerIdentity): Promise<void> {
     const { env, timeoutMs } = this.#options;
@@ -528,17 +525,18 @@ export class HandoverOffer {
       controller.abort(error);
     };
     this.#abortCurrent = abort;
-    const timer = setTimeout(
-      () =>
-        abort(
-          new TakeoverTimeoutError(
-            `pid ${peer.pid} did not acknowledge the handover within ${timeoutMs} ms`,
-          ),
-        ),
+    const timer = timeoutAfter(
       timeoutMs,
+      abort,
+      `pid ${peer.pid} did not acknowledge the handover within ${timeoutMs} ms`,
     );
     const pausedAt = performance.now();
-    let connections = 0;
+    const sent: SentTally = {
+      batches: 0,
+      connections: 0,
+      unreadBytes: 0,
+      unsentBytes: 0,
+    };
     try {
       this.#options.onEvent({
         type: "handing-over",
@@ -547,118 +545,232 @@ export class HandoverOffer {
       });
       const snapshot = await this.#source.pause(controller.signal);
       const stoppedAt = performance.now();
-      // Batches of at most 253 fds and about BATCH_TARGET_BYTES of
-      // descriptions, listeners first; each connection is described just
-      // before its batch goes, so the new process works on one batch while
-      // the next is described.
-      let batches = 0;
-      let unreadBytes = 0;
-      let unsentBytes = 0;
-      const pending = snapshot.connections;
-      let next = 0;
-      let listenersLeft = [...snapshot.listeners];
-      do {
-        const listeners = listenersLeft.slice(0, MAX_FDS_PER_FRAME);
-        listenersLeft = listenersLeft.slice(listeners.length);
-        const conns: ConnectionRecord[] = [];
-        const connFds: number[] = [];
-        let bytes = 0;
-        while (
-          listeners.length + conns.length < MAX_FDS_PER_FRAME &&
-          next < pending.length &&
-          (conns.length === 0 || bytes < BATCH_TARGET_BYTES)
-        ) {
-          const conn = pending[next++]!;
-          const record = conn.describe();
-          if (record === null) continue;
-          conns.push(record);
-          connFds.push(conn.fd);
-          // The buffers dominate; the rest of a record is small.
-          bytes += record.unread.length + record.unsent.length + 256;
-          unreadBytes += base64Length(record.unread);
-          unsentBytes += base64Length(record.unsent);
-        }
-        connections += conns.length;
-        await channel.send(
-          {
-            type: "batch",
-            index: batches++,
-            listeners: listeners.map((l) => l.record),
-            connections: conns,
-          },
-          [...listeners.map((l) => l.fd), ...connFds],
-        );
-      } while (next < pending.length || listenersLeft.length > 0);
-      await channel.send({
-        type: "end",
-        protocol: TAKEOVER_PROTOCOL_VERSION,
-        pid: env.pid(),
-        batches,
-        listeners: snapshot.listeners.length,
-        connections,
-        nextId: snapshot.nextId,
-        appState: snapshot.appState,
-      });
+      await this.#send(channel, snapshot, sent);
       const sentAt = performance.now();
-      const ack = await channel.receive();
+      await receiveExpected(channel, env, "ack", peer);
       const ackedAt = performance.now();
-      for (const extra of ack.fds) env.close(extra);
-      if (ack.message.type !== "ack") {
-        throw new TakeoverProtocolError(
-          `Expected ack from pid ${peer.pid}, got ${ack.message.type}`,
-        );
-      }
       clearTimeout(timer);
-      // Past this point the new process serves: no rollback any more.
-      await channel.send({ type: "commit" });
-      this.#handedOverTo = peer.pid;
-      // Nobody else may take over what is gone.
-      this.#unwatch();
-      for (const asker of [...this.#askers]) {
-        asker.refused = true;
-        this.#refuseNow(
-          asker.channel.fd,
-          asker.peer,
-          `this process has handed over to pid ${peer.pid}`,
-        );
-        asker.channel.abort(new TakeoverError("Handed over"));
-      }
+      await this.#commit(channel, peer);
       const committedAt = performance.now();
       this.#source.release();
       channel.close();
-      this.#options.onEvent({
-        type: "handed-over",
-        path: this.path,
-        pid: peer.pid,
-        listeners: snapshot.listeners.length,
-        connections,
-        unreadBytes,
-        unsentBytes,
-        pausedMs: committedAt - pausedAt,
-        phasesMs: {
-          stop: stoppedAt - pausedAt,
-          send: sentAt - stoppedAt,
-          ack: ackedAt - sentAt,
-          commit: committedAt - ackedAt,
-          release: performance.now() - committedAt,
-        },
+      this.#reportHandedOver(peer, snapshot.listeners.length, sent, {
+        paused: pausedAt,
+        stopped: stoppedAt,
+        sent: sentAt,
+        acked: ackedAt,
+        committed: committedAt,
       });
       this.#options.onHandedOver();
     } catch (caught) {
       clearTimeout(timer);
-      channel.close();
-      this.#refillSpare();
-      this.#source.resume();
-      this.#options.onEvent({
-        type: "rolled-back",
-        path: this.path,
-        pid: peer.pid,
-        connections,
-        pausedMs: performance.now() - pausedAt,
-        error: asTakeoverError(caught, peer),
-      });
+      this.#rollBack(channel, peer, sent.connections, pausedAt, caught);
     }
   }
+
+  /**
+   * Step 3: the batches, then the `end`. Batches hold at most 253 fds and
+   * about {@linkcode BATCH_TARGET_BYTES} of descriptions, listeners first;
+   * each connection is described just before its batch goes, so the new
+   * process works on one batch while the next is described. `sent` is kept
+   * up to date as batches go, for a rollback's report.
+   */
+  async #send(
+    channel: ControlChannel,
+    snapshot: HandoverSnapshot,
+    sent: SentTally,
+  ): Promise<void> {
+    const pending = snapshot.connections;
+    let next = 0;
+    let listenersLeft = [...snapshot.listeners];
+    do {
+      const listeners = listenersLeft.slice(0, MAX_FDS_PER_FRAME);
+      listenersLeft = listenersLeft.slice(listeners.length);
+      const batch = describeBatch(
+        pending,
+        next,
+        MAX_FDS_PER_FRAME - listeners.length,
+        sent,
+      );
+      next = batch.next;
+      sent.connections += batch.records.length;
+      await channel.send(
+        {
+          type: "batch",
+          index: sent.batches++,
+          listeners: listeners.map((l) => l.record),
+          connections: batch.records,
+        },
+        [...listeners.map((l) => l.fd), ...batch.fds],
+      );
+    } while (next < pending.length || listenersLeft.length > 0);
+    await channel.send({
+      type: "end",
+      protocol: TAKEOVER_PROTOCOL_VERSION,
+      pid: this.#options.env.pid(),
+      batches: sent.batches,
+      listeners: snapshot.listeners.length,
+      connections: sent.connections,
+      nextId: snapshot.nextId,
+      appState: snapshot.appState,
+    });
+  }
+
+  /**
+   * Step 4: the commit, after which the new process serves and there is no
+   * rollback any more; every other asker is refused.
+   */
+  async #commit(channel: ControlChannel, peer: PeerIdentity): Promise<void> {
+    await channel.send({ type: "commit" });
+    this.#handedOverTo = peer.pid;
+    // Nobody else may take over what is gone.
+    this.#unwatch();
+    for (const asker of [...this.#askers]) {
+      asker.refused = true;
+      this.#refuseNow(
+        asker.channel.fd,
+        asker.peer,
+        `this process has handed over to pid ${peer.pid}`,
+      );
+      asker.channel.abort(new TakeoverError("Handed over"));
+    }
+  }
+
+  #reportHandedOver(
+    peer: PeerIdentity,
+    listeners: number,
+    sent: SentTally,
+    at: PhaseEnds,
+  ): void {
+    this.#options.onEvent({
+      type: "handed-over",
+      path: this.path,
+      pid: peer.pid,
+      listeners,
+      connections: sent.connections,
+      unreadBytes: sent.unreadBytes,
+      unsentBytes: sent.unsentBytes,
+      pausedMs: at.committed - at.paused,
+      phasesMs: {
+        stop: at.stopped - at.paused,
+        send: at.sent - at.stopped,
+        ack: at.acked - at.sent,
+        commit: at.committed - at.acked,
+        release: performance.now() - at.committed,
+      },
+    });
+  }
+
+  /** Failed after the pause: serves everything here again, and reports it. */
+  #rollBack(
+    channel: ControlChannel,
+    peer: PeerIdentity,
+    connections: number,
+    pausedAt: number,
+    caught: unknown,
+  ): void {
+    channel.close();
+    this.#refillSpare();
+    this.#source.resume();
+    this.#options.onEvent({
+      type: "rolled-back",
+      path: this.path,
+      pid: peer.pid,
+      connections,
+      pausedMs: performance.now() - pausedAt,
+      error: asTakeoverError(caught, peer),
+    });
+  }
+}
+
+/** What a handover has sent so far. */
+interface SentTally {
+  batches: number;
+  connections: number;
+  /** Bytes read but not yet answered, over the connections sent. */
+  unreadBytes: number;
+  /** Reply bytes not yet taken by the kernel, over the connections sent. */
+  unsentBytes: number;
+}
+
+/** When each phase of a handover ended (`performance.now()`). */
+interface PhaseEnds {
+  paused: number;
+  stopped: number;
+  sent: number;
+  acked: number;
+  committed: number;
+}
+
+/**
+ * Describes the connections of the next batch, from `pending[from]` on: at
+ * most `room` of them, and at least one unless `room` is 0, until about
+ * {@linkcode BATCH_TARGET_BYTES}. Ones that closed meanwhile are skipped.
+ */
+function describeBatch(
+  pending: readonly PausedConnection[],
+  from: number,
+  room: number,
+  sent: SentTally,
+): { records: ConnectionRecord[]; fds: number[]; next: number } {
+  const records: ConnectionRecord[] = [];
+  const fds: number[] = [];
+  let next = from;
+  let bytes = 0;
+  while (
+    records.length < room &&
+    next < pending.length &&
+    (records.length === 0 || bytes < BATCH_TARGET_BYTES)
+  ) {
+    const conn = pending[next++]!;
+    const record = conn.describe();
+    if (record === null) continue;
+    records.push(record);
+    fds.push(conn.fd);
+    // The buffers dominate; the rest of a record is small.
+    bytes += record.unread.length + record.unsent.length + 256;
+    sent.unreadBytes += base64Length(record.unread);
+    sent.unsentBytes += base64Length(record.unsent);
+  }
+  return { records, fds, next };
+}
+
+/**
+ * Receives the next message, which must be a `type` (the hello, the ready,
+ * the ack); any fds it carried are closed.
+ *
+ * @throws {TakeoverProtocolError} When it is another message.
+ */
+async function receiveExpected<T extends TakeoverMessage["type"]>(
+  channel: ControlChannel,
+  env: TakeoverEnv,
+  type: T,
+  peer: PeerIdentity,
+): Promise<Extract<TakeoverMessage, { type: T }>> {
+  const { message, fds } = await channel.receive();
+  for (const extra of fds) env.close(extra);
+  if (!isMessageOf(message, type)) {
+    throw new TakeoverProtocolError(
+      `Expected ${type} from pid ${peer.pid}, got ${message.type}`,
+    );
+  }
+  return message;
+}
+
+function isMessageOf<T extends TakeoverMessage["type"]>(
+  message: TakeoverMessage,
+  type: T,
+): message is Extract<TakeoverMessage, { type: T }> {
+  return message.type === type;
+}
+
+/** Aborts with a {@linkcode TakeoverTimeoutError} once `ms` have passed. */
+function timeoutAfter(
+  ms: number,
+  abort: (error: Error) => void,
+  message: string,
+): ReturnType<typeof setTimeout> {
+  return setTimeout(() => abort(new TakeoverTimeoutError(message)), ms);
 }
 
 function asTakeoverError(caught: unknown, peer: PeerIdentity): TakeoverError {
