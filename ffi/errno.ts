@@ -146,6 +146,31 @@ export const ERRNO_CODES: Readonly<Record<number, string>> = Object.freeze({
   133: "EHWPOISON",
 });
 
+// The errno numbers the toolkit compares against, declared once here; the
+// test beside this file checks each against <errno.h>.
+/** `ENOENT` (2): No such file or directory. */
+export const ENOENT = 2;
+/** `EINTR` (4): Interrupted system call: retry. */
+export const EINTR = 4;
+/** `EBADF` (9): Bad file descriptor. */
+export const EBADF = 9;
+/** `EAGAIN` (11): Try again: a non-blocking call would block (also `EWOULDBLOCK`). */
+export const EAGAIN = 11;
+/** `EEXIST` (17): File exists. */
+export const EEXIST = 17;
+/** `EPROTO` (71): Protocol error (`accept4` passes it on from the network). */
+export const EPROTO = 71;
+/** `ENOTSOCK` (88): Socket operation on a non-socket. */
+export const ENOTSOCK = 88;
+/** `EADDRINUSE` (98): Address already in use. */
+export const EADDRINUSE = 98;
+/** `ECONNABORTED` (103): Software caused connection abort. */
+export const ECONNABORTED = 103;
+/** `ENOTCONN` (107): Transport endpoint is not connected. */
+export const ENOTCONN = 107;
+/** `ECONNREFUSED` (111): Connection refused. */
+export const ECONNREFUSED = 111;
+
 /** The code given to errno numbers missing from {@linkcode ERRNO_CODES}. */
 export const UNKNOWN_ERRNO_CODE = "UNKNOWN";
 

@@ -15,6 +15,7 @@ import {
   errnoError,
   UNKNOWN_ERRNO_CODE,
 } from "./errno.ts";
+import * as errnoModule from "./errno.ts";
 import { libc } from "./libc.ts";
 import { encodeSockaddr, parseIp } from "./sockaddr.ts";
 
@@ -57,27 +58,44 @@ Deno.test("errnoCode() names errnos and UNKNOWN for others", () => {
   assert.equal(Object.keys(ERRNO_CODES).length, 131);
 });
 
-Deno.test("ERRNO_CODES names every errno constant declared under ffi/", async () => {
-  const dir = new URL("./", import.meta.url);
-  // `const EINTR = 4;`, `export const EPROTO = 71;`: decimal values only, so
-  // EPOLLIN = 0x001 and EFD_NONBLOCK are not taken for errnos.
+/** The project's `.ts` files, as paths relative to the repository root. */
+async function projectSources(): Promise<string[]> {
+  const root = new URL("../", import.meta.url);
+  const paths: string[] = [];
+  async function walk(relative: string): Promise<void> {
+    for await (const entry of Deno.readDir(new URL(relative, root))) {
+      if (entry.name.startsWith(".") || entry.name === "node_modules") continue;
+      const path = `${relative}${entry.name}`;
+      if (entry.isDirectory) await walk(`${path}/`);
+      else if (entry.isFile && entry.name.endsWith(".ts")) paths.push(path);
+    }
+  }
+  await walk("");
+  return paths;
+}
+
+Deno.test("errno numbers are declared once, in ffi/errno.ts, as ERRNO_CODES names them", async () => {
+  const root = new URL("../", import.meta.url);
+  // A `const` named E… given a decimal value (EINTR, EPROTO); hex values
+  // such as EPOLLIN's are not errnos. (Spelling a declaration out here
+  // would make this file match.)
   const declaration =
     /\b(?:const|let|var)\s+(E[A-Z0-9]+)\s*(?::\s*number\s*)?=\s*(\d+)\s*[;,]/g;
   const found = new Map<string, number>();
-  for await (const entry of Deno.readDir(dir)) {
-    if (!entry.isFile || !entry.name.endsWith(".ts")) continue;
-    const text = await Deno.readTextFile(new URL(entry.name, dir));
+  for (const path of await projectSources()) {
+    const text = await Deno.readTextFile(new URL(path, root));
     for (const [, name, value] of text.matchAll(declaration)) {
       if (name!.startsWith("EPOLL")) continue;
-      found.set(`${entry.name}: ${name}`, Number(value));
+      found.set(`${path}: ${name}`, Number(value));
     }
   }
   // The scan itself must work, or the test proves nothing.
   assert.ok(
-    [...found.keys()].some((key) => key.endsWith(": EPROTO")),
+    found.has("ffi/errno.ts: EPROTO"),
     `EPROTO not found in ${[...found.keys()]}`,
   );
   for (const [where, value] of found) {
+    assert.ok(where.startsWith("ffi/errno.ts: "), `declared again: ${where}`);
     const name = where.slice(where.indexOf(": ") + 2);
     assert.equal(errnoCode(value), name, where);
   }
@@ -117,6 +135,11 @@ Deno.test({
       );
       for (const [number, name] of entries) {
         assert.equal(seen.get(name), Number(number), name);
+      }
+      // The named constants the toolkit compares against, one by one.
+      for (const [name, value] of Object.entries(errnoModule)) {
+        if (!/^E[A-Z0-9]+$/.test(name) || typeof value !== "number") continue;
+        assert.equal(seen.get(name), value, name);
       }
     } finally {
       await Deno.remove(dir, { recursive: true });

@@ -14,7 +14,7 @@ import {
   SCM_RIGHTS,
   SOL_SOCKET,
 } from "./constants.ts";
-import { errno, errnoError } from "./errno.ts";
+import { EAGAIN, EINTR, errno, errnoError } from "./errno.ts";
 import {
   cmsgAlign,
   CMSGHDR,
@@ -25,9 +25,6 @@ import {
 } from "./layout.ts";
 import { libc } from "./libc.ts";
 import { validateFd } from "./_validate.ts";
-
-const EINTR = 4;
-const EAGAIN = 11;
 
 /**
  * The most fds one `sendmsg()` may carry: Linux's `SCM_MAX_FD` (253). One

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { errno, errnoError } from "./errno.ts";
+import { EINTR, ENOENT, errno, errnoError } from "./errno.ts";
 import { libc } from "./libc.ts";
 
 // <fcntl.h> and <sys/stat.h>; checked against the headers in the test.
@@ -22,9 +22,6 @@ export const S_IFMT = 0o170000;
 const STATX_SIZE = 256;
 /** Offset of `__u16 stx_mode` in `struct statx`. */
 const STATX_MODE = 28;
-
-const ENOENT = 2;
-const EINTR = 4;
 
 /** The type of a filesystem entry. */
 export type FileType =

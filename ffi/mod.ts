@@ -43,6 +43,17 @@ export {
 } from "./libc.ts";
 export {
   check,
+  EADDRINUSE,
+  EAGAIN,
+  EBADF,
+  ECONNABORTED,
+  ECONNREFUSED,
+  EEXIST,
+  EINTR,
+  ENOENT,
+  ENOTCONN,
+  ENOTSOCK,
+  EPROTO,
   errno,
   ERRNO_CODES,
   errnoCode,

@@ -4,6 +4,17 @@ import * as ffi from "./mod.ts";
 Deno.test("mod.ts exports exactly the public ffi API", () => {
   assert.deepEqual(Object.keys(ffi).sort(), [
     "DEFAULT_LIBC_PATH",
+    "EADDRINUSE",
+    "EAGAIN",
+    "EBADF",
+    "ECONNABORTED",
+    "ECONNREFUSED",
+    "EEXIST",
+    "EINTR",
+    "ENOENT",
+    "ENOTCONN",
+    "ENOTSOCK",
+    "EPROTO",
     "ERRNO_CODES",
     "ErrnoError",
     "EventLoopTurn",

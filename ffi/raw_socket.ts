@@ -18,7 +18,15 @@ import {
   SOCK_NONBLOCK,
   SOCK_STREAM,
 } from "./constants.ts";
-import { check, errno, errnoError } from "./errno.ts";
+import {
+  check,
+  EAGAIN,
+  ECONNABORTED,
+  EINTR,
+  EPROTO,
+  errno,
+  errnoError,
+} from "./errno.ts";
 import { libc } from "./libc.ts";
 import {
   encodeSockaddr,
@@ -28,11 +36,6 @@ import {
 } from "./sockaddr.ts";
 import { setSocketOption } from "./socket_options.ts";
 import { validateFd, validateInt32 } from "./_validate.ts";
-
-const EINTR = 4;
-const EAGAIN = 11;
-const ECONNABORTED = 103;
-const EPROTO = 71;
 
 /** Options of {@linkcode listenTcp}. */
 export interface ListenTcpOptions {

@@ -17,16 +17,12 @@ import {
   EPOLL_CTL_MOD,
   EPOLLIN,
 } from "./constants.ts";
-import { check, errno, errnoError } from "./errno.ts";
+import { check, EBADF, EINTR, ENOENT, errno, errnoError } from "./errno.ts";
 import { EPOLL_EVENT } from "./layout.ts";
 import { libc } from "./libc.ts";
 import { EventLoopTurn } from "./event_loop_turn.ts";
 import { epollFds } from "./runtime_epolls.ts";
 import { validateFd } from "./_validate.ts";
-
-const EINTR = 4;
-const ENOENT = 2;
-const EBADF = 9;
 
 /** Called with the `EPOLL*` bits reported for a watched fd. */
 export type ReadinessHandler = (events: number) => void;

@@ -7,7 +7,7 @@
  */
 
 import { AF_INET, AF_INET6 } from "./constants.ts";
-import { errno, errnoError } from "./errno.ts";
+import { EBADF, ENOTCONN, ENOTSOCK, errno, errnoError } from "./errno.ts";
 import {
   htons,
   ntohs,
@@ -30,10 +30,6 @@ export interface SocketAddress {
   /** The port, 0 to 65535, in host byte order. */
   readonly port: number;
 }
-
-const EBADF = 9;
-const ENOTSOCK = 88;
-const ENOTCONN = 107;
 
 /**
  * Parses an IP literal to its bytes: IPv4 dotted quad (`127.0.0.1`) or IPv6

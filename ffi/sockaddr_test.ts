@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { AF_UNIX, SOCK_CLOEXEC, SOCK_STREAM } from "./constants.ts";
-import { check, errno } from "./errno.ts";
+import { check, ENOTSOCK, errno } from "./errno.ts";
 import { socketFdOf } from "./find_fd.ts";
 import { libc } from "./libc.ts";
 import {
@@ -15,8 +15,6 @@ import {
   sameAddress,
   type SocketAddress,
 } from "./sockaddr.ts";
-
-const ENOTSOCK = 88;
 
 function bytes(...values: number[]): Uint8Array {
   return new Uint8Array(values);

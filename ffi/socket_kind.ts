@@ -20,11 +20,10 @@ import {
   SOCK_STREAM,
   SOL_SOCKET,
 } from "./constants.ts";
-import { errno, errnoError } from "./errno.ts";
+import { ENOTSOCK, errno, errnoError } from "./errno.ts";
 import { libc } from "./libc.ts";
 import { validateFd } from "./_validate.ts";
 
-const ENOTSOCK = 88;
 const IPPROTO_UDP = 17;
 
 /** A socket's kind, as the kernel reports it. */

@@ -12,18 +12,21 @@ import {
   SOCK_NONBLOCK,
   SOCK_STREAM,
 } from "./constants.ts";
-import { check, errno, errnoError } from "./errno.ts";
+import {
+  check,
+  EADDRINUSE,
+  EAGAIN,
+  ECONNREFUSED,
+  EEXIST,
+  EINTR,
+  ENOENT,
+  errno,
+  errnoError,
+} from "./errno.ts";
 import { type FileType, fileTypeAt } from "./file_type.ts";
 import { SOCKADDR_UN } from "./layout.ts";
 import { libc } from "./libc.ts";
 import { getPeerCredentials, type PeerCredentials } from "./socket_options.ts";
-
-const ENOENT = 2;
-const EINTR = 4;
-const EAGAIN = 11;
-const EEXIST = 17;
-const EADDRINUSE = 98;
-const ECONNREFUSED = 111;
 
 const encoder = new TextEncoder();
 

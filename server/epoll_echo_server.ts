@@ -10,6 +10,8 @@ import {
   acceptSocket,
   closeFd,
   constants,
+  EAGAIN,
+  EINTR,
   errno,
   errnoCode,
   formatIp,
@@ -34,8 +36,6 @@ const log = tcpkitLogger("server");
 const { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, MSG_DONTWAIT, MSG_NOSIGNAL } =
   constants;
 const SEND_FLAGS = MSG_NOSIGNAL | MSG_DONTWAIT;
-const EINTR = 4;
-const EAGAIN = 11;
 const encoder = new TextEncoder();
 const IDLE_BYTES = encoder.encode(IDLE_MESSAGE);
 // Accepts per readiness event, so a connect flood cannot starve the clients.
