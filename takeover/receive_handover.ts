@@ -14,6 +14,7 @@ import {
 } from "../ffi/mod.ts";
 import { ControlChannel } from "./control_channel.ts";
 import {
+  type BatchMessage,
   type ConnectionRecord,
   type EndMessage,
   type JsonValue,
@@ -111,8 +112,7 @@ export async function receiveHandover(
 ): Promise<ReceivedHandover> {
   const { env, reactor, timeoutMs } = options;
   const started = performance.now();
-  const listeners: ReceivedSocket<ListenerRecord>[] = [];
-  const connections: ReceivedSocket<ConnectionRecord>[] = [];
+  const sockets: ReceivedSockets = { listeners: [], connections: [] };
   let channel: ControlChannel | undefined;
   const timeout = new TakeoverTimeoutError(
     `The takeover from ${path} did not complete within ${timeoutMs} ms`,
@@ -127,156 +127,19 @@ export async function receiveHandover(
     channel = new ControlChannel(fd, reactor, env, `the process at ${path}`);
     if (timedOut) throw timeout;
     const connectedAt = performance.now();
-    // Before a byte is trusted: whoever listens at a path in a shared
-    // directory could hand us sockets and state of their own making.
-    const offerer = env.peerCredentials(fd);
-    const own = env.uid();
-    if (offerer.uid !== own && offerer.uid !== 0) {
-      throw new TakeoverUntrustedError(
-        `The process at ${path} (pid ${offerer.pid}) runs as uid ${offerer.uid}: only uid ${own} or root may hand a server over to this process`,
-      );
-    }
-    try {
-      await channel.send({
-        type: "hello",
-        protocol: TAKEOVER_PROTOCOL_VERSION,
-        pid: env.pid(),
-      });
-    } catch (error) {
-      // A refusing process closes at once; its reason may still be there.
-      throw await refusal(channel, path) ?? error;
-    }
-    // Room for every fd first, before the old process pauses: growing a
-    // busy fd table later would stall the handover (see reserveFdSlots).
-    const first = await channel.receive();
-    for (const fd of first.fds) env.close(fd);
-    if (first.message.type === "refused") {
-      throw new TakeoverRefusedError(
-        `The process at ${path} refused the takeover: ${first.message.reason}`,
-      );
-    }
-    if (first.message.type !== "prepare") {
-      throw new TakeoverProtocolError(
-        `Expected prepare after the hello, got ${first.message.type}`,
-      );
-    }
-    const expected = first.message.listeners + first.message.connections;
-    try {
-      // A margin for connections accepted until the pause.
-      env.reserveFdSlots(fd, Math.ceil(expected * 1.25) + 64);
-    } catch (error) {
-      throw new TakeoverError(
-        `Cannot make room for ${expected} sockets: ${(error as Error).message}`,
-        { cause: error },
-      );
-    }
-    // Nothing is paused yet: the time to get ready costs clients nothing.
-    options.beforeReady?.();
-    await channel.send({ type: "ready" });
+    const offerer = checkOfferer(path, fd, env);
+    await prepare(channel, path, options);
     const readyAt = performance.now();
-    let end: EndMessage | undefined;
-    for (let index = 0; end === undefined;) {
-      const { message, fds } = await channel.receive();
-      switch (message.type) {
-        case "refused":
-          for (const fd of fds) env.close(fd);
-          throw new TakeoverRefusedError(
-            `The process at ${path} refused the takeover: ${message.reason}`,
-          );
-        case "batch": {
-          const expected = message.listeners.length +
-            message.connections.length;
-          // Ours from here, whatever happens next: closed on failure.
-          const received = fds;
-          const batchListeners = received.slice(0, message.listeners.length);
-          const batchConns = received.slice(message.listeners.length);
-          message.listeners.forEach((record, i) => {
-            const fd = batchListeners[i];
-            if (fd !== undefined) listeners.push({ record, fd });
-          });
-          message.connections.forEach((record, i) => {
-            const fd = batchConns[i];
-            if (fd !== undefined) connections.push({ record, fd });
-          });
-          for (const fd of received.slice(expected)) env.close(fd);
-          if (message.index !== index) {
-            throw new TakeoverProtocolError(
-              `Batch ${message.index} arrived where ${index} was due`,
-            );
-          }
-          if (received.length !== expected) {
-            throw new TakeoverProtocolError(
-              `Batch ${index} describes ${expected} sockets but carried ${received.length} fds`,
-            );
-          }
-          // Each fd must be the kind of socket described (a blocking or
-          // non-TCP fd would hang or break the reactor), then the very
-          // socket described, not merely one like it; checked batch by
-          // batch while the next is on its way.
-          checkKinds(path, received, message.listeners.length, env);
-          const records = [...message.listeners, ...message.connections];
-          env.socketCookies(received).forEach((cookie, i) => {
-            if (String(cookie) !== records[i]!.cookie) {
-              throw new TakeoverProtocolError(
-                `fd ${
-                  received[i]
-                } is socket ${cookie}, but the description says ${
-                  records[i]!.cookie
-                }`,
-              );
-            }
-          });
-          index++;
-          break;
-        }
-        case "end":
-          for (const fd of fds) env.close(fd);
-          end = message;
-          if (end.batches !== index) {
-            throw new TakeoverProtocolError(
-              `The old process sent ${index} batches but announced ${end.batches}`,
-            );
-          }
-          break;
-        default:
-          for (const fd of fds) env.close(fd);
-          throw new TakeoverProtocolError(
-            `Unexpected ${message.type} message during the handover`,
-          );
-      }
-    }
-    if (end.protocol !== TAKEOVER_PROTOCOL_VERSION) {
-      throw new TakeoverProtocolError(
-        `The old process speaks protocol ${end.protocol}, not ${TAKEOVER_PROTOCOL_VERSION}`,
-      );
-    }
-    if (
-      end.listeners !== listeners.length ||
-      end.connections !== connections.length
-    ) {
-      throw new TakeoverProtocolError(
-        `Announced ${end.listeners} listeners and ${end.connections} connections, received ${listeners.length} and ${connections.length}`,
-      );
-    }
+    const end = await receiveBatches(channel, path, env, sockets);
+    checkEnd(end, sockets);
     const receivedAt = performance.now();
-    await options.beforeAck?.({
-      listeners: listeners.length,
-      connections: connections.length,
-    });
-    await channel.send({ type: "ack", pid: env.pid() });
-    const { message, fds } = await channel.receive();
-    for (const fd of fds) env.close(fd);
-    if (message.type !== "commit") {
-      throw new TakeoverProtocolError(
-        `Expected commit after the ack, got ${message.type}`,
-      );
-    }
+    await acknowledge(channel, env, sockets, options.beforeAck);
     return {
       fromPid: offerer.pid,
       offerer,
       appState: end.appState,
-      listeners,
-      connections,
+      listeners: sockets.listeners,
+      connections: sockets.connections,
       nextId: end.nextId,
       elapsedMs: performance.now() - started,
       phasesMs: {
@@ -288,11 +151,230 @@ export async function receiveHandover(
     };
   } catch (error) {
     // Our copies only: the old process holds its own and resumes serving.
-    for (const { fd } of [...listeners, ...connections]) env.close(fd);
+    for (const { fd } of [...sockets.listeners, ...sockets.connections]) {
+      env.close(fd);
+    }
     throw error;
   } finally {
     clearTimeout(timer);
     channel?.close();
+  }
+}
+
+/** The sockets received so far: ours, closed if the handover fails. */
+interface ReceivedSockets {
+  readonly listeners: ReceivedSocket<ListenerRecord>[];
+  readonly connections: ReceivedSocket<ConnectionRecord>[];
+}
+
+/**
+ * Checks who listens at `path` before a byte is trusted: whoever listens at
+ * a path in a shared directory could hand us sockets and state of their own
+ * making.
+ *
+ * @returns The offerer's credentials.
+ * @throws {TakeoverUntrustedError} When it is neither our uid nor root.
+ */
+function checkOfferer(
+  path: string,
+  fd: number,
+  env: TakeoverEnv,
+): PeerIdentity {
+  const offerer = env.peerCredentials(fd);
+  const own = env.uid();
+  if (offerer.uid !== own && offerer.uid !== 0) {
+    throw new TakeoverUntrustedError(
+      `The process at ${path} (pid ${offerer.pid}) runs as uid ${offerer.uid}: only uid ${own} or root may hand a server over to this process`,
+    );
+  }
+  return offerer;
+}
+
+/**
+ * The hello, the prepare, room for every fd, and the ready: after it the old
+ * process pauses.
+ */
+async function prepare(
+  channel: ControlChannel,
+  path: string,
+  options: ReceiveHandoverOptions,
+): Promise<void> {
+  const { env } = options;
+  try {
+    await channel.send({
+      type: "hello",
+      protocol: TAKEOVER_PROTOCOL_VERSION,
+      pid: env.pid(),
+    });
+  } catch (error) {
+    // A refusing process closes at once; its reason may still be there.
+    throw await refusal(channel, path) ?? error;
+  }
+  // Room for every fd first, before the old process pauses: growing a
+  // busy fd table later would stall the handover (see reserveFdSlots).
+  const first = await channel.receive();
+  for (const fd of first.fds) env.close(fd);
+  if (first.message.type === "refused") {
+    throw new TakeoverRefusedError(
+      `The process at ${path} refused the takeover: ${first.message.reason}`,
+    );
+  }
+  if (first.message.type !== "prepare") {
+    throw new TakeoverProtocolError(
+      `Expected prepare after the hello, got ${first.message.type}`,
+    );
+  }
+  const expected = first.message.listeners + first.message.connections;
+  try {
+    // A margin for connections accepted until the pause.
+    env.reserveFdSlots(channel.fd, Math.ceil(expected * 1.25) + 64);
+  } catch (error) {
+    throw new TakeoverError(
+      `Cannot make room for ${expected} sockets: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  // Nothing is paused yet: the time to get ready costs clients nothing.
+  options.beforeReady?.();
+  await channel.send({ type: "ready" });
+}
+
+/**
+ * Receives the batches, each checked as it comes, into `sockets`, up to the
+ * end.
+ *
+ * @returns The end message.
+ */
+async function receiveBatches(
+  channel: ControlChannel,
+  path: string,
+  env: TakeoverEnv,
+  sockets: ReceivedSockets,
+): Promise<EndMessage> {
+  for (let index = 0;;) {
+    const { message, fds } = await channel.receive();
+    switch (message.type) {
+      case "refused":
+        for (const fd of fds) env.close(fd);
+        throw new TakeoverRefusedError(
+          `The process at ${path} refused the takeover: ${message.reason}`,
+        );
+      case "batch":
+        takeBatch(path, message, fds, index, env, sockets);
+        index++;
+        break;
+      case "end":
+        for (const fd of fds) env.close(fd);
+        if (message.batches !== index) {
+          throw new TakeoverProtocolError(
+            `The old process sent ${index} batches but announced ${message.batches}`,
+          );
+        }
+        return message;
+      default:
+        for (const fd of fds) env.close(fd);
+        throw new TakeoverProtocolError(
+          `Unexpected ${message.type} message during the handover`,
+        );
+    }
+  }
+}
+
+/**
+ * Takes a batch's fds into `sockets` (ours from here, whatever happens
+ * next: closed on failure), then checks the batch.
+ *
+ * @throws {TakeoverProtocolError} When it is out of order, its fds do not
+ * match its descriptions, or an fd is not the very socket described.
+ * @throws {TakeoverUntrustedError} When an fd is not the kind described.
+ */
+function takeBatch(
+  path: string,
+  message: BatchMessage,
+  received: number[],
+  index: number,
+  env: TakeoverEnv,
+  sockets: ReceivedSockets,
+): void {
+  const expected = message.listeners.length + message.connections.length;
+  const batchListeners = received.slice(0, message.listeners.length);
+  const batchConns = received.slice(message.listeners.length);
+  message.listeners.forEach((record, i) => {
+    const fd = batchListeners[i];
+    if (fd !== undefined) sockets.listeners.push({ record, fd });
+  });
+  message.connections.forEach((record, i) => {
+    const fd = batchConns[i];
+    if (fd !== undefined) sockets.connections.push({ record, fd });
+  });
+  for (const fd of received.slice(expected)) env.close(fd);
+  if (message.index !== index) {
+    throw new TakeoverProtocolError(
+      `Batch ${message.index} arrived where ${index} was due`,
+    );
+  }
+  if (received.length !== expected) {
+    throw new TakeoverProtocolError(
+      `Batch ${index} describes ${expected} sockets but carried ${received.length} fds`,
+    );
+  }
+  // Each fd must be the kind of socket described (a blocking or non-TCP fd
+  // would hang or break the reactor), then the very socket described, not
+  // merely one like it; checked batch by batch while the next is on its
+  // way.
+  checkKinds(path, received, message.listeners.length, env);
+  const records = [...message.listeners, ...message.connections];
+  env.socketCookies(received).forEach((cookie, i) => {
+    if (String(cookie) !== records[i]!.cookie) {
+      throw new TakeoverProtocolError(
+        `fd ${received[i]} is socket ${cookie}, but the description says ${
+          records[i]!.cookie
+        }`,
+      );
+    }
+  });
+}
+
+/**
+ * Checks the end against what arrived.
+ *
+ * @throws {TakeoverProtocolError} For another protocol, or counts that differ.
+ */
+function checkEnd(end: EndMessage, sockets: ReceivedSockets): void {
+  const { listeners, connections } = sockets;
+  if (end.protocol !== TAKEOVER_PROTOCOL_VERSION) {
+    throw new TakeoverProtocolError(
+      `The old process speaks protocol ${end.protocol}, not ${TAKEOVER_PROTOCOL_VERSION}`,
+    );
+  }
+  if (
+    end.listeners !== listeners.length ||
+    end.connections !== connections.length
+  ) {
+    throw new TakeoverProtocolError(
+      `Announced ${end.listeners} listeners and ${end.connections} connections, received ${listeners.length} and ${connections.length}`,
+    );
+  }
+}
+
+/** Sends the ack and waits for the commit. */
+async function acknowledge(
+  channel: ControlChannel,
+  env: TakeoverEnv,
+  sockets: ReceivedSockets,
+  beforeAck: ReceiveHandoverOptions["beforeAck"],
+): Promise<void> {
+  await beforeAck?.({
+    listeners: sockets.listeners.length,
+    connections: sockets.connections.length,
+  });
+  await channel.send({ type: "ack", pid: env.pid() });
+  const { message, fds } = await channel.receive();
+  for (const fd of fds) env.close(fd);
+  if (message.type !== "commit") {
+    throw new TakeoverProtocolError(
+      `Expected commit after the ack, got ${message.type}`,
+    );
   }
 }
 
