@@ -15,13 +15,6 @@
 export const LIBC_SYMBOLS = {
   /** `int *__errno_location(void)`: the calling thread's `errno` (glibc). */
   __errno_location: { parameters: [], result: "pointer" },
-  /** `char *strerror(int errnum)` */
-  strerror: {
-    parameters: [
-      "i32", // int errnum
-    ],
-    result: "pointer",
-  },
   /** `struct servent *getservbyname(const char *name, const char *proto)` */
   getservbyname: {
     parameters: [
@@ -120,13 +113,6 @@ export const LIBC_SYMBOLS = {
   close: {
     parameters: [
       "i32", // int fd
-    ],
-    result: "i32",
-  },
-  /** `int dup(int oldfd)` */
-  dup: {
-    parameters: [
-      "i32", // int oldfd
     ],
     result: "i32",
   },

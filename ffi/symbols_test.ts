@@ -27,3 +27,26 @@ Deno.test("LIBC_SYMBOLS getpid, getuid and getgid agree with Deno", async () => 
     await Deno.remove(file);
   }
 });
+
+Deno.test("LIBC_SYMBOLS declares only symbols some file calls", async () => {
+  // An unused entry still costs a dlsym() at load and misleads readers; tests
+  // count as users (poll() serves port_reservation_test).
+  const root = new URL("../", import.meta.url);
+  const sources: string[] = [];
+  async function walk(relative: string): Promise<void> {
+    for await (const entry of Deno.readDir(new URL(relative, root))) {
+      if (entry.name.startsWith(".") || entry.name === "node_modules") continue;
+      const path = `${relative}${entry.name}`;
+      if (entry.isDirectory) await walk(`${path}/`);
+      else if (path !== "ffi/symbols.ts" && entry.name.endsWith(".ts")) {
+        sources.push(await Deno.readTextFile(new URL(path, root)));
+      }
+    }
+  }
+  await walk("");
+  const text = sources.join("\n");
+  const unused = Object.keys(LIBC_SYMBOLS).filter((name) =>
+    !text.includes(`.${name}(`)
+  );
+  assert.deepEqual(unused, []);
+});
