@@ -129,6 +129,20 @@ export const POLLFD = {
   revents: 6,
 } as const;
 
+/**
+ * `struct linux_dirent64`, one record of `getdents64()` (variable length):
+ * ino u64 @0, off s64 @8, reclen u16 @16 (the record's full length, the
+ * step to the next one), type u8 @18, NUL-terminated name @19. glibc's
+ * `struct dirent64` has the same layout, which is what the test compiles.
+ */
+export const LINUX_DIRENT64 = {
+  ino: 0,
+  off: 8,
+  reclen: 16,
+  type: 18,
+  name: 19,
+} as const;
+
 /** The shape of {@linkcode EPOLL_EVENT}: the one struct whose layout depends on the arch. */
 export interface EpollEventLayout {
   /** Size of one `struct epoll_event` in bytes (the array stride). */

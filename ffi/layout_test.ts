@@ -9,6 +9,7 @@ import {
   htons,
   IOVEC,
   LINGER,
+  LINUX_DIRENT64,
   MSGHDR,
   ntohs,
   POLLFD,
@@ -63,6 +64,13 @@ Deno.test("layout has the known sizes and offsets of Linux LP64 structs", () => 
   assert.deepEqual(RLIMIT, { size: 16, cur: 0, max: 8 });
   assert.deepEqual(UCRED, { size: 12, pid: 0, uid: 4, gid: 8 });
   assert.deepEqual(POLLFD, { size: 8, fd: 0, events: 4, revents: 6 });
+  assert.deepEqual(LINUX_DIRENT64, {
+    ino: 0,
+    off: 8,
+    reclen: 16,
+    type: 18,
+    name: 19,
+  });
 });
 
 Deno.test("layout packs epoll_event on x86_64 only", () => {
@@ -102,6 +110,7 @@ const PROBE = `#define _GNU_SOURCE
 #include <stdio.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <dirent.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -156,6 +165,11 @@ int main(void) {
   P("POLLFD.fd", offsetof(struct pollfd, fd));
   P("POLLFD.events", offsetof(struct pollfd, events));
   P("POLLFD.revents", offsetof(struct pollfd, revents));
+  P("LINUX_DIRENT64.ino", offsetof(struct dirent64, d_ino));
+  P("LINUX_DIRENT64.off", offsetof(struct dirent64, d_off));
+  P("LINUX_DIRENT64.reclen", offsetof(struct dirent64, d_reclen));
+  P("LINUX_DIRENT64.type", offsetof(struct dirent64, d_type));
+  P("LINUX_DIRENT64.name", offsetof(struct dirent64, d_name));
   P("EPOLL_EVENT.size", sizeof(struct epoll_event));
   P("EPOLL_EVENT.events", offsetof(struct epoll_event, events));
   P("EPOLL_EVENT.data", offsetof(struct epoll_event, data));
@@ -194,6 +208,7 @@ Deno.test({
         RLIMIT,
         UCRED,
         POLLFD,
+        LINUX_DIRENT64,
         EPOLL_EVENT: { ...EPOLL_EVENT },
       };
       const lines = new TextDecoder().decode(run.stdout).trim().split("\n");

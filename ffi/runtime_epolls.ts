@@ -9,6 +9,7 @@
 
 import { O_CLOEXEC, O_DIRECTORY, O_RDONLY } from "./constants.ts";
 import { check } from "./errno.ts";
+import { LINUX_DIRENT64 } from "./layout.ts";
 import { libc } from "./libc.ts";
 
 const EPOLL_LINK = "anon_inode:[eventpoll]";
@@ -53,10 +54,9 @@ export function epollFds(exclude: Iterable<number> = []): number[] {
       );
       check(size, "getdents64", "/proc/self/fd");
       if (size === 0) break;
-      // struct linux_dirent64: u64 d_ino, s64 d_off, u16 d_reclen, u8 d_type, char d_name[].
       for (let offset = 0; offset < size;) {
-        const length = view.getUint16(offset + 16, true);
-        const nameStart = offset + 19;
+        const length = view.getUint16(offset + LINUX_DIRENT64.reclen, true);
+        const nameStart = offset + LINUX_DIRENT64.name;
         const nameEnd = records.indexOf(0, nameStart);
         offset += length;
         const name = decoder.decode(records.subarray(nameStart, nameEnd));
