@@ -360,3 +360,5 @@ export async function socketsInState(
   return decoder.decode(out.stdout).split("\n").filter((l) => l.trim())
     .length;
 }
+
+export { type TcpPair, tcpPair, waitFor, type WaitForOptions } from "./_kit.ts";

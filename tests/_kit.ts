@@ -1,0 +1,125 @@
+/**
+ * The shared test kit: one bounded poll (`waitFor`) and a connected TCP
+ * pair (`tcpPair`) for unit tests. Re-exported by `_helpers.ts`.
+ *
+ * Polling is only for conditions that send no event (a socket's TCP state,
+ * a process's fd table, a pid's exit); everything else should await the
+ * event itself.
+ */
+
+/** Options of `waitFor`. */
+export interface WaitForOptions {
+  /** What is awaited, for the failure message. */
+  what: string;
+  /** Give up after this long (default 5000 ms). */
+  ms?: number;
+  /** Pause between tries (default 20 ms). */
+  intervalMs?: number;
+  /** Give up after this many tries (default: ms / intervalMs + 2). */
+  tries?: number;
+}
+
+/**
+ * Calls `check` until it returns a truthy value and resolves with that
+ * value. Fails with an error naming `what` once `ms` have passed or
+ * `tries` tries were made, whichever comes first; a check that hangs is
+ * cut off at the deadline too.
+ */
+export async function waitFor<T>(
+  check: () => T | Promise<T>,
+  options: WaitForOptions,
+): Promise<NonNullable<T>> {
+  const ms = options.ms ?? 5000;
+  const intervalMs = options.intervalMs ?? 20;
+  const tries = options.tries ?? Math.ceil(ms / Math.max(intervalMs, 1)) + 2;
+  const started = performance.now();
+  const limit = started + ms;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<"expired">((resolve) => {
+    timer = setTimeout(() => resolve("expired"), ms);
+  });
+  let last: unknown = undefined;
+  try {
+    for (let i = 0; i < tries; i++) {
+      const result = await Promise.race([
+        Promise.resolve(check()).then((value) => ({ value })),
+        expired,
+      ]);
+      if (result === "expired") break;
+      last = result.value;
+      if (result.value) return result.value as NonNullable<T>;
+      if (performance.now() >= limit) break;
+      const pause = Math.min(intervalMs, limit - performance.now());
+      const slept = await Promise.race([
+        new Promise<"slept">((resolve) => {
+          const t = setTimeout(() => resolve("slept"), pause);
+          expired.then(() => clearTimeout(t));
+        }),
+        expired,
+      ]);
+      if (slept === "expired") break;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  const took = Math.round(performance.now() - started);
+  throw new Error(
+    `Timed out after ${took} ms (limit ${ms} ms, ${tries} tries) waiting for ${options.what}; last check gave ${
+      JSON.stringify(last) ?? String(last)
+    }`,
+  );
+}
+
+/** A connected pair of TCP conns on 127.0.0.1; disposing closes both. */
+export interface TcpPair extends AsyncDisposable {
+  /** The side that connected. */
+  client: Deno.TcpConn;
+  /** The side the listener accepted. */
+  server: Deno.TcpConn;
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed by the test.
+  }
+}
+
+/** Connects a fresh client to a fresh listener on 127.0.0.1 (bounded). */
+export async function tcpPair(ms = 5000): Promise<TcpPair> {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  const connected = Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`No TCP pair within ${ms} ms`)),
+      ms,
+    );
+  });
+  try {
+    const [server, client] = await Promise.race([
+      Promise.all([accepted, connected]),
+      expired,
+    ]);
+    return {
+      client,
+      server,
+      [Symbol.asyncDispose]: () => {
+        closeQuietly(client);
+        closeQuietly(server);
+        return Promise.resolve();
+      },
+    };
+  } catch (error) {
+    accepted.then(closeQuietly, () => {});
+    connected.then(closeQuietly, () => {});
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+import { tcpPair, waitFor } from "./_helpers.ts";
+
+Deno.test("waitFor resolves with the first truthy value", async () => {
+  let calls = 0;
+  const value = await waitFor(() => ++calls >= 3 && calls, {
+    what: "three calls",
+    intervalMs: 1,
+  });
+  assert.equal(value, 3);
+});
+
+Deno.test("waitFor fails naming what it waited for, bounded in time", async () => {
+  const started = performance.now();
+  await assert.rejects(
+    waitFor(() => false, { what: "the impossible", ms: 100, intervalMs: 10 }),
+    /Timed out .* waiting for the impossible/,
+  );
+  assert.ok(performance.now() - started < 2000);
+});
+
+Deno.test("waitFor is bounded in tries", async () => {
+  let calls = 0;
+  await assert.rejects(
+    waitFor(() => {
+      calls++;
+      return false;
+    }, { what: "nothing", ms: 10_000, intervalMs: 1, tries: 4 }),
+    /4 tries/,
+  );
+  assert.equal(calls, 4);
+});
+
+Deno.test("waitFor cuts off a check that hangs", async () => {
+  const hang = Promise.withResolvers<boolean>();
+  await assert.rejects(
+    waitFor(() => hang.promise, { what: "a hanging check", ms: 50 }),
+    /a hanging check/,
+  );
+  hang.resolve(false);
+});
+
+Deno.test("tcpPair connects both ends", async () => {
+  await using pair = await tcpPair();
+  await pair.client.write(new TextEncoder().encode("hi"));
+  const buf = new Uint8Array(2);
+  let got = 0;
+  while (got < 2) {
+    const n = await pair.server.read(buf.subarray(got));
+    assert.notEqual(n, null);
+    got += n!;
+  }
+  assert.equal(new TextDecoder().decode(buf), "hi");
+  assert.equal(pair.client.remoteAddr.port, pair.server.localAddr.port);
+});
