@@ -8,6 +8,7 @@ import {
   ReplyTooLongError,
 } from "./request_errors.ts";
 import { Statistics } from "./statistics.ts";
+import { waitFor } from "../tests/_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -58,14 +59,6 @@ function assertBalanced(stats: Statistics, pool: DaemonPool): void {
     states.AVAILABLE + states.BUSY + states.SPAWNING + states.STARTING,
     pool.size,
   );
-}
-
-async function until(done: () => boolean, ms = 5000): Promise<void> {
-  const limit = performance.now() + ms;
-  while (!done()) {
-    if (performance.now() > limit) throw new Error("Timed out waiting");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 Deno.test("DaemonPool answers each request with its daemon's next line", async () => {
@@ -170,7 +163,10 @@ Deno.test("DaemonPool kills a daemon past the busy timeout and respawns it", asy
     assert.equal(stats.timeout, 1);
     assert.equal(stats.failures["busy-timeout"], 1);
     assertBalanced(stats, p);
-    await until(() => p.counters().retiring === 0);
+    await waitFor(() => p.counters().retiring === 0, {
+      what: "no daemon left retiring",
+      intervalMs: 10,
+    });
   } finally {
     await p.close();
   }
@@ -213,12 +209,18 @@ Deno.test("DaemonPool replaces a daemon that writes a line more than its reply; 
     // "b 1" came with the reply or after it: either way the daemon is
     // replaced. (A request sent before "b 1" arrives would get it: the
     // race the README names.)
-    await until(() => p.table()[0]!.stray === 1);
+    await waitFor(() => p.table()[0]!.stray === 1, {
+      what: "one stray line on daemon 0",
+      intervalMs: 10,
+    });
     assert.notEqual(p.table()[0]!.pid, before);
     assert.equal(await ask(p, "2"), "a 2\n");
     assert.equal(stats.replied, 2);
     assertBalanced(stats, p);
-    await until(() => p.counters().retiring === 0);
+    await waitFor(() => p.counters().retiring === 0, {
+      what: "no daemon left retiring",
+      intervalMs: 10,
+    });
     assert.equal(p.counters().deaths, 0, "a replaced daemon is no death");
   } finally {
     await p.close();
@@ -242,7 +244,10 @@ Deno.test("DaemonPool: a flood after a reply reaches nobody, and the flooder is 
     assert.equal(next, "ok next\n");
     assert.equal(p.table()[0]!.stray, 1);
     assert.notEqual(p.table()[0]!.pid, flooder);
-    await until(() => p.counters().retiring === 0);
+    await waitFor(() => p.counters().retiring === 0, {
+      what: "no daemon left retiring",
+      intervalMs: 10,
+    });
     assert.equal(stats.replied, 2);
     assertBalanced(stats, p);
   } finally {
@@ -258,7 +263,10 @@ Deno.test("DaemonPool backs off a daemon that writes at every start", async () =
   });
   try {
     const started = performance.now();
-    await until(() => p.counters().spawns >= 4);
+    await waitFor(() => p.counters().spawns >= 4, {
+      what: "4 spawns",
+      intervalMs: 10,
+    });
     // Replacements 1, 2, 3 wait 0, 50 and 100 ms: no spawn storm.
     assert.ok(performance.now() - started >= 140);
     assert.ok(p.table()[0]!.stray >= 3);
@@ -276,7 +284,10 @@ Deno.test("DaemonPool backs off a daemon that exits at start", async () => {
   });
   try {
     const started = performance.now();
-    await until(() => p.counters().spawns >= 4);
+    await waitFor(() => p.counters().spawns >= 4, {
+      what: "4 spawns",
+      intervalMs: 10,
+    });
     // Deaths 1, 2, 3 wait 0, 50 and 100 ms: no respawn storm.
     assert.ok(performance.now() - started >= 140);
     await assert.rejects(
@@ -304,7 +315,10 @@ Deno.test("DaemonPool.restartAll() replaces every daemon and fails no request", 
     assert.ok(after.every((pid) => pid !== null && !before.includes(pid)));
     assert.equal(p.counters().spawns, 4);
     assert.equal(stats.failed + stats.timeout, 0);
-    await until(() => p.counters().retiring === 0);
+    await waitFor(() => p.counters().retiring === 0, {
+      what: "no daemon left retiring",
+      intervalMs: 10,
+    });
     assert.equal(p.counters().deaths, 0, "retired daemons are no deaths");
   } finally {
     await p.close();

@@ -1,44 +1,21 @@
 import assert from "node:assert/strict";
 import type { Line } from "../common/mod.ts";
 import { Daemon, type DaemonEnd, DaemonSpawnError } from "./daemon.ts";
+import { isRunning, waitFor } from "../tests/_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Collects a daemon's lines and its end, with bounded waits. */
+/** Collects a daemon's lines and its end (wait on them with `waitFor`). */
 class Collector {
   readonly lines: string[] = [];
   end: DaemonEnd | undefined;
-  #wake: (() => void) | undefined;
   readonly onLine = (line: Line): void => {
     this.lines.push(decoder.decode(line.bytes));
-    this.#wake?.();
   };
   readonly onEnd = (why: DaemonEnd): void => {
     this.end = why;
-    this.#wake?.();
   };
-
-  async until(done: () => boolean, ms = 5000): Promise<void> {
-    const limit = performance.now() + ms;
-    while (!done()) {
-      if (performance.now() > limit) throw new Error("Timed out");
-      const { promise, resolve } = Promise.withResolvers<void>();
-      this.#wake = resolve;
-      const timer = setTimeout(resolve, 50);
-      await promise;
-      clearTimeout(timer);
-    }
-  }
-}
-
-async function isRunning(pid: number): Promise<boolean> {
-  const out = await new Deno.Command("ps", {
-    args: ["-o", "stat=", "-p", String(pid)],
-    stdout: "piped",
-  }).output();
-  const state = decoder.decode(out.stdout).trim();
-  return out.success && state !== "" && !state.startsWith("Z");
 }
 
 Deno.test("Daemon writes a request to cat and reads its reply line", async () => {
@@ -46,7 +23,10 @@ Deno.test("Daemon writes a request to cat and reads its reply line", async () =>
   const daemon = new Daemon(["cat"], seen);
   daemon.send(encoder.encode("hello\n"));
   daemon.send(encoder.encode("a\0b\r\n"));
-  await seen.until(() => seen.lines.length === 2);
+  await waitFor(() => seen.lines.length === 2, {
+    what: "2 lines from the daemon",
+    intervalMs: 10,
+  });
   assert.deepEqual(seen.lines, ["hello", "a\0b"]);
   const status = await daemon.stop(500);
   assert.equal(status.code, 0, "cat exits at end of file on stdin");
@@ -70,7 +50,10 @@ Deno.test("Daemon ends with reply-too-long past maxLine without a newline", asyn
     ["sh", "-c", "head -c 100 /dev/zero | tr '\\0' x; exec sleep 60"],
     { maxLine: 16, onLine: seen.onLine, onEnd: seen.onEnd },
   );
-  await seen.until(() => seen.end !== undefined);
+  await waitFor(() => seen.end !== undefined, {
+    what: "the daemon's end",
+    intervalMs: 10,
+  });
   assert.equal(seen.end, "reply-too-long");
   assert.deepEqual(seen.lines, []);
   const status = await daemon.kill(200);
@@ -84,16 +67,22 @@ Deno.test("Daemon.kill() signals the whole process group, SIGKILL after the grac
     ["sh", "-c", "trap '' TERM; sleep 60 & echo $!; wait; wait"],
     seen,
   );
-  await seen.until(() => seen.lines.length === 1);
+  await waitFor(() => seen.lines.length === 1, {
+    what: "a line from the daemon",
+    intervalMs: 10,
+  });
   const sleeper = Number(seen.lines[0]);
   assert.ok(await isRunning(sleeper));
   const started = performance.now();
   const status = await daemon.kill(150);
   assert.ok(performance.now() - started >= 140, "TERM was ignored");
   assert.equal(status.signal, "SIGKILL");
-  for (let i = 0; i < 40 && await isRunning(sleeper); i++) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  // An orphaned sleep is reaped by init: no event to await, so poll.
+  await waitFor(async () => !(await isRunning(sleeper)), {
+    what: "the group's sleep to die",
+    ms: 2000,
+    intervalMs: 50,
+  }).catch(() => {});
   assert.equal(await isRunning(sleeper), false, "the group's sleep died too");
 });
 
@@ -118,7 +107,10 @@ Deno.test("Daemon runs behind a wrapper with the same pid", async () => {
     onLine: seen.onLine,
     wrapper: ["env", "--"],
   });
-  await seen.until(() => seen.lines.length === 1);
+  await waitFor(() => seen.lines.length === 1, {
+    what: "a line from the daemon",
+    intervalMs: 10,
+  });
   assert.equal(Number(seen.lines[0]), daemon.pid, "env execs, keeping the pid");
   await daemon.stop(500);
 });
@@ -155,10 +147,16 @@ Deno.test("Daemon is dirty when bytes come after the last reply it owes, and not
     // Two requests in flight: what follows the first reply is the second.
     daemon.send(encoder.encode("x\n"));
     daemon.send(encoder.encode("y\n"));
-    await seen.until(() => seen.lines.length === 2);
+    await waitFor(() => seen.lines.length === 2, {
+      what: "2 lines from the daemon",
+      intervalMs: 10,
+    });
     assert.equal(daemon.dirty, false);
     daemon.send(encoder.encode("two\n"));
-    await seen.until(() => seen.lines.length >= 3);
+    await waitFor(() => seen.lines.length >= 3, {
+      what: "3 lines from the daemon",
+      intervalMs: 10,
+    });
     // The reply is delivered, and the daemon is dirty by then already.
     assert.deepEqual(delivered.slice(0, 3), [
       ["x", false],
@@ -184,7 +182,10 @@ Deno.test("Daemon is dirty on output with no request pending, newline or not", a
     },
   });
   try {
-    await seen.until(() => strays === 1);
+    await waitFor(() => strays === 1, {
+      what: "one stray line",
+      intervalMs: 10,
+    });
     assert.equal(daemon.dirty, true);
     assert.equal(daemon.strayBytes, 6);
     assert.equal(daemon.strayLines, 0);

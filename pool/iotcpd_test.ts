@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { DaemonSpawnError } from "./daemon.ts";
 import { Iotcpd } from "./iotcpd.ts";
+import { readToEnd, waitFor } from "../tests/_helpers.ts";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 async function exchange(
   port: number,
@@ -13,44 +13,9 @@ async function exchange(
   const conn = await Deno.connect({ hostname, port });
   try {
     await conn.write(encoder.encode(text));
-    return await readAll(conn);
+    return await readToEnd(conn);
   } finally {
     conn.close();
-  }
-}
-
-/** Reads to end of stream (bounded). */
-async function readAll(conn: Deno.Conn, ms = 10000): Promise<string> {
-  const buf = new Uint8Array(4096);
-  let out = "";
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  // A pending read is cut by the deadline too, not only checked between reads.
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new Error(`No end of stream within ${ms} ms: ${JSON.stringify(out)}`),
-        ),
-      ms,
-    );
-  });
-  try {
-    while (true) {
-      const n = await Promise.race([conn.read(buf), deadline]);
-      if (n === null) return out;
-      out += decoder.decode(buf.subarray(0, n));
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Polls a condition of the process itself until it holds (bounded). */
-async function until(done: () => boolean, ms = 5000): Promise<void> {
-  const limit = performance.now() + ms;
-  while (!done()) {
-    if (performance.now() > limit) throw new Error("Timed out waiting");
-    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 
@@ -82,21 +47,24 @@ async function startShutdown(
   // Deno closes the listening socket once its pending accept is dropped, a
   // turn of the event loop later: a connect may still land in the backlog
   // until then (and is reset). Bounded: 50 tries, about 1 s.
-  for (let i = 0;; i++) {
+  await waitFor(async () => {
     try {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port });
       conn.close();
+      return false;
     } catch (error) {
       assert.ok(
         error instanceof Deno.errors.ConnectionRefused ||
           error instanceof Deno.errors.ConnectionReset,
         String(error),
       );
-      break;
+      return true;
     }
-    assert.ok(i < 50, "still accepting connections after shutdown()");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  }, {
+    what: "no more connections accepted after shutdown()",
+    tries: 51,
+    intervalMs: 20,
+  });
   return { stopping };
 }
 
@@ -126,7 +94,7 @@ Deno.test("Iotcpd with keepAlive answers every line of a connection", async () =
   try {
     await conn.write(encoder.encode("a\nb\nc\n"));
     await conn.closeWrite();
-    assert.equal(await readAll(conn), "a\nb\nc\n");
+    assert.equal(await readToEnd(conn), "a\nb\nc\n");
   } finally {
     conn.close();
   }
@@ -176,7 +144,10 @@ Deno.test("Iotcpd.shutdown() finishes the request in flight", async () => {
   const { port } = iotcpd.addrs[0]!;
   const reply = exchange(port, "x\n");
   // The request is in flight once the daemon is busy.
-  await until(() => iotcpd.snapshot().queries.inFlight > 0);
+  await waitFor(() => iotcpd.snapshot().queries.inFlight > 0, {
+    what: "a query in flight",
+    intervalMs: 5,
+  });
   const stopping = iotcpd.shutdown();
   assert.equal(await reply, "done x\n");
   await stopping;
@@ -193,7 +164,7 @@ Deno.test("Iotcpd.shutdown() serves a line that an accepted client sends after t
   using early = await acceptedConn(port);
   const { stopping } = await startShutdown(iotcpd, port);
   await early.write(encoder.encode("late\n"));
-  assert.equal(await readAll(early), "late\n");
+  assert.equal(await readToEnd(early), "late\n");
   await stopping;
 });
 
@@ -207,7 +178,7 @@ Deno.test("Iotcpd.shutdown() answers ERR to an accepted client that sends no lin
   using early = await acceptedConn(port);
   const started = performance.now();
   const { stopping } = await startShutdown(iotcpd, port);
-  assert.equal(await readAll(early), "ERR\n");
+  assert.equal(await readToEnd(early), "ERR\n");
   assert.ok(performance.now() - started >= 90, "not before the grace");
   // The ERR's lingering close waits for the client's close.
   early.close();
@@ -232,9 +203,12 @@ Deno.test("Iotcpd.shutdown() with keepAlive serves the lines already received, t
   using conn = await Deno.connect({ hostname: "127.0.0.1", port });
   await conn.write(encoder.encode("a\nb\n"));
   // `b` waits in iotcpd's buffer while `a` is in flight.
-  await until(() => iotcpd.snapshot().queries.inFlight > 0);
+  await waitFor(() => iotcpd.snapshot().queries.inFlight > 0, {
+    what: "a query in flight",
+    intervalMs: 5,
+  });
   const stopping = iotcpd.shutdown();
-  assert.equal(await readAll(conn), "done a\ndone b\n");
+  assert.equal(await readToEnd(conn), "done a\ndone b\n");
   // The lingering close after the grace waits for the client's close.
   conn.close();
   await stopping;
@@ -262,7 +236,11 @@ Deno.test("Iotcpd with keepAlive resets a client that leaves its replies unread 
   // when it gives up, and only SO_LINGER (FFI) can make that close an RST.
   await conn.write(encoder.encode("x\n".repeat(100)));
   const started = performance.now();
-  await until(() => iotcpd.connectionCount === 0, 5000);
+  await waitFor(() => iotcpd.connectionCount === 0, {
+    what: "iotcpd to close the connection",
+    ms: 5000,
+    intervalMs: 5,
+  });
   const heldMs = performance.now() - started;
   // Idle timeout, plus up to one sweep, plus the time to fill the buffers.
   assert.ok(heldMs >= idleTimeoutMs, `closed after ${heldMs} ms`);
