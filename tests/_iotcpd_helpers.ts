@@ -8,6 +8,7 @@ import {
   fdCountOf,
   isRunning,
   taskArgs,
+  waitFor,
   within,
 } from "./_helpers.ts";
 
@@ -190,23 +191,13 @@ export class IotcpdProcess extends CommandProcess {
    * every slot has a live daemon, none busy. Returns the table.
    */
   async settled(ms = 10000): Promise<Usr2Table> {
-    return await within(
-      ms,
-      "a settled pool",
-      (async () => {
-        while (true) {
-          const table = await this.daemons();
-          if (
-            table.retiring === 0 &&
-            table.rows.every((r) => r.pid !== null && r.state !== "S_BUSY")
-          ) {
-            return table;
-          }
-          // Respawns and reaping take a few ms; ask again shortly.
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
-      })(),
-    );
+    // Respawns and reaping take a few ms and send no event: ask again.
+    return await waitFor(async () => {
+      const table = await this.daemons();
+      const quiet = table.retiring === 0 &&
+        table.rows.every((r) => r.pid !== null && r.state !== "S_BUSY");
+      return quiet ? table : undefined;
+    }, { what: "a settled pool", ms, intervalMs: 50 });
   }
 
   /** How many fds iotcpd has open, from /proc. */
@@ -347,13 +338,17 @@ export async function waitGone(
   pids: readonly number[],
   ms = 5000,
 ): Promise<number[]> {
-  const limit = performance.now() + ms;
   let alive = [...pids];
-  while (alive.length > 0 && performance.now() < limit) {
-    const still: number[] = [];
-    for (const pid of alive) if (await isRunning(pid)) still.push(pid);
-    alive = still;
-    if (alive.length > 0) await new Promise((r) => setTimeout(r, 50));
+  try {
+    // An exit seen from outside has no event to await: poll with ps.
+    await waitFor(async () => {
+      const still: number[] = [];
+      for (const pid of alive) if (await isRunning(pid)) still.push(pid);
+      alive = still;
+      return alive.length === 0;
+    }, { what: `pids ${pids.join(", ")} to exit`, ms, intervalMs: 50 });
+  } catch {
+    // The caller asserts on the pids left.
   }
   return alive;
 }

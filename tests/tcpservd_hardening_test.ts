@@ -15,6 +15,7 @@ import {
   session,
   socketsInState,
   taskArgs,
+  waitFor,
 } from "./_helpers.ts";
 
 /** Runs tcpservd to its exit (bounded), for usage errors. */
@@ -93,19 +94,6 @@ Deno.test("tcpservd does not take a trailing non-ASCII blank as part of a comman
   }
 });
 
-/**
- * Polls `check` until it holds: a socket's TCP state has no event to wait
- * for. Bounded: 100 tries, 5 s.
- */
-async function eventually(check: () => Promise<boolean>): Promise<boolean> {
-  const until = performance.now() + 5000;
-  for (let i = 0; i < 100 && performance.now() < until; i++) {
-    if (await check()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return false;
-}
-
 /** Connects and closes at once, `count` times (after the prompt, so the server saw it). */
 async function connectAndClose(port: number, count: number): Promise<void> {
   for (let i = 0; i < count; i++) {
@@ -137,11 +125,15 @@ Deno.test("fault leak keeps at most max sockets, never fills the table, and faul
       probe.close();
     }
     // The leaked sockets are closed by the clear.
-    assert.ok(
-      await eventually(
-        async () => await socketsInState(server.port, "close-wait") === 0,
-      ),
-      "sockets left in CLOSE_WAIT after fault clear",
+    // A socket's TCP state has no event to wait for: poll it.
+    await waitFor(
+      async () => await socketsInState(server.port, "close-wait") === 0,
+      {
+        what: "no socket left in CLOSE_WAIT after fault clear",
+        ms: 5000,
+        intervalMs: 50,
+        tries: 100,
+      },
     );
   } finally {
     control.close();
