@@ -79,11 +79,13 @@ export async function applySocketCommand(
   command: Extract<LocalCommand, { name: "shut" | "linger" }>,
 ): Promise<void> {
   // Loaded only when asked: a plain probe never opens libc.
-  const { check, libc, setLinger, socketFdOf } = await import("../ffi/mod.ts");
+  const { setLinger, shutdownSocket, socketFdOf } = await import(
+    "../ffi/mod.ts"
+  );
   const fd = socketFdOf(conn);
   if (command.name === "linger") {
     setLinger(fd, { enabled: true, seconds: command.seconds });
-  } else check(libc().shutdown(fd, command.how), "shutdown");
+  } else shutdownSocket(fd, command.how);
 }
 
 /** Closes with an RST and no FIN (what `linger 0` then a close did in the original). */

@@ -158,6 +158,8 @@ export const EBADF = 9;
 export const EAGAIN = 11;
 /** `EEXIST` (17): File exists. */
 export const EEXIST = 17;
+/** `EPIPE` (32): Broken pipe: the peer is gone. */
+export const EPIPE = 32;
 /** `EPROTO` (71): Protocol error (`accept4` passes it on from the network). */
 export const EPROTO = 71;
 /** `ENOTSOCK` (88): Socket operation on a non-socket. */

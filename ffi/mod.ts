@@ -53,6 +53,7 @@ export {
   ENOENT,
   ENOTCONN,
   ENOTSOCK,
+  EPIPE,
   EPROTO,
   errno,
   ERRNO_CODES,
@@ -133,3 +134,10 @@ export { epollFds, epollFdsWatching } from "./runtime_epolls.ts";
 export { EventLoopTurn } from "./event_loop_turn.ts";
 export { socketCookies } from "./socket_cookies.ts";
 export { reserveFdSlots } from "./fd_table.ts";
+export { effectiveUid } from "./effective_uid.ts";
+export { shutdownSocket } from "./shutdown_socket.ts";
+export { tryRead, trySend } from "./socket_io_attempt.ts";
+export {
+  unixSocketPair,
+  type UnixSocketPairOptions,
+} from "./unix_socket_pair.ts";

@@ -12,15 +12,16 @@ import {
   constants,
   EAGAIN,
   EINTR,
-  errno,
   errnoCode,
   formatIp,
   getPeerName,
-  libc,
   listenTcp,
   parseIp,
   Reactor,
   setLinger,
+  shutdownSocket,
+  tryRead,
+  trySend,
 } from "../ffi/mod.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
 import { logAcceptFailure } from "./accept_error.ts";
@@ -33,9 +34,7 @@ import { IDLE_MESSAGE } from "./server_conn.ts";
 import type { TcpServerOptions } from "./tcp_server.ts";
 
 const log = tcpkitLogger("server");
-const { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, MSG_DONTWAIT, MSG_NOSIGNAL } =
-  constants;
-const SEND_FLAGS = MSG_NOSIGNAL | MSG_DONTWAIT;
+const { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, SHUT_WR } = constants;
 const encoder = new TextEncoder();
 const IDLE_BYTES = encoder.encode(IDLE_MESSAGE);
 // Accepts per readiness event, so a connect flood cannot starve the clients.
@@ -109,7 +108,6 @@ export class EpollEchoServer implements ListeningServer {
   readonly #addr: Deno.NetAddr;
   readonly #reactor: Reactor;
   readonly #buffer: Uint8Array;
-  readonly #bufferLength: bigint;
   readonly #conns = new Map<number, EchoConn>();
   readonly #maxConns: number;
   readonly #pauseAtLimit: boolean;
@@ -152,7 +150,6 @@ export class EpollEchoServer implements ListeningServer {
       );
     }
     this.#buffer = new Uint8Array(bufferSize);
-    this.#bufferLength = BigInt(bufferSize);
     this.#maxConns = options.maxConns ?? 10000;
     this.#pauseAtLimit = options.maxConnsPolicy === "pause";
     this.#maxTotalConns = options.maxTotalConns ?? 0;
@@ -302,14 +299,7 @@ export class EpollEchoServer implements ListeningServer {
         count: this.#conns.size,
         maxConns,
       });
-      if (this.#refusal.length > 0) {
-        libc().send(
-          fd,
-          this.#refusal,
-          BigInt(this.#refusal.length),
-          SEND_FLAGS,
-        );
-      }
+      if (this.#refusal.length > 0) trySend(fd, this.#refusal);
       this.#closeFd(fd, true);
       return;
     }
@@ -364,12 +354,11 @@ export class EpollEchoServer implements ListeningServer {
 
   /** Reads what the peer sent and sends it straight back. */
   #echo(conn: EchoConn, events: number): void {
-    const c = libc();
     const buffer = this.#buffer;
-    const got = c.read(conn.fd, buffer, this.#bufferLength);
-    if (got <= 0n) {
-      if (got === 0n) return this.#close(conn, false); // EOF: nothing pending
-      const n = errno();
+    const got = tryRead(conn.fd, buffer);
+    if (got <= 0) {
+      if (got === 0) return this.#close(conn, false); // EOF: nothing pending
+      const n = -got;
       // Nothing to read after all; an error or hang-up with it is final.
       if ((n === EAGAIN || n === EINTR) && !(events & (EPOLLERR | EPOLLHUP))) {
         return;
@@ -377,39 +366,33 @@ export class EpollEchoServer implements ListeningServer {
       return this.#fail(conn, n, "read");
     }
     conn.reads++;
-    const size = Number(got);
-    const sent = c.send(conn.fd, buffer, got, SEND_FLAGS);
+    const sent = trySend(conn.fd, buffer, got);
     if (sent === got) return;
     let offset = 0;
-    if (sent < 0n) {
-      const n = errno();
+    if (sent < 0) {
+      const n = -sent;
       if (n !== EAGAIN && n !== EINTR) return this.#fail(conn, n, "send");
     } else {
-      offset = Number(sent);
+      offset = sent;
     }
     // The peer is not keeping up: keep the rest, stop reading until it is sent.
-    conn.pending = buffer.slice(offset, size);
+    conn.pending = buffer.slice(offset, got);
     this.#reactor.setEvents(conn.fd, EPOLLOUT);
   }
 
   /** Sends what a slow peer has not taken yet. */
   #flush(conn: EchoConn, events: number): void {
     const pending = conn.pending!;
-    const sent = libc().send(
-      conn.fd,
-      pending,
-      BigInt(pending.length),
-      SEND_FLAGS,
-    );
-    if (sent < 0n) {
-      const n = errno();
+    const sent = trySend(conn.fd, pending);
+    if (sent < 0) {
+      const n = -sent;
       if ((n === EAGAIN || n === EINTR) && !(events & (EPOLLERR | EPOLLHUP))) {
         return;
       }
       return this.#fail(conn, n, "send");
     }
-    if (Number(sent) < pending.length) {
-      conn.pending = pending.subarray(Number(sent));
+    if (sent < pending.length) {
+      conn.pending = pending.subarray(sent);
       return;
     }
     conn.pending = null;
@@ -430,7 +413,7 @@ export class EpollEchoServer implements ListeningServer {
           peer: peerOf(conn.fd),
         });
         // Best effort: a peer that reads nothing does not get to hold us.
-        libc().send(conn.fd, IDLE_BYTES, BigInt(IDLE_BYTES.length), SEND_FLAGS);
+        trySend(conn.fd, IDLE_BYTES);
         this.#close(conn, true);
       }
     }
@@ -466,7 +449,7 @@ export class EpollEchoServer implements ListeningServer {
       try {
         if (this.#resetOnClose) setLinger(fd, { enabled: true, seconds: 0 });
         // A FIN first, as Deno's close() does, even if input is unread.
-        else libc().shutdown(fd, constants.SHUT_WR);
+        else shutdownSocket(fd, SHUT_WR);
       } catch {
         // The peer is gone already: closing is all that is left.
       }

@@ -8,8 +8,8 @@ import {
   acceptSocket,
   closeFd,
   connectUnix,
+  effectiveUid,
   getPeerCredentials,
-  libc,
   listenUnix,
   receiveWithFds,
   reserveFdSlots,
@@ -25,7 +25,7 @@ import type { PeerIdentity, TakeoverEnv } from "./takeover_env.ts";
 /** The environment takeovers use unless told otherwise. */
 export const LIBC_ENV: TakeoverEnv = Object.freeze({
   pid: () => Deno.pid,
-  uid: () => libc().geteuid(),
+  uid: effectiveUid,
   listenUnix: (
     path: string,
     mode: number,

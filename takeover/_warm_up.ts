@@ -8,17 +8,16 @@
 import {
   closeFd,
   constants,
-  libc,
   type Reactor,
   readSocket,
   sendSocket,
   setNonBlocking,
   socketCookies,
   socketKinds,
+  unixSocketPair,
 } from "../ffi/mod.ts";
 
-const { AF_UNIX, EPOLLIN, EPOLLOUT, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM } =
-  constants;
+const { EPOLLIN, EPOLLOUT } = constants;
 
 /** Rounds of the warm-up: enough for V8 to optimise the hot paths. */
 export const WARM_UP_ROUNDS = 1000;
@@ -41,15 +40,13 @@ export function warmUp(
   reactor: Reactor,
   rounds: number = WARM_UP_ROUNDS,
 ): void {
-  const c = libc();
-  const pair = new Int32Array(2);
-  if (
-    c.socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) <
-      0
-  ) {
+  let pair: [number, number];
+  try {
+    pair = unixSocketPair();
+  } catch {
     return; // Out of fds, say: the takeover runs cold, no worse.
   }
-  const [a = -1, b = -1] = pair;
+  const [a, b] = pair;
   const bytes = new Uint8Array(4);
   const buffer = new Uint8Array(1 << 16);
   const noop = () => {};
