@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { check, constants, libc, Reactor, setNonBlocking } from "../ffi/mod.ts";
+import { Reactor, unixSocketPair } from "../ffi/mod.ts";
 import { LIBC_ENV } from "./_env_libc.ts";
 import { ControlChannel } from "./control_channel.ts";
 import {
@@ -8,20 +8,6 @@ import {
   toBase64,
 } from "./protocol.ts";
 import { TakeoverProtocolError } from "./takeover_error.ts";
-
-const { AF_UNIX, SOCK_CLOEXEC, SOCK_STREAM } = constants;
-
-/** Two connected, non-blocking Unix stream sockets. */
-function socketPair(): [number, number] {
-  const pair = new Int32Array(2);
-  check(
-    libc().socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair),
-    "socketpair",
-  );
-  setNonBlocking(pair[0]!);
-  setNonBlocking(pair[1]!);
-  return [pair[0]!, pair[1]!];
-}
 
 function connection(id: number, unread: Uint8Array): ConnectionRecord {
   return {
@@ -38,7 +24,7 @@ function connection(id: number, unread: Uint8Array): ConnectionRecord {
 
 Deno.test("ControlChannel receives a frame larger than its buffer, then gives the memory back", async () => {
   await using reactor = Reactor.create();
-  const [a, b] = socketPair();
+  const [a, b] = unixSocketPair();
   using sender = new ControlChannel(a, reactor, LIBC_ENV, "the sender");
   using receiver = new ControlChannel(b, reactor, LIBC_ENV, "the receiver");
   const base = receiver.bufferSize;
@@ -64,7 +50,7 @@ Deno.test("ControlChannel receives a frame larger than its buffer, then gives th
 
 Deno.test("ControlChannel refuses a frame over its limit from the header, before its payload", async () => {
   await using reactor = Reactor.create();
-  const [a, b] = socketPair();
+  const [a, b] = unixSocketPair();
   using receiver = new ControlChannel(b, reactor, LIBC_ENV, "pid 7", {
     maxFrameBytes: MAX_REQUEST_FRAME_BYTES,
   });
