@@ -361,4 +361,10 @@ export async function socketsInState(
     .length;
 }
 
-export { type TcpPair, tcpPair, waitFor, type WaitForOptions } from "./_kit.ts";
+export {
+  fdCountSettled,
+  type TcpPair,
+  tcpPair,
+  waitFor,
+  type WaitForOptions,
+} from "./_kit.ts";

@@ -123,3 +123,34 @@ export async function tcpPair(ms = 5000): Promise<TcpPair> {
     clearTimeout(timer);
   }
 }
+
+/**
+ * Counts a process's fds until the count is back to `limit` or below,
+ * calling `nudge` before each recount (e.g. a round trip, so closes the
+ * process has not read yet get read). Bounded in tries and time; resolves
+ * with the last count, for the caller to assert on.
+ */
+export async function fdCountSettled(
+  count: () => Promise<number>,
+  limit: number,
+  nudge: () => Promise<void>,
+  options: { tries?: number; ms?: number } = {},
+): Promise<number> {
+  let last = await count();
+  if (last <= limit) return last;
+  try {
+    await waitFor(async () => {
+      await nudge();
+      last = await count();
+      return last <= limit;
+    }, {
+      what: `the fd count back to ${limit} or fewer`,
+      tries: options.tries ?? 50,
+      ms: options.ms ?? 15000,
+      intervalMs: 0,
+    });
+  } catch {
+    // The caller asserts on the count left.
+  }
+  return last;
+}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { tcpPair, waitFor } from "./_helpers.ts";
+import { fdCountSettled, tcpPair, waitFor } from "./_helpers.ts";
 
 Deno.test("waitFor resolves with the first truthy value", async () => {
   let calls = 0;
@@ -52,4 +52,23 @@ Deno.test("tcpPair connects both ends", async () => {
   }
   assert.equal(new TextDecoder().decode(buf), "hi");
   assert.equal(pair.client.remoteAddr.port, pair.server.localAddr.port);
+});
+
+Deno.test("fdCountSettled nudges until the count is back, and returns a count still high", async () => {
+  let fds = 10;
+  let nudges = 0;
+  const settled = await fdCountSettled(() => Promise.resolve(fds), 7, () => {
+    nudges++;
+    fds--;
+    return Promise.resolve();
+  });
+  assert.equal(settled, 7);
+  assert.equal(nudges, 3);
+  const stuck = await fdCountSettled(
+    () => Promise.resolve(9),
+    7,
+    () => Promise.resolve(),
+    { tries: 5 },
+  );
+  assert.equal(stuck, 9, "a leak stays visible to the caller's assertion");
 });

@@ -8,12 +8,14 @@ import {
   ask,
   bytes,
   connect,
+  fdCountSettled,
   isRunning,
   readToEnd,
   readUntil,
   ServerProcess,
   session,
   taskArgs,
+  waitFor,
   within,
 } from "./_helpers.ts";
 
@@ -490,14 +492,16 @@ Deno.test("tcpservd --echo (epoll engine) leaks no fd over 1,000 connections", a
   for (let i = 0; i < 1000; i += 50) {
     await Promise.all(Array.from({ length: 50 }, (_, j) => one(i + j)));
   }
-  let after = await server.fdCount();
-  for (let i = 0; i < 50 && after > before; i++) {
-    // A round trip: closes the server has not read yet get read.
-    const probe = await connect(server.port);
-    await echoed(probe, bytes("?"));
-    probe.close();
-    after = await server.fdCount();
-  }
+  // A round trip: closes the server has not read yet get read.
+  const after = await fdCountSettled(
+    () => server.fdCount(),
+    before,
+    async () => {
+      const probe = await connect(server.port);
+      await echoed(probe, bytes("?"));
+      probe.close();
+    },
+  );
   assert.equal(after, before);
 });
 
@@ -569,14 +573,12 @@ function writeAll(conn: Deno.Conn, data: Uint8Array): BackgroundWrite {
 async function writerStalled(progress: () => number): Promise<void> {
   let last = -1;
   let still = 0;
-  for (let i = 0; i < 400; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  await waitFor(() => {
     const now = progress();
     still = now === last ? still + 1 : 0;
-    if (still >= 5) return;
     last = now;
-  }
-  throw new Error("the writer never stalled");
+    return still >= 5;
+  }, { what: "the writer to stall", ms: 20000, intervalMs: 50, tries: 401 });
 }
 
 /** The time of day of a text log line ("2026-11-22 02:44:41.616 +00 …"), in ms. */

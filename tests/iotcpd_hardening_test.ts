@@ -3,7 +3,7 @@
  * that never read theirs: real processes, real sockets.
  */
 import assert from "node:assert/strict";
-import { readUntil, within } from "./_helpers.ts";
+import { readUntil, waitFor, within } from "./_helpers.ts";
 import {
   ask,
   bytes,
@@ -36,18 +36,11 @@ async function replaced(
   pid: number,
   ms = 5000,
 ): Promise<number> {
-  return await within(
-    ms,
-    `d[0] pid ${pid} to be replaced`,
-    (async () => {
-      while (true) {
-        const now = (await iotcpd.daemons()).rows[0]!.pid;
-        if (now !== null && now !== pid) return now;
-        // A respawn takes a few ms; ask again shortly.
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    })(),
-  );
+  // A respawn takes a few ms and sends no event: ask again shortly.
+  return await waitFor(async () => {
+    const now = (await iotcpd.daemons()).rows[0]!.pid;
+    return now !== null && now !== pid ? now : undefined;
+  }, { what: `d[0] pid ${pid} to be replaced`, ms, intervalMs: 20 });
 }
 
 Deno.test("iotcpd: a daemon's flood after its reply reaches no other client and is logged once", async () => {

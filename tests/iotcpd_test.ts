@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import denoConfig from "../deno.json" with { type: "json" };
 import { parentDeathWrapper } from "../pool/mod.ts";
-import { CommandProcess, isRunning, readUntil, within } from "./_helpers.ts";
+import { CommandProcess, isRunning, readUntil, waitFor } from "./_helpers.ts";
 import {
   ask,
   bytes,
@@ -295,18 +295,10 @@ Deno.test("iotcpd SIGUSR1 prints the original's block, SIGUSR2 the daemon table,
   assert.deepEqual(table.rows.map((r) => r.pid).sort(), children);
   assert.equal(table.rows.reduce((sum, r) => sum + r.replies, 0), 5);
   // The file was rewritten by the signals just sent.
-  const doc = await within(
-    5000,
-    "stats.json",
-    (async () => {
-      while (true) {
-        const text = await Deno.readTextFile(json);
-        const parsed = JSON.parse(text);
-        if (parsed.queries.total === 6) return parsed;
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    })(),
-  );
+  const doc = await waitFor(async () => {
+    const parsed = JSON.parse(await Deno.readTextFile(json));
+    return parsed.queries.total === 6 ? parsed : undefined;
+  }, { what: "stats.json with 6 queries", ms: 5000, intervalMs: 20 });
   assert.equal(doc.pid, iotcpd.pid);
   assert.equal(doc.queries.replied, 5);
   assert.equal(doc.queries.queued + doc.queries.inFlight, 0);

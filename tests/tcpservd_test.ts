@@ -6,6 +6,7 @@ import {
   ask,
   bytes,
   connect,
+  fdCountSettled,
   readToEnd,
   readUntil,
   runTcpcli,
@@ -350,14 +351,16 @@ Deno.test("tcpservd leaks no fd over 1,000 connections", async () => {
   await last.write(bytes("quit\n"));
   await readToEnd(last);
   last.close();
-  let after = await server.fdCount();
-  for (let i = 0; i < 50 && after > before; i++) {
-    // Clients that hung up first are reaped when the server reads EOF.
-    const probe = await session(server.port);
-    await ask(probe, "getstatus");
-    probe.close();
-    after = await server.fdCount();
-  }
+  // Clients that hung up first are reaped when the server reads EOF.
+  const after = await fdCountSettled(
+    () => server.fdCount(),
+    before,
+    async () => {
+      const probe = await session(server.port);
+      await ask(probe, "getstatus");
+      probe.close();
+    },
+  );
   assert.ok(after <= before, `fds before ${before}, after ${after}`);
 });
 
