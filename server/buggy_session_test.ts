@@ -1,38 +1,12 @@
 import assert from "node:assert/strict";
 import { buggySession } from "./buggy_session.ts";
 import { TcpServer } from "./tcp_server.ts";
+import { readExactly } from "../tests/_helpers.ts";
 
 const encoder = new TextEncoder();
 
 function startServer(): TcpServer {
   return new TcpServer(buggySession(), { hostname: "127.0.0.1", port: 0 });
-}
-
-/** Reads exactly `size` bytes, failing on EOF or after `ms`. */
-async function readExactly(
-  conn: Deno.Conn,
-  size: number,
-  ms = 5000,
-): Promise<Uint8Array> {
-  const buf = new Uint8Array(size);
-  let got = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`Timed out after ${got} of ${size} bytes`)),
-      ms,
-    );
-  });
-  try {
-    while (got < size) {
-      const n = await Promise.race([conn.read(buf.subarray(got)), timeout]);
-      if (n === null) throw new Error(`EOF after ${got} of ${size} bytes`);
-      got += n;
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-  return buf;
 }
 
 /** The original's reply to `command`: two 4096-byte blocks, `i` → `o`, then NULs. */

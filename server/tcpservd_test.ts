@@ -4,18 +4,13 @@ import { FaultSet } from "./fault_set.ts";
 import { parseFaultSpec } from "./fault_spec.ts";
 import { TcpServer } from "./tcp_server.ts";
 import { type EchoEngine, Tcpservd } from "./tcpservd.ts";
+import { readExactly } from "../tests/_helpers.ts";
 
 async function roundTrip(port: number, text: string): Promise<string> {
   using conn = await Deno.connect({ hostname: "127.0.0.1", port });
   await conn.write(new TextEncoder().encode(text));
-  const buffer = new Uint8Array(text.length);
-  let got = 0;
-  while (got < buffer.length) {
-    const n = await conn.read(buffer.subarray(got));
-    if (n === null) break;
-    got += n;
-  }
-  return new TextDecoder().decode(buffer.subarray(0, got));
+  const reply = await readExactly(conn, text.length);
+  return new TextDecoder().decode(reply);
 }
 
 for (

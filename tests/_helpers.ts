@@ -363,6 +363,7 @@ export async function socketsInState(
 
 export {
   fdCountSettled,
+  readExactly,
   type TcpPair,
   tcpPair,
   waitFor,

@@ -154,3 +154,37 @@ export async function fdCountSettled(
   }
   return last;
 }
+
+/**
+ * Reads exactly `size` bytes from `conn`; fails on EOF before them, or
+ * after `ms` (a pending read is cut off too, but stays pending: after a
+ * timeout, read that conn no more).
+ */
+export async function readExactly(
+  conn: Deno.Conn,
+  size: number,
+  ms = 5000,
+): Promise<Uint8Array> {
+  const buf = new Uint8Array(size);
+  let got = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(`Timed out after ${ms} ms with ${got} of ${size} bytes`),
+        ),
+      ms,
+    );
+  });
+  try {
+    while (got < size) {
+      const n = await Promise.race([conn.read(buf.subarray(got)), timeout]);
+      if (n === null) throw new Error(`EOF after ${got} of ${size} bytes`);
+      got += n;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  return buf;
+}

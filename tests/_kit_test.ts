@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { fdCountSettled, tcpPair, waitFor } from "./_helpers.ts";
+import { fdCountSettled, readExactly, tcpPair, waitFor } from "./_helpers.ts";
 
 Deno.test("waitFor resolves with the first truthy value", async () => {
   let calls = 0;
@@ -71,4 +71,23 @@ Deno.test("fdCountSettled nudges until the count is back, and returns a count st
     { tries: 5 },
   );
   assert.equal(stuck, 9, "a leak stays visible to the caller's assertion");
+});
+
+Deno.test("readExactly reads across writes, and fails on EOF or silence", async () => {
+  await using pair = await tcpPair();
+  await pair.client.write(new TextEncoder().encode("ab"));
+  await pair.client.write(new TextEncoder().encode("cd"));
+  assert.equal(
+    new TextDecoder().decode(await readExactly(pair.server, 4)),
+    "abcd",
+  );
+  await pair.client.write(new TextEncoder().encode("e"));
+  await pair.client.closeWrite();
+  await assert.rejects(readExactly(pair.server, 2), /EOF after 1 of 2 bytes/);
+  // A timeout leaves its read pending: that conn is not read again.
+  await using silent = await tcpPair();
+  await assert.rejects(
+    readExactly(silent.server, 1, 50),
+    /Timed out after 50 ms with 0 of 1 bytes/,
+  );
 });

@@ -10,6 +10,7 @@ import {
   connect,
   fdCountSettled,
   isRunning,
+  readExactly,
   readToEnd,
   readUntil,
   ServerProcess,
@@ -46,21 +47,11 @@ async function echoed(
   conn: Deno.TcpConn,
   data: Uint8Array,
 ): Promise<Uint8Array> {
-  const back = new Uint8Array(data.length);
-  const reading = (async () => {
-    let got = 0;
-    while (got < data.length) {
-      const n = await conn.read(back.subarray(got));
-      if (n === null) {
-        throw new Error(`EOF after ${got} of ${data.length} bytes`);
-      }
-      got += n;
-    }
-  })();
+  const reading = readExactly(conn, data.length, 20000);
+  reading.catch(() => {}); // Awaited below, after the writes.
   let sent = 0;
   while (sent < data.length) sent += await conn.write(data.subarray(sent));
-  await within(20000, "the echo", reading);
-  return back;
+  return await reading;
 }
 
 // The echo engines: raw sockets + inline epoll (default), and Deno.listen.

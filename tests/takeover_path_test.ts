@@ -4,7 +4,7 @@
  * a server that still offers there is refused and kept.
  */
 import assert from "node:assert/strict";
-import { CommandProcess, connect, within } from "./_helpers.ts";
+import { CommandProcess, connect, readExactly } from "./_helpers.ts";
 import {
   openTempDir,
   TAKEOVER_RUN,
@@ -36,13 +36,7 @@ async function assertServes(port: number, seqnum: number): Promise<void> {
     const frame = new Uint8Array(4);
     new DataView(frame.buffer).setUint32(0, seqnum);
     await conn.write(frame);
-    const reply = new Uint8Array(4);
-    let have = 0;
-    while (have < 4) {
-      const n = await within(5000, "an echo", conn.read(reply.subarray(have)));
-      if (n === null) throw new Error("EOF before the echo");
-      have += n;
-    }
+    const reply = await readExactly(conn, 4, 5000);
     assert.equal(new DataView(reply.buffer).getUint32(0), seqnum);
   } finally {
     conn.close();

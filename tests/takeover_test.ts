@@ -5,7 +5,7 @@
  * takeovers refused to another uid.
  */
 import assert from "node:assert/strict";
-import { CommandProcess, connect, within } from "./_helpers.ts";
+import { CommandProcess, connect, readExactly } from "./_helpers.ts";
 import {
   CAN_RUN_AS_NOBODY,
   FIXTURE_RUN,
@@ -29,13 +29,7 @@ function frame(n: number): Uint8Array {
 }
 
 async function readFrame(conn: Deno.Conn): Promise<number> {
-  const bytes = new Uint8Array(4);
-  let have = 0;
-  while (have < 4) {
-    const n = await within(20000, "an echo", conn.read(bytes.subarray(have)));
-    if (n === null) throw new Error("EOF");
-    have += n;
-  }
+  const bytes = await readExactly(conn, 4, 20000);
   return new DataView(bytes.buffer).getUint32(0);
 }
 

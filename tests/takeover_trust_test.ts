@@ -6,7 +6,7 @@
  * a blocking listener it sends is made non-blocking.
  */
 import assert from "node:assert/strict";
-import { CommandProcess, connect, within } from "./_helpers.ts";
+import { CommandProcess, connect, readExactly } from "./_helpers.ts";
 import {
   CAN_RUN_AS_NOBODY,
   FIXTURE_RUN,
@@ -29,13 +29,7 @@ async function echo(port: number, seqnum: number): Promise<number> {
     const frame = new Uint8Array(4);
     new DataView(frame.buffer).setUint32(0, seqnum);
     await conn.write(frame);
-    const reply = new Uint8Array(4);
-    let have = 0;
-    while (have < 4) {
-      const n = await within(5000, "an echo", conn.read(reply.subarray(have)));
-      if (n === null) throw new Error("EOF before the echo");
-      have += n;
-    }
+    const reply = await readExactly(conn, 4, 5000);
     return new DataView(reply.buffer).getUint32(0);
   } finally {
     conn.close();
