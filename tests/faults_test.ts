@@ -73,14 +73,18 @@ Deno.test("fault reset after=N: N bytes, then ECONNRESET", async () => {
     await conn.write(bytes("0123456789"));
     let got = "";
     await assert.rejects(
-      (async () => {
-        const buf = new Uint8Array(64);
-        while (true) {
-          const n = await conn.read(buf);
-          if (n === null) throw new Error(`clean EOF after ${got}`);
-          got += new TextDecoder().decode(buf.subarray(0, n));
-        }
-      })(),
+      within(
+        10000,
+        "the reset",
+        (async () => {
+          const buf = new Uint8Array(64);
+          while (true) {
+            const n = await conn.read(buf);
+            if (n === null) throw new Error(`clean EOF after ${got}`);
+            got += new TextDecoder().decode(buf.subarray(0, n));
+          }
+        })(),
+      ),
       Deno.errors.ConnectionReset,
     );
     assert.ok("01234".startsWith(got), `got ${got}`);
@@ -254,11 +258,17 @@ Deno.test("fault garbage: random bytes, then EOF", async () => {
     try {
       const buf = new Uint8Array(256);
       let got = new Uint8Array(0);
-      while (true) {
-        const n = await conn.read(buf);
-        if (n === null) return got;
-        got = new Uint8Array([...got, ...buf.subarray(0, n)]);
-      }
+      return await within(
+        10000,
+        "the garbage and EOF",
+        (async () => {
+          while (true) {
+            const n = await conn.read(buf);
+            if (n === null) return got;
+            got = new Uint8Array([...got, ...buf.subarray(0, n)]);
+          }
+        })(),
+      );
     } finally {
       conn.close();
     }
