@@ -4,6 +4,7 @@ import {
   DrainGraceOverError,
   DrainGraceReader,
 } from "./_drain_grace_reader.ts";
+import { tcpPair } from "../tests/_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -14,12 +15,8 @@ async function pair(): Promise<{
   client: Deno.TcpConn;
   [Symbol.dispose](): void;
 }> {
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const client = await Deno.connect({
-    hostname: "127.0.0.1",
-    port: listener.addr.port,
-  });
-  const server = new ServerConn(await listener.accept(), 1);
+  const { server: accepted, client } = await tcpPair();
+  const server = new ServerConn(accepted, 1);
   return {
     server,
     client,
