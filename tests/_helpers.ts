@@ -362,10 +362,13 @@ export async function socketsInState(
 }
 
 export {
+  fakeTcpservd,
   fdCountSettled,
   readExactly,
+  startTestServer,
   type TcpPair,
   tcpPair,
+  type TestServer,
   waitFor,
   type WaitForOptions,
 } from "./_kit.ts";

@@ -1,11 +1,16 @@
 /**
- * The shared test kit: one bounded poll (`waitFor`) and a connected TCP
- * pair (`tcpPair`) for unit tests. Re-exported by `_helpers.ts`.
+ * The shared test kit, re-exported by `_helpers.ts`: one bounded poll
+ * (`waitFor`), fd counting that settles (`fdCountSettled`), a bounded
+ * `readExactly`, a connected TCP pair (`tcpPair`) for unit tests, and a
+ * throwaway server (`startTestServer`) with a tcpservd stand-in
+ * (`fakeTcpservd`). Processes: `CommandProcess`/`ServerProcess` in
+ * `_helpers.ts`.
  *
  * Polling is only for conditions that send no event (a socket's TCP state,
  * a process's fd table, a pid's exit); everything else should await the
  * event itself.
  */
+import { LineReader } from "../common/line_reader.ts";
 
 /** Options of `waitFor`. */
 export interface WaitForOptions {
@@ -78,11 +83,11 @@ export interface TcpPair extends AsyncDisposable {
   server: Deno.TcpConn;
 }
 
-function closeQuietly(conn: Deno.Conn): void {
+function closeQuietly(closer: { close(): void }): void {
   try {
-    conn.close();
+    closer.close();
   } catch {
-    // Already closed by the test.
+    // Already closed.
   }
 }
 
@@ -187,4 +192,87 @@ export async function readExactly(
     clearTimeout(timer);
   }
   return buf;
+}
+
+/** A listener on 127.0.0.1 run by `startTestServer`. */
+export interface TestServer extends AsyncDisposable {
+  port: number;
+  /** The connections accepted so far. */
+  conns: Deno.TcpConn[];
+}
+
+/**
+ * A listener on 127.0.0.1:0 that runs `handle` for each connection;
+ * disposing closes the listener and every connection, then waits for the
+ * handlers (which must end once their conn is closed).
+ */
+export function startTestServer(
+  handle: (conn: Deno.TcpConn) => Promise<void>,
+): TestServer {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.TcpConn[] = [];
+  const handlers: Promise<void>[] = [];
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) {
+        conns.push(conn);
+        handlers.push(handle(conn).catch(() => {}));
+      }
+    } catch {
+      // Closed by the dispose.
+    }
+  })();
+  return {
+    port: listener.addr.port,
+    conns,
+    async [Symbol.asyncDispose]() {
+      closeQuietly(listener);
+      await accepting;
+      for (const conn of conns) closeQuietly(conn);
+      await Promise.allSettled(handlers);
+    },
+  };
+}
+
+const kitEncoder = new TextEncoder();
+const kitDecoder = new TextDecoder();
+
+async function writeEvery(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let off = 0; off < bytes.length;) {
+    off += await conn.write(bytes.subarray(off));
+  }
+}
+
+/**
+ * A tcpservd stand-in for `startTestServer`: greets with the prompt, answers
+ * each line with the parts `answer(line)` gives (`fakeTcpservd("GOOD")`:
+ * `getstatus` gets "GOOD\n> ", anything else is echoed before a prompt),
+ * and `quit` with "QUIT\n" and a close. Records the lines in `received`.
+ * Bounded: 100 lines per connection.
+ */
+export function fakeTcpservd(
+  answer: string | ((line: string) => string[]),
+  received: string[] = [],
+): (conn: Deno.TcpConn) => Promise<void> {
+  const parts = typeof answer === "string"
+    ? (line: string) => [`${line === "getstatus" ? answer : line}\n> `]
+    : answer;
+  return async (conn) => {
+    await writeEvery(conn, kitEncoder.encode("> "));
+    const reader = new LineReader(conn);
+    for (let i = 0; i < 100; i++) {
+      const read = await reader.readLine();
+      if (read === null) return;
+      const line = kitDecoder.decode(read.bytes);
+      received.push(line);
+      if (line === "quit") {
+        await writeEvery(conn, kitEncoder.encode("QUIT\n"));
+        closeQuietly(conn);
+        return;
+      }
+      for (const part of parts(line)) {
+        await writeEvery(conn, kitEncoder.encode(part));
+      }
+    }
+  };
 }

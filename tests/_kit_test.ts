@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { fdCountSettled, readExactly, tcpPair, waitFor } from "./_helpers.ts";
+import {
+  fakeTcpservd,
+  fdCountSettled,
+  readExactly,
+  startTestServer,
+  tcpPair,
+  waitFor,
+} from "./_helpers.ts";
 
 Deno.test("waitFor resolves with the first truthy value", async () => {
   let calls = 0;
@@ -90,4 +97,25 @@ Deno.test("readExactly reads across writes, and fails on EOF or silence", async 
     readExactly(silent.server, 1, 50),
     /Timed out after 50 ms with 0 of 1 bytes/,
   );
+});
+
+Deno.test("fakeTcpservd speaks the prompt, getstatus and quit; startTestServer cleans up", async () => {
+  const received: string[] = [];
+  await using server = startTestServer(fakeTcpservd("BAD", received));
+  using conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: server.port,
+  });
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
+  assert.equal(decoder.decode(await readExactly(conn, 2)), "> ");
+  await conn.write(encoder.encode("getstatus\nhello\r\nquit\n"));
+  const expected = "BAD\n> hello\n> QUIT\n";
+  assert.equal(
+    decoder.decode(await readExactly(conn, expected.length)),
+    expected,
+  );
+  assert.equal(await conn.read(new Uint8Array(1)), null, "closed after quit");
+  assert.deepEqual(received, ["getstatus", "hello", "quit"]);
+  assert.equal(server.conns.length, 1);
 });
