@@ -8,6 +8,7 @@ import {
   CommandProcess,
   runTcpcli,
   ServerProcess,
+  startTestServer,
   taskArgs,
 } from "./_helpers.ts";
 
@@ -74,33 +75,24 @@ Deno.test("tcpcli says the server reset the connection it had accepted, and exit
 });
 
 Deno.test("tcpcli exits 2 within its deadline against a server that never answers", async () => {
-  using silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const accepted: Deno.Conn[] = [];
-  const accepting = (async () => {
-    for await (const conn of silent) accepted.push(conn);
-  })().catch(() => {});
-  try {
-    const started = performance.now();
-    const result = await runTcpcli([
-      "-t",
-      "1",
-      "127.0.0.1",
-      String(silent.addr.port),
-    ]);
-    const seconds = (performance.now() - started) / 1000;
-    assert.equal(result.code, 2);
-    assert.match(
-      result.stdout,
-      /^TIMEOUT 127\.0\.0\.1:\d+: Timed out after 1 s\n$/,
-    );
-    assert.equal(accepted.length, 1, "it did connect");
-    // The deadline is the point of the option: far below the default 5 s.
-    assert.ok(seconds < 4.5, `took ${seconds} s`);
-  } finally {
-    silent.close();
-    for (const conn of accepted) conn.close();
-    await accepting;
-  }
+  // Accepts and never says a word; the dispose closes what it accepted.
+  await using silent = startTestServer(() => Promise.resolve());
+  const started = performance.now();
+  const result = await runTcpcli([
+    "-t",
+    "1",
+    "127.0.0.1",
+    String(silent.port),
+  ]);
+  const seconds = (performance.now() - started) / 1000;
+  assert.equal(result.code, 2);
+  assert.match(
+    result.stdout,
+    /^TIMEOUT 127\.0\.0\.1:\d+: Timed out after 1 s\n$/,
+  );
+  assert.equal(silent.conns.length, 1, "it did connect");
+  // The deadline is the point of the option: far below the default 5 s.
+  assert.ok(seconds < 4.5, `took ${seconds} s`);
 });
 
 Deno.test("tcpcli exits 2 on a reply it does not understand", async () => {
