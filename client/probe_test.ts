@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { LineReader, writeAll } from "../common/mod.ts";
 import { closeWithReset } from "../ffi/mod.ts";
+import { fakeTcpservd, startTestServer } from "../tests/_kit.ts";
 import {
   probe,
   probeExitCode,
@@ -12,64 +13,12 @@ import { nagiosCode } from "./probe_format.ts";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** A listener on 127.0.0.1:0 that runs `handle` for each connection; dispose closes everything. */
-interface TestServer extends AsyncDisposable {
-  readonly port: number;
-}
-
 function closeQuietly(closer: { close(): void }): void {
   try {
     closer.close();
   } catch {
     // Already closed.
   }
-}
-
-function startServer(
-  handle: (conn: Deno.TcpConn) => Promise<void>,
-): TestServer {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns: Deno.TcpConn[] = [];
-  const handlers: Promise<void>[] = [];
-  const accepting = (async () => {
-    for await (const conn of listener) {
-      conns.push(conn);
-      handlers.push(handle(conn).catch(() => {}));
-    }
-  })();
-  return {
-    port: listener.addr.port,
-    async [Symbol.asyncDispose]() {
-      closeQuietly(listener);
-      await accepting;
-      for (const conn of conns) closeQuietly(conn);
-      await Promise.allSettled(handlers);
-    },
-  };
-}
-
-/** A tcpservd stand-in: prompt, `getstatus` answered with `status`, `quit` answered and closed. */
-function tcpservd(
-  status: string,
-  received: string[] = [],
-): (conn: Deno.TcpConn) => Promise<void> {
-  return async (conn) => {
-    await writeAll(conn, encoder.encode("> "));
-    const reader = new LineReader(conn);
-    for (let i = 0; i < 100; i++) {
-      const line = await reader.readLine();
-      if (line === null) return;
-      const text = decoder.decode(line.bytes);
-      received.push(text);
-      if (text === "quit") {
-        await writeAll(conn, encoder.encode("QUIT\n"));
-        closeQuietly(conn);
-        return;
-      }
-      const reply = text === "getstatus" ? status : text;
-      await writeAll(conn, encoder.encode(`${reply}\n> `));
-    }
-  };
 }
 
 function result(status: ProbeStatus): ProbeResult {
@@ -107,7 +56,7 @@ Deno.test("probeExitCode() honours a failureCode of 0", () => {
 
 Deno.test("probe() reports GOOD from a server that says GOOD", async () => {
   const received: string[] = [];
-  await using server = startServer(tcpservd("GOOD", received));
+  await using server = startTestServer(fakeTcpservd("GOOD", received));
   const got = await probe("127.0.0.1", server.port, { timeoutMs: 5000 });
   assert.equal(got.status, "GOOD");
   assert.equal(got.detail, "");
@@ -119,7 +68,7 @@ Deno.test("probe() reports GOOD from a server that says GOOD", async () => {
 
 Deno.test("probe() reports BAD from a server that says BAD", async () => {
   const received: string[] = [];
-  await using server = startServer(tcpservd("BAD", received));
+  await using server = startTestServer(fakeTcpservd("BAD", received));
   const got = await probe("127.0.0.1", server.port, { timeoutMs: 5000 });
   assert.equal(got.status, "BAD");
   assert.equal(got.detail, "");
@@ -127,13 +76,13 @@ Deno.test("probe() reports BAD from a server that says BAD", async () => {
 });
 
 Deno.test("probe() accepts a reply ending in CRLF", async () => {
-  await using server = startServer(tcpservd("GOOD\r"));
+  await using server = startTestServer(fakeTcpservd("GOOD\r"));
   const got = await probe("127.0.0.1", server.port, { timeoutMs: 5000 });
   assert.equal(got.status, "GOOD");
 });
 
 Deno.test("probe() keeps GOOD when the server closes instead of answering quit", async () => {
-  await using server = startServer(async (conn) => {
+  await using server = startTestServer(async (conn) => {
     await writeAll(conn, encoder.encode("> "));
     const line = await new LineReader(conn).readLine();
     if (line && decoder.decode(line.bytes) === "getstatus") {
@@ -161,7 +110,7 @@ Deno.test("probe() reports UNREACHABLE when the connection is refused", async ()
 
 Deno.test("probe() reports TIMEOUT when the server never writes", async () => {
   // Accept and stay silent: the client waits for a prompt that never comes.
-  await using server = startServer(() => Promise.resolve());
+  await using server = startTestServer(() => Promise.resolve());
   const got = await probe("127.0.0.1", server.port, { timeoutMs: 300 });
   assert.equal(got.status, "TIMEOUT");
   assert.equal(got.detail, `127.0.0.1:${server.port}: Timed out after 0.3 s`);
@@ -171,7 +120,7 @@ Deno.test("probe() reports TIMEOUT when the server never writes", async () => {
 });
 
 Deno.test("probe() reports TIMEOUT when the server greets but never answers getstatus", async () => {
-  await using server = startServer(async (conn) => {
+  await using server = startTestServer(async (conn) => {
     await writeAll(conn, encoder.encode("> "));
     // Read the request, then say nothing until the client goes away.
     const reader = new LineReader(conn);
@@ -185,7 +134,7 @@ Deno.test("probe() reports TIMEOUT when the server greets but never answers gets
 });
 
 Deno.test("probe() reports PROTOCOL_ERROR with the text of an error greeting", async () => {
-  await using server = startServer(async (conn) => {
+  await using server = startTestServer(async (conn) => {
     await writeAll(conn, encoder.encode("ERR too many connections\n"));
     closeQuietly(conn);
   });
@@ -196,14 +145,14 @@ Deno.test("probe() reports PROTOCOL_ERROR with the text of an error greeting", a
 });
 
 Deno.test("probe() reports PROTOCOL_ERROR for a reply that is neither GOOD nor BAD", async () => {
-  await using server = startServer(tcpservd("MAYBE"));
+  await using server = startTestServer(fakeTcpservd("MAYBE"));
   const got = await probe("127.0.0.1", server.port, { timeoutMs: 5000 });
   assert.equal(got.status, "PROTOCOL_ERROR");
   assert.match(got.detail, /MAYBE/);
 });
 
 Deno.test("probe() reports PROTOCOL_ERROR when the server closes before replying", async () => {
-  await using server = startServer(async (conn) => {
+  await using server = startTestServer(async (conn) => {
     await writeAll(conn, encoder.encode("> "));
     await new LineReader(conn).readLine();
     closeQuietly(conn);
@@ -217,7 +166,7 @@ Deno.test("probe() reports PROTOCOL_ERROR when the server closes before replying
 });
 
 Deno.test("probe() traces each step", async () => {
-  await using server = startServer(tcpservd("GOOD"));
+  await using server = startTestServer(fakeTcpservd("GOOD"));
   const steps: string[] = [];
   await probe("127.0.0.1", server.port, {
     timeoutMs: 5000,
@@ -251,7 +200,7 @@ function original(
 Deno.test("probe() reads GOOD and BAD from tcpservd 1.0 and sends it no quit", async () => {
   for (const status of ["GOOD", "BAD"] as const) {
     const received: string[] = [];
-    await using server = startServer(original(status, received));
+    await using server = startTestServer(original(status, received));
     const steps: string[] = [];
     const got = await probe("127.0.0.1", server.port, {
       timeoutMs: 5000,
@@ -267,7 +216,7 @@ Deno.test("probe() reads GOOD and BAD from tcpservd 1.0 and sends it no quit", a
 });
 
 Deno.test("probe() reports RESET when the server accepts, then resets", async () => {
-  await using server = startServer((conn) => {
+  await using server = startTestServer((conn) => {
     closeWithReset(conn);
     return Promise.resolve();
   });
@@ -282,7 +231,7 @@ Deno.test("probe() reports RESET when the server accepts, then resets", async ()
 });
 
 Deno.test("probe() reports RESET in the middle of the reply, with what came", async () => {
-  await using server = startServer(async (conn) => {
+  await using server = startTestServer(async (conn) => {
     await writeAll(conn, encoder.encode("> "));
     await new LineReader(conn).readLine();
     await writeAll(conn, encoder.encode("GO"));

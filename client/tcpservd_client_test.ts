@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { LineReader, writeAll } from "../common/mod.ts";
 import { closeWithReset } from "../ffi/mod.ts";
+import { fakeTcpservd, startTestServer } from "../tests/_kit.ts";
 import { PeerResetError } from "./peer_reset_error.ts";
 import { ProtocolError } from "./protocol_error.ts";
 import { showBytes, TcpservdClient } from "./tcpservd_client.ts";
@@ -8,65 +9,12 @@ import { showBytes, TcpservdClient } from "./tcpservd_client.ts";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-interface TestServer extends AsyncDisposable {
-  readonly port: number;
-}
-
 function closeQuietly(closer: { close(): void }): void {
   try {
     closer.close();
   } catch {
     // Already closed.
   }
-}
-
-/** A listener on 127.0.0.1:0 that runs `handle` for each connection; dispose closes everything. */
-function startServer(
-  handle: (conn: Deno.TcpConn) => Promise<void>,
-): TestServer {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns: Deno.TcpConn[] = [];
-  const handlers: Promise<void>[] = [];
-  const accepting = (async () => {
-    for await (const conn of listener) {
-      conns.push(conn);
-      handlers.push(handle(conn).catch(() => {}));
-    }
-  })();
-  return {
-    port: listener.addr.port,
-    async [Symbol.asyncDispose]() {
-      closeQuietly(listener);
-      await accepting;
-      for (const conn of conns) closeQuietly(conn);
-      await Promise.allSettled(handlers);
-    },
-  };
-}
-
-/** Greets, then answers each line with `answer(line)`; `quit` gets "QUIT\n" and a close. */
-function lineServer(
-  answer: (line: string) => string[],
-  received: string[] = [],
-): (conn: Deno.TcpConn) => Promise<void> {
-  return async (conn) => {
-    await writeAll(conn, encoder.encode("> "));
-    const reader = new LineReader(conn);
-    for (let i = 0; i < 100; i++) {
-      const line = await reader.readLine();
-      if (line === null) return;
-      const text = decoder.decode(line.bytes);
-      received.push(text);
-      if (text === "quit") {
-        await writeAll(conn, encoder.encode("QUIT\n"));
-        closeQuietly(conn);
-        return;
-      }
-      for (const part of answer(text)) {
-        await writeAll(conn, encoder.encode(part));
-      }
-    }
-  };
 }
 
 /** Rejects if `promise` takes longer than `ms`: a failure bound, not synchronisation. */
@@ -126,22 +74,24 @@ Deno.test("showBytes() shows nothing for empty bytes", () => {
 
 Deno.test("TcpservdClient.commandText() returns the reply without prompt or newline", async () => {
   const received: string[] = [];
-  await using server = startServer(lineServer(() => ["GOOD\n> "], received));
+  await using server = startTestServer(
+    fakeTcpservd(() => ["GOOD\n> "], received),
+  );
   using client = await TcpservdClient.connect("127.0.0.1", server.port);
   assert.equal(await client.commandText("getstatus"), "GOOD");
   assert.deepEqual(received, ["getstatus"]);
 });
 
 Deno.test("TcpservdClient.command() returns the reply bytes with the newline, without the prompt", async () => {
-  await using server = startServer(lineServer((line) => [`${line}\n> `]));
+  await using server = startTestServer(fakeTcpservd((line) => [`${line}\n> `]));
   using client = await TcpservdClient.connect("127.0.0.1", server.port);
   assert.deepEqual(await client.command("hello"), encoder.encode("hello\n"));
 });
 
 Deno.test("TcpservdClient.command() sends raw bytes as given", async () => {
   const received: string[] = [];
-  await using server = startServer(
-    lineServer((line) => [`${line}\n> `], received),
+  await using server = startTestServer(
+    fakeTcpservd((line) => [`${line}\n> `], received),
   );
   using client = await TcpservdClient.connect("127.0.0.1", server.port);
   assert.deepEqual(
@@ -152,20 +102,22 @@ Deno.test("TcpservdClient.command() sends raw bytes as given", async () => {
 });
 
 Deno.test("TcpservdClient.commandText() returns a multi-line reply", async () => {
-  await using server = startServer(lineServer(() => ["line 1\nline 2\n> "]));
+  await using server = startTestServer(
+    fakeTcpservd(() => ["line 1\nline 2\n> "]),
+  );
   using client = await TcpservdClient.connect("127.0.0.1", server.port);
   assert.equal(await client.commandText("help"), "line 1\nline 2");
 });
 
 Deno.test("TcpservdClient.commandText() joins a reply split across two writes", async () => {
-  await using server = startServer(lineServer(() => ["GO", "OD\n> "]));
+  await using server = startTestServer(fakeTcpservd(() => ["GO", "OD\n> "]));
   using client = await TcpservdClient.connect("127.0.0.1", server.port);
   assert.equal(await client.commandText("getstatus"), "GOOD");
 });
 
 Deno.test("TcpservdClient.commandText() runs several commands in a row", async () => {
   let bad = false;
-  await using server = startServer(lineServer((line) => {
+  await using server = startTestServer(fakeTcpservd((line) => {
     if (line === "setbad") bad = true;
     return [line === "getstatus" ? (bad ? "BAD\n> " : "GOOD\n> ") : "OK\n> "];
   }));
@@ -177,7 +129,9 @@ Deno.test("TcpservdClient.commandText() runs several commands in a row", async (
 
 Deno.test("TcpservdClient.quit() sends quit and returns what came before the close", async () => {
   const received: string[] = [];
-  await using server = startServer(lineServer(() => ["GOOD\n> "], received));
+  await using server = startTestServer(
+    fakeTcpservd(() => ["GOOD\n> "], received),
+  );
   using client = await TcpservdClient.connect("127.0.0.1", server.port);
   assert.equal(await client.commandText("getstatus"), "GOOD");
   assert.deepEqual(await client.quit(), encoder.encode("QUIT\n"));
@@ -185,7 +139,7 @@ Deno.test("TcpservdClient.quit() sends quit and returns what came before the clo
 });
 
 Deno.test("TcpservdClient.localAddr is the client's end of the connection", async () => {
-  await using server = startServer(lineServer(() => ["GOOD\n> "]));
+  await using server = startTestServer(fakeTcpservd(() => ["GOOD\n> "]));
   using client = await TcpservdClient.connect("127.0.0.1", server.port);
   assert.equal(client.localAddr.hostname, "127.0.0.1");
   assert.notEqual(client.localAddr.port, server.port);
@@ -193,7 +147,7 @@ Deno.test("TcpservdClient.localAddr is the client's end of the connection", asyn
 });
 
 Deno.test("TcpservdClient.close() can be called twice", async () => {
-  await using server = startServer(lineServer(() => ["GOOD\n> "]));
+  await using server = startTestServer(fakeTcpservd(() => ["GOOD\n> "]));
   const client = await TcpservdClient.connect("127.0.0.1", server.port);
   client.close();
   client.close();
@@ -201,7 +155,7 @@ Deno.test("TcpservdClient.close() can be called twice", async () => {
 });
 
 Deno.test("TcpservdClient.connect() rejects with ProtocolError on an error greeting", async () => {
-  await using server = startServer(async (conn) => {
+  await using server = startTestServer(async (conn) => {
     await writeAll(conn, encoder.encode("ERR too many connections\n"));
     closeQuietly(conn);
   });
@@ -226,8 +180,8 @@ Deno.test("TcpservdClient.connect() rejects when the connection is refused", asy
 });
 
 Deno.test("TcpservdClient.command() rejects with ProtocolError past maxReply", async () => {
-  await using server = startServer(
-    lineServer(() => ["x".repeat(100) + "\n> "]),
+  await using server = startTestServer(
+    fakeTcpservd(() => ["x".repeat(100) + "\n> "]),
   );
   using client = await TcpservdClient.connect("127.0.0.1", server.port, {
     maxReply: 16,
@@ -240,7 +194,9 @@ Deno.test("TcpservdClient.command() rejects with ProtocolError past maxReply", a
 
 Deno.test("TcpservdClient.command() accepts a reply of exactly maxReply bytes", async () => {
   // 13 bytes of text + "\n> " = 16 bytes.
-  await using server = startServer(lineServer(() => ["x".repeat(13) + "\n> "]));
+  await using server = startTestServer(
+    fakeTcpservd(() => ["x".repeat(13) + "\n> "]),
+  );
   using client = await TcpservdClient.connect("127.0.0.1", server.port, {
     maxReply: 16,
   });
@@ -248,7 +204,7 @@ Deno.test("TcpservdClient.command() accepts a reply of exactly maxReply bytes", 
 });
 
 Deno.test("TcpservdClient.command() rejects with ProtocolError when the server closes first", async () => {
-  await using server = startServer(async (conn) => {
+  await using server = startTestServer(async (conn) => {
     await writeAll(conn, encoder.encode("> "));
     await new LineReader(conn).readLine();
     await writeAll(conn, encoder.encode("GO"));
@@ -265,7 +221,7 @@ Deno.test("TcpservdClient.command() rejects with ProtocolError when the server c
 Deno.test("TcpservdClient.command() rejects with the abort reason and closes the connection", async () => {
   const gotCommand = Promise.withResolvers<void>();
   const sawEof = Promise.withResolvers<void>();
-  await using server = startServer(async (conn) => {
+  await using server = startTestServer(async (conn) => {
     await writeAll(conn, encoder.encode("> "));
     const reader = new LineReader(conn);
     // Never answer; report the command, then the client's close.
@@ -296,7 +252,7 @@ Deno.test("TcpservdClient.command() rejects with the abort reason and closes the
 
 Deno.test("TcpservdClient.connect() rejects with the abort reason while waiting for the prompt", async () => {
   const accepted = Promise.withResolvers<void>();
-  await using server = startServer(() => {
+  await using server = startTestServer(() => {
     accepted.resolve();
     return Promise.resolve();
   });
@@ -323,7 +279,7 @@ function padded(text: string): Uint8Array {
 
 Deno.test("TcpservdClient reads tcpservd 1.0: bare prompt, NUL-padded reply, close", async () => {
   const received: string[] = [];
-  await using server = startServer(async (conn) => {
+  await using server = startTestServer(async (conn) => {
     await writeAll(conn, encoder.encode(">"));
     const line = await new LineReader(conn).readLine();
     received.push(decoder.decode(line?.bytes));
@@ -338,7 +294,7 @@ Deno.test("TcpservdClient reads tcpservd 1.0: bare prompt, NUL-padded reply, clo
 });
 
 Deno.test("TcpservdClient takes a bare > after tcpservd 1.0's padding as the prompt", async () => {
-  await using server = startServer(async (conn) => {
+  await using server = startTestServer(async (conn) => {
     await writeAll(conn, encoder.encode(">"));
     const reader = new LineReader(conn);
     await reader.readLine();
@@ -358,7 +314,7 @@ Deno.test("TcpservdClient takes a bare > after tcpservd 1.0's padding as the pro
 });
 
 Deno.test('TcpservdClient drops the space of a "> " prompt that comes after its ">"', async () => {
-  await using server = startServer(async (conn) => {
+  await using server = startTestServer(async (conn) => {
     // The greeting's ">" goes alone: the client answers it before the rest comes.
     await writeAll(conn, encoder.encode(">"));
     const reader = new LineReader(conn);
@@ -373,7 +329,7 @@ Deno.test('TcpservdClient drops the space of a "> " prompt that comes after its 
 });
 
 Deno.test("TcpservdClient.readReply() removes tcpservd 1.0's padding and says so", async () => {
-  await using server = startServer(async (conn) => {
+  await using server = startTestServer(async (conn) => {
     await writeAll(conn, encoder.encode(">"));
     await new LineReader(conn).readLine();
     await writeAll(conn, padded("Status is setbad\n"));
@@ -388,7 +344,7 @@ Deno.test("TcpservdClient.readReply() removes tcpservd 1.0's padding and says so
 });
 
 Deno.test("TcpservdClient.command() rejects with ProtocolError for NULs too few to be padding", async () => {
-  await using server = startServer(async (conn) => {
+  await using server = startTestServer(async (conn) => {
     await writeAll(conn, encoder.encode("> "));
     await new LineReader(conn).readLine();
     await writeAll(conn, encoder.encode("GOOD\n\0\0"));
@@ -399,7 +355,7 @@ Deno.test("TcpservdClient.command() rejects with ProtocolError for NULs too few 
 });
 
 Deno.test("TcpservdClient.connect() rejects with PeerResetError when the server accepts, then resets", async () => {
-  await using server = startServer((conn) => {
+  await using server = startTestServer((conn) => {
     closeWithReset(conn);
     return Promise.resolve();
   });
@@ -418,7 +374,7 @@ Deno.test("TcpservdClient.connect() rejects with PeerResetError when the server 
 });
 
 Deno.test("TcpservdClient.command() rejects with PeerResetError saying what it was reading", async () => {
-  await using server = startServer(async (conn) => {
+  await using server = startTestServer(async (conn) => {
     await writeAll(conn, encoder.encode("> "));
     await new LineReader(conn).readLine();
     await writeAll(conn, encoder.encode("GO"));

@@ -11,6 +11,7 @@
  * event itself.
  */
 import { LineReader } from "../common/line_reader.ts";
+import { writeAll } from "../common/write_all.ts";
 
 /** Options of `waitFor`. */
 export interface WaitForOptions {
@@ -237,12 +238,6 @@ export function startTestServer(
 const kitEncoder = new TextEncoder();
 const kitDecoder = new TextDecoder();
 
-async function writeEvery(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let off = 0; off < bytes.length;) {
-    off += await conn.write(bytes.subarray(off));
-  }
-}
-
 /**
  * A tcpservd stand-in for `startTestServer`: greets with the prompt, answers
  * each line with the parts `answer(line)` gives (`fakeTcpservd("GOOD")`:
@@ -258,7 +253,7 @@ export function fakeTcpservd(
     ? (line: string) => [`${line === "getstatus" ? answer : line}\n> `]
     : answer;
   return async (conn) => {
-    await writeEvery(conn, kitEncoder.encode("> "));
+    await writeAll(conn, kitEncoder.encode("> "));
     const reader = new LineReader(conn);
     for (let i = 0; i < 100; i++) {
       const read = await reader.readLine();
@@ -266,12 +261,12 @@ export function fakeTcpservd(
       const line = kitDecoder.decode(read.bytes);
       received.push(line);
       if (line === "quit") {
-        await writeEvery(conn, kitEncoder.encode("QUIT\n"));
+        await writeAll(conn, kitEncoder.encode("QUIT\n"));
         closeQuietly(conn);
         return;
       }
       for (const part of parts(line)) {
-        await writeEvery(conn, kitEncoder.encode(part));
+        await writeAll(conn, kitEncoder.encode(part));
       }
     }
   };
