@@ -11,7 +11,11 @@
  *
  * @module
  */
-export { interactive, type InteractiveOptions } from "./interactive.ts";
+export {
+  interactive,
+  type InteractiveEnd,
+  type InteractiveOptions,
+} from "./interactive.ts";
 export {
   probe,
   probeExitCode,

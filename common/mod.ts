@@ -20,6 +20,7 @@ export {
   parseHost,
   parsePort,
 } from "./address.ts";
+export type { Cidr } from "./cidr.ts";
 export {
   type CommandDescription,
   commandPrologue,

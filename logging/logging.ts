@@ -9,7 +9,6 @@ import {
   configureSync,
   getLogger,
   getTextFormatter,
-  type Logger,
   type LogRecord,
   type TextFormatter,
 } from "@logtape/logtape";
@@ -78,10 +77,30 @@ function jsonLine(record: LogRecord): string {
 /** The root category of every tcpkit logger. */
 export const ROOT_CATEGORY = "tcpkit";
 
+/** A log record's properties, or a function computing them if the level is enabled. */
+export type LogProperties =
+  | Record<string, unknown>
+  | (() => Record<string, unknown>);
+
+/**
+ * A tcpkit logger: LogTape's `Logger`, through the methods tcpkit uses. The
+ * message is a template whose `{name}` placeholders take the properties.
+ */
+export interface TcpkitLogger {
+  /** Logs at debug level. */
+  debug(message: string, properties?: LogProperties): void;
+  /** Logs at info level. */
+  info(message: string, properties?: LogProperties): void;
+  /** Logs at warning level. */
+  warn(message: string, properties?: LogProperties): void;
+  /** Logs at error level. */
+  error(message: string, properties?: LogProperties): void;
+}
+
 /**
  * Returns the logger of one part of tcpkit, e.g. `tcpkitLogger("tcpservd")`.
  */
-export function tcpkitLogger(...names: string[]): Logger {
+export function tcpkitLogger(...names: string[]): TcpkitLogger {
   return getLogger([ROOT_CATEGORY, ...names]);
 }
 

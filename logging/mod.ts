@@ -19,8 +19,10 @@ export {
   LOG_FORMATS,
   type LogFormat,
   type LoggingOptions,
+  type LogProperties,
   parseLogFormat,
   ROOT_CATEGORY,
   setupLogging,
+  type TcpkitLogger,
   tcpkitLogger,
 } from "./logging.ts";

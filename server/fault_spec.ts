@@ -65,9 +65,13 @@ export class TooManyFaultsError extends Error {
   }
 }
 
-interface Setting {
+/** How one fault setting is parsed: its default, its bounds, and any words it accepts. */
+export interface FaultSetting {
+  /** The value when the setting is not given. */
   default: number;
+  /** The least value accepted. */
   min: number;
+  /** The greatest value accepted. */
   max: number;
   /** Accepts words too, e.g. `reset mid` or `crash abort`. */
   words?: Record<string, number>;
@@ -88,7 +92,7 @@ const BYTES = { default: 0, min: 0, max: 1 << 30 };
  *   past that they are closed normally, so the leak cannot fill the
  *   connection table and lock everyone out.
  */
-export const FAULT_SETTINGS: Record<FaultName, Record<string, Setting>> = {
+export const FAULT_SETTINGS: Record<FaultName, Record<string, FaultSetting>> = {
   delay: { ms: { ...MS, default: 1000 }, jitter: MS },
   hang: {},
   close: { after: BYTES },

@@ -30,6 +30,11 @@ export {
   buggySession,
   type BuggySessionOptions,
 } from "./buggy_session.ts";
+export {
+  type ControlCommand,
+  ControlPolicy,
+  type ControlPolicyOptions,
+} from "./control_policy.ts";
 export { ConnFaults, FaultEndedError } from "./conn_faults.ts";
 export { burnCpu } from "./cpu_loop.ts";
 export { echoSession, type EchoSessionOptions } from "./echo_session.ts";
@@ -43,6 +48,7 @@ export {
   FAULT_NAMES,
   FAULT_SETTINGS,
   type FaultName,
+  type FaultSetting,
   type FaultSpec,
   FaultSpecError,
   formatFaultSpec,
@@ -61,6 +67,7 @@ export {
   type ListenerSocketOptions,
 } from "./listener_options.ts";
 export type { ListeningServer } from "./listening_server.ts";
+export type { ReplyFraming } from "./reply_framing.ts";
 export { SeededRandom } from "./seeded_random.ts";
 export {
   IDLE_MESSAGE,

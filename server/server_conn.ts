@@ -54,7 +54,7 @@ export class ServerConn {
   /** True while a command runs: the idle timeout does not apply. */
   busy = false;
   /** Activity count at the last idle sweep. */
-  idleSeen = -1;
+  idleSeen: number = -1;
   /** When the activity count last changed, as the idle sweep saw it (ms). */
   idleSince = 0;
   readonly #resetOnClose: boolean;
