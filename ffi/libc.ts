@@ -34,8 +34,9 @@ let library: Deno.DynamicLibrary<typeof LIBC_SYMBOLS> | undefined;
  * ```
  *
  * @throws {Deno.errors.NotCapable} Without `--allow-ffi` (passed through untouched).
- * @throws {Error} "Cannot load libc: …" when the library cannot be opened; the
- * original error is the `cause`.
+ * @throws {Error} "Cannot load libc: …" when the library cannot be opened
+ * (the message says tcpkit needs Linux with glibc; the original error is the
+ * `cause`), or at once on a system other than Linux.
  * @returns The symbols of the opened library.
  */
 export function libc(): LibcSymbols {
@@ -53,7 +54,14 @@ function libcPath(): string {
   return DEFAULT_LIBC_PATH;
 }
 
+/** Why libc is not loaded: anything but Linux with glibc. */
+const SUPPORTED = "tcpkit's libc layer needs Linux with glibc (libc.so.6); " +
+  "musl (Alpine) and other systems are not supported";
+
 function open(path: string): Deno.DynamicLibrary<typeof LIBC_SYMBOLS> {
+  if (Deno.build.os !== "linux") {
+    throw new Error(`Cannot load libc: ${SUPPORTED}; this is ${Deno.build.os}`);
+  }
   try {
     return Deno.dlopen(path, LIBC_SYMBOLS);
   } catch (error) {
@@ -65,6 +73,8 @@ function open(path: string): Deno.DynamicLibrary<typeof LIBC_SYMBOLS> {
       throw error;
     }
     const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`Cannot load libc: ${path}: ${message}`, { cause: error });
+    throw new Error(`Cannot load libc: ${path}: ${message} (${SUPPORTED})`, {
+      cause: error,
+    });
   }
 }

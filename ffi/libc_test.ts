@@ -62,7 +62,7 @@ Deno.test("libc() wraps a failed dlopen as Error with the cause", async () => {
   });
   assert.match(
     out,
-    /^Error\|Cannot load libc: \/nonexistent\/libc\.so\.6: .+\|Error$/,
+    /^Error\|Cannot load libc: \/nonexistent\/libc\.so\.6: .+ \(tcpkit's libc layer needs Linux with glibc \(libc\.so\.6\); musl \(Alpine\) and other systems are not supported\)\|Error$/,
   );
 });
 
