@@ -1,14 +1,6 @@
 import assert from "node:assert/strict";
+import { HAS_CC, runCProbe } from "../tests/_kit.ts";
 import * as constants from "./constants.ts";
-
-// Decided at load time so the probe test can be marked `ignore`.
-const HAS_CC = (() => {
-  try {
-    return Deno.statSync("/usr/bin/cc").isFile;
-  } catch {
-    return false;
-  }
-})();
 
 Deno.test("constants have the Linux values tcpkit relies on", () => {
   assert.equal(constants.AF_INET, 2);
@@ -87,33 +79,20 @@ Deno.test({
       "  return 0;",
       "}",
     ].join("\n");
-    const dir = await Deno.makeTempDir({ prefix: "tcpkit_constants_test_" });
-    try {
-      await Deno.writeTextFile(`${dir}/probe.c`, probe);
-      const build = await new Deno.Command("/usr/bin/cc", {
-        args: ["-o", `${dir}/probe`, `${dir}/probe.c`],
-        stdin: "null",
-      }).output();
-      assert.equal(build.code, 0, new TextDecoder().decode(build.stderr));
-      const run = await new Deno.Command(`${dir}/probe`, { stdin: "null" })
-        .output();
-      assert.equal(run.code, 0);
-      const seen = new Set<string>();
-      for (
-        const line of new TextDecoder().decode(run.stdout).trim().split("\n")
-      ) {
-        const [name = "", value = ""] = line.split(" ");
-        const ours = Reflect.get(constants, name);
-        assert.equal(BigInt(ours), BigInt(value), name);
-        seen.add(name);
-      }
-      // Every name must be a macro the probe saw; SO_COOKIE needs Linux ≥ 4.12 headers.
-      const missing = names.filter((name) =>
-        !seen.has(name) && name !== "SO_COOKIE"
-      );
-      assert.deepEqual(missing, []);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
+    const stdout = await runCProbe(probe);
+    const seen = new Set<string>();
+    for (
+      const line of stdout.trim().split("\n")
+    ) {
+      const [name = "", value = ""] = line.split(" ");
+      const ours = Reflect.get(constants, name);
+      assert.equal(BigInt(ours), BigInt(value), name);
+      seen.add(name);
     }
+    // Every name must be a macro the probe saw; SO_COOKIE needs Linux ≥ 4.12 headers.
+    const missing = names.filter((name) =>
+      !seen.has(name) && name !== "SO_COOKIE"
+    );
+    assert.deepEqual(missing, []);
   },
 });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { HAS_CC, runCProbe } from "../tests/_kit.ts";
 import {
   AF_INET,
   SO_LINGER,
@@ -18,15 +19,6 @@ import {
 import * as errnoModule from "./errno.ts";
 import { libc } from "./libc.ts";
 import { encodeSockaddr, parseIp } from "./sockaddr.ts";
-
-// Decided at load time so the probe test can be marked `ignore`.
-const HAS_CC = (() => {
-  try {
-    return Deno.statSync("/usr/bin/cc").isFile;
-  } catch {
-    return false;
-  }
-})();
 
 /**
  * An fd number that is never open: far above any fd table (`nr_open` is at
@@ -116,33 +108,20 @@ Deno.test({
       "  return 0;",
       "}",
     ].join("\n");
-    const dir = await Deno.makeTempDir({ prefix: "tcpkit_errno_test_" });
-    try {
-      await Deno.writeTextFile(`${dir}/probe.c`, probe);
-      const build = await new Deno.Command("/usr/bin/cc", {
-        args: ["-o", `${dir}/probe`, `${dir}/probe.c`],
-        stdin: "null",
-      }).output();
-      assert.equal(build.code, 0, new TextDecoder().decode(build.stderr));
-      const run = await new Deno.Command(`${dir}/probe`, { stdin: "null" })
-        .output();
-      assert.equal(run.code, 0);
-      const seen = new Map(
-        new TextDecoder().decode(run.stdout).trim().split("\n").map((line) => {
-          const [name = "", value = ""] = line.split(" ");
-          return [name, Number(value)] as const;
-        }),
-      );
-      for (const [number, name] of entries) {
-        assert.equal(seen.get(name), Number(number), name);
-      }
-      // The named constants the toolkit compares against, one by one.
-      for (const [name, value] of Object.entries(errnoModule)) {
-        if (!/^E[A-Z0-9]+$/.test(name) || typeof value !== "number") continue;
-        assert.equal(seen.get(name), value, name);
-      }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
+    const stdout = await runCProbe(probe);
+    const seen = new Map(
+      stdout.trim().split("\n").map((line) => {
+        const [name = "", value = ""] = line.split(" ");
+        return [name, Number(value)] as const;
+      }),
+    );
+    for (const [number, name] of entries) {
+      assert.equal(seen.get(name), Number(number), name);
+    }
+    // The named constants the toolkit compares against, one by one.
+    for (const [name, value] of Object.entries(errnoModule)) {
+      if (!/^E[A-Z0-9]+$/.test(name) || typeof value !== "number") continue;
+      assert.equal(seen.get(name), value, name);
     }
   },
 });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { HAS_CC, runCProbe } from "../tests/_kit.ts";
 import { ErrnoError } from "./errno.ts";
 import {
   AT_FDCWD,
@@ -7,15 +8,6 @@ import {
   S_IFMT,
   STATX_TYPE,
 } from "./file_type.ts";
-
-// Decided at load time so the probe test can be marked `ignore`.
-const HAS_CC = (() => {
-  try {
-    return Deno.statSync("/usr/bin/cc").isFile;
-  } catch {
-    return false;
-  }
-})();
 
 Deno.test("fileTypeAt() tells sockets, files, directories and links apart, and null for nothing", async () => {
   const dir = await Deno.makeTempDir({ prefix: "tcpkit_file_type_" });
@@ -61,23 +53,10 @@ Deno.test({
       "  return 0;",
       "}",
     ].join("\n");
-    const dir = await Deno.makeTempDir({ prefix: "tcpkit_file_type_test_" });
-    try {
-      await Deno.writeTextFile(`${dir}/probe.c`, probe);
-      const build = await new Deno.Command("/usr/bin/cc", {
-        args: ["-o", `${dir}/probe`, `${dir}/probe.c`],
-        stdin: "null",
-      }).output();
-      assert.equal(build.code, 0, new TextDecoder().decode(build.stderr));
-      const run = await new Deno.Command(`${dir}/probe`, { stdin: "null" })
-        .output();
-      assert.equal(run.code, 0);
-      assert.equal(
-        new TextDecoder().decode(run.stdout).trim(),
-        `${AT_FDCWD} ${AT_SYMLINK_NOFOLLOW} ${STATX_TYPE} ${S_IFMT} 256 28`,
-      );
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    const stdout = await runCProbe(probe);
+    assert.equal(
+      stdout.trim(),
+      `${AT_FDCWD} ${AT_SYMLINK_NOFOLLOW} ${STATX_TYPE} ${S_IFMT} 256 28`,
+    );
   },
 });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { HAS_CC, runCProbe } from "../tests/_kit.ts";
 import {
   cmsgAlign,
   CMSGHDR,
@@ -20,15 +21,6 @@ import {
   SOCKADDR_STORAGE,
   UCRED,
 } from "./layout.ts";
-
-// Decided at load time so the probe test can be marked `ignore`.
-const HAS_CC = (() => {
-  try {
-    return Deno.statSync("/usr/bin/cc").isFile;
-  } catch {
-    return false;
-  }
-})();
 
 Deno.test("layout has the known sizes and offsets of Linux LP64 structs", () => {
   assert.deepEqual(SOCKADDR_IN, { size: 16, family: 0, port: 2, addr: 4 });
@@ -185,48 +177,35 @@ Deno.test({
   name: "layout matches sizeof and offsetof from the C compiler",
   ignore: !HAS_CC,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "tcpkit_layout_test_" });
-    try {
-      await Deno.writeTextFile(`${dir}/probe.c`, PROBE);
-      const build = await new Deno.Command("/usr/bin/cc", {
-        args: ["-o", `${dir}/probe`, `${dir}/probe.c`],
-        stdin: "null",
-      }).output();
-      assert.equal(build.code, 0, new TextDecoder().decode(build.stderr));
-      const run = await new Deno.Command(`${dir}/probe`, { stdin: "null" })
-        .output();
-      assert.equal(run.code, 0);
-      const structs: Record<string, Readonly<Record<string, number>>> = {
-        SOCKADDR_IN,
-        SOCKADDR_IN6,
-        SOCKADDR_STORAGE,
-        SERVENT,
-        LINGER,
-        MSGHDR,
-        IOVEC,
-        CMSGHDR,
-        RLIMIT,
-        UCRED,
-        POLLFD,
-        LINUX_DIRENT64,
-        EPOLL_EVENT: { ...EPOLL_EVENT },
-      };
-      const lines = new TextDecoder().decode(run.stdout).trim().split("\n");
-      assert.equal(lines.length, PROBE.split('  P("').length - 1);
-      for (const line of lines) {
-        const [key = "", value = ""] = line.split(" ");
-        const expected = Number(value);
-        const call = /^(cmsgSpace|cmsgLen)\((\d+)\)$/.exec(key);
-        if (call !== null) {
-          const fn = call[1] === "cmsgSpace" ? cmsgSpace : cmsgLen;
-          assert.equal(fn(Number(call[2])), expected, key);
-          continue;
-        }
-        const [struct = "", field = ""] = key.split(".");
-        assert.equal(structs[struct]?.[field], expected, key);
+    const stdout = await runCProbe(PROBE);
+    const structs: Record<string, Readonly<Record<string, number>>> = {
+      SOCKADDR_IN,
+      SOCKADDR_IN6,
+      SOCKADDR_STORAGE,
+      SERVENT,
+      LINGER,
+      MSGHDR,
+      IOVEC,
+      CMSGHDR,
+      RLIMIT,
+      UCRED,
+      POLLFD,
+      LINUX_DIRENT64,
+      EPOLL_EVENT: { ...EPOLL_EVENT },
+    };
+    const lines = stdout.trim().split("\n");
+    assert.equal(lines.length, PROBE.split('  P("').length - 1);
+    for (const line of lines) {
+      const [key = "", value = ""] = line.split(" ");
+      const expected = Number(value);
+      const call = /^(cmsgSpace|cmsgLen)\((\d+)\)$/.exec(key);
+      if (call !== null) {
+        const fn = call[1] === "cmsgSpace" ? cmsgSpace : cmsgLen;
+        assert.equal(fn(Number(call[2])), expected, key);
+        continue;
       }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
+      const [struct = "", field = ""] = key.split(".");
+      assert.equal(structs[struct]?.[field], expected, key);
     }
   },
 });

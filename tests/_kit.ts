@@ -271,3 +271,42 @@ export function fakeTcpservd(
     }
   };
 }
+
+/**
+ * Whether a C compiler is at /usr/bin/cc. Decided at load time, so tests
+ * that check our constants and layouts against C can be marked `ignore`.
+ */
+export const HAS_CC: boolean = (() => {
+  try {
+    return Deno.statSync("/usr/bin/cc").isFile;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * Compiles a C program with /usr/bin/cc, runs it, and returns its stdout;
+ * fails with the compiler's message or the exit code. The temporary
+ * directory is removed in any case.
+ */
+export async function runCProbe(source: string): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "tcpkit_c_probe_" });
+  try {
+    await Deno.writeTextFile(`${dir}/probe.c`, source);
+    const build = await new Deno.Command("/usr/bin/cc", {
+      args: ["-o", `${dir}/probe`, `${dir}/probe.c`],
+      stdin: "null",
+    }).output();
+    if (build.code !== 0) {
+      throw new Error(
+        `cc failed: ${new TextDecoder().decode(build.stderr)}`,
+      );
+    }
+    const run = await new Deno.Command(`${dir}/probe`, { stdin: "null" })
+      .output();
+    if (run.code !== 0) throw new Error(`The C probe exited ${run.code}`);
+    return new TextDecoder().decode(run.stdout);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
