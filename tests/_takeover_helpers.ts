@@ -47,6 +47,11 @@ export class TakeoverProcess extends CommandProcess {
     }
     return server;
   }
+
+  /** Starts `takeover server` on 127.0.0.1, any port, offering on `path`. */
+  static offering(path: string): Promise<TakeoverProcess> {
+    return TakeoverProcess.start(["-a", "127.0.0.1", "-p", "0", "-t", path]);
+  }
 }
 
 /** Starts `takeover client ARGS` and waits until its connections are open. */

@@ -67,14 +67,7 @@ Deno.test("takeover -t refuses a regular file or a directory at PATH and keeps i
 Deno.test("takeover -t refuses a PATH another server still offers on; that one keeps it", async () => {
   await using dir = await openTempDir();
   const path = `${dir.path}/takeover.sock`;
-  await using first = await TakeoverProcess.start([
-    "-a",
-    "127.0.0.1",
-    "-p",
-    "0",
-    "-t",
-    path,
-  ]);
+  await using first = await TakeoverProcess.offering(path);
   const second = await offerOn(path);
   assert.equal(second.code, 71, second.stderr);
   assert.match(
@@ -105,25 +98,11 @@ Deno.test("takeover -t refuses a PATH another server still offers on; that one k
 Deno.test("takeover -t replaces a stale socket left by a killed server", async () => {
   await using dir = await openTempDir();
   const path = `${dir.path}/takeover.sock`;
-  await using killed = await TakeoverProcess.start([
-    "-a",
-    "127.0.0.1",
-    "-p",
-    "0",
-    "-t",
-    path,
-  ]);
+  await using killed = await TakeoverProcess.offering(path);
   killed.kill("SIGKILL");
   await killed.wait();
   assert.equal((await Deno.lstat(path)).isSocket, true, "a stale socket");
-  await using server = await TakeoverProcess.start([
-    "-a",
-    "127.0.0.1",
-    "-p",
-    "0",
-    "-t",
-    path,
-  ]);
+  await using server = await TakeoverProcess.offering(path);
   await assertServes(server.port, 9);
   assert.equal(server.exited, undefined);
 });
@@ -133,14 +112,7 @@ Deno.test("takeover -T PATH -t FILE refuses before taking anything over (exit 71
   const path = `${dir.path}/takeover.sock`;
   const file = `${dir.path}/notes.txt`;
   await Deno.writeTextFile(file, "precious");
-  await using old = await TakeoverProcess.start([
-    "-a",
-    "127.0.0.1",
-    "-p",
-    "0",
-    "-t",
-    path,
-  ]);
+  await using old = await TakeoverProcess.offering(path);
   await using next = new CommandProcess([
     ...TAKEOVER_RUN,
     "server",

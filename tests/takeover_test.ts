@@ -142,14 +142,7 @@ Deno.test("takeover: 1,000 connections and a new one every 20 ms lose nothing ac
 Deno.test("takeover moves a half-received frame to the new process", async () => {
   await using dir = await openTempDir();
   const path = `${dir.path}/takeover.sock`;
-  await using old = await TakeoverProcess.start([
-    "-a",
-    "127.0.0.1",
-    "-p",
-    "0",
-    "-t",
-    path,
-  ]);
+  await using old = await TakeoverProcess.offering(path);
   const conn = await connect(old.port);
   try {
     await conn.write(frame(1));
