@@ -34,14 +34,12 @@ export {
   UsageError,
   VERSION,
 } from "./common/mod.ts";
+export { ServerConn, TcpServer, type TcpServerOptions } from "./net/mod.ts";
 export {
   type Health,
   HealthState,
-  ServerConn,
   Tcpservd,
   type TcpservdOptions,
-  TcpServer,
-  type TcpServerOptions,
 } from "./server/mod.ts";
 export {
   probe,

@@ -4,7 +4,7 @@
  * its way when SIGTERM comes is still served.
  */
 import type { ByteReader } from "../common/mod.ts";
-import type { ServerConn } from "../server/server_conn.ts";
+import type { ServerConn } from "../net/server_conn.ts";
 
 /** The drain's grace is over: no more bytes are read from the client. */
 export class DrainGraceOverError extends Error {

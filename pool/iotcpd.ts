@@ -13,8 +13,8 @@ import {
 } from "../common/mod.ts";
 import { LIBC_PATH_ENV } from "../ffi/mod.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
-import type { ServerConn } from "../server/server_conn.ts";
-import { TcpServer } from "../server/tcp_server.ts";
+import type { ServerConn } from "../net/server_conn.ts";
+import { TcpServer } from "../net/tcp_server.ts";
 import {
   DrainGraceOverError,
   DrainGraceReader,

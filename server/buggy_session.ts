@@ -5,8 +5,8 @@
  * exit did: by the `--linger` and `-L` rules, like every other close.
  */
 import { tcpkitLogger } from "../logging/mod.ts";
-import type { ServerConn } from "./server_conn.ts";
-import type { ConnectionHandler } from "./tcp_server.ts";
+import type { ServerConn } from "../net/server_conn.ts";
+import type { ConnectionHandler } from "../net/tcp_server.ts";
 
 const log = tcpkitLogger("buggy");
 const decoder = new TextDecoder();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { buggySession } from "./buggy_session.ts";
-import { TcpServer } from "./tcp_server.ts";
+import { TcpServer } from "../net/tcp_server.ts";
 import { readExactly } from "../tests/_helpers.ts";
 
 const encoder = new TextEncoder();

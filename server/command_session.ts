@@ -9,7 +9,7 @@ import {
 } from "../common/mod.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
 import { type Command, parseCommand } from "./commands.ts";
-import { ConnFaults } from "./conn_faults.ts";
+import { ConnFaults, faultsOf, setFaultsOf } from "./conn_faults.ts";
 import { discardUntilEof } from "./fault_session.ts";
 import type { FaultSet } from "./fault_set.ts";
 import {
@@ -29,8 +29,8 @@ import { burnCpu } from "./cpu_loop.ts";
 import { ControlPolicy } from "./control_policy.ts";
 import { frameReply, PROMPT, type ReplyFraming } from "./reply_framing.ts";
 import type { HealthState } from "./health_state.ts";
-import type { ServerConn } from "./server_conn.ts";
-import type { ConnectionHandler } from "./tcp_server.ts";
+import type { ServerConn } from "../net/server_conn.ts";
+import type { ConnectionHandler } from "../net/tcp_server.ts";
 
 const log = tcpkitLogger("tcpservd");
 // Lines a remote client can cause: a flood of them must not flood the log.
@@ -173,9 +173,12 @@ class CommandProtocol {
     if (!random.chance(spec.p)) {
       return { reply: "OK fault not drawn (p)\n", actNow: false };
     }
-    conn.faults ??= new ConnFaults();
+    let ownFaults = faultsOf(conn);
+    if (ownFaults === undefined) {
+      setFaultsOf(conn, ownFaults = new ConnFaults());
+    }
     try {
-      conn.faults.add(spec, random);
+      ownFaults.add(spec, random);
     } catch (error) {
       if (!(error instanceof TooManyFaultsError)) throw error;
       return { reply: tooMany, actNow: false };
@@ -253,10 +256,10 @@ class CommandProtocol {
     ok: string,
   ): Promise<boolean> {
     // The OK goes out before the fault changes how we write.
-    const faultsOfConn = conn.faults!;
-    conn.faults = undefined;
+    const faultsOfConn = faultsOf(conn)!;
+    conn.writeHook = undefined;
     await conn.writeAll(frameReply(this.#framing, [ok]));
-    conn.faults = faultsOfConn;
+    conn.writeHook = faultsOfConn;
     conn.busy = false;
     if (!(await faultsOfConn.open(conn))) return false;
     if (!faultsOfConn.zeroWindow && !faultsOfConn.hang) return true;

@@ -10,7 +10,7 @@ import {
   TooManyFaultsError,
 } from "./fault_spec.ts";
 import type { SeededRandom } from "./seeded_random.ts";
-import type { ServerConn } from "./server_conn.ts";
+import type { ServerConn } from "../net/server_conn.ts";
 
 const log = tcpkitLogger("fault");
 
@@ -32,6 +32,26 @@ function sleep(ms: number): Promise<void> {
   return ms > 0
     ? new Promise((resolve) => setTimeout(resolve, ms))
     : Promise.resolve();
+}
+
+const faultsByConn = new WeakMap<ServerConn, ConnFaults>();
+
+/** The faults a connection got, if any. */
+export function faultsOf(conn: ServerConn): ConnFaults | undefined {
+  return faultsByConn.get(conn);
+}
+
+/**
+ * Gives a connection its faults (or takes them away): from then on its
+ * writes go through them, by the connection's write hook.
+ */
+export function setFaultsOf(
+  conn: ServerConn,
+  faults: ConnFaults | undefined,
+): void {
+  if (faults === undefined) faultsByConn.delete(conn);
+  else faultsByConn.set(conn, faults);
+  conn.writeHook = faults;
 }
 
 /** The faults of one connection. */

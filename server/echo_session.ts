@@ -2,8 +2,8 @@
  * Byte-transparent echo: every chunk read is written back as it came, with
  * no prompt and no commands (tcp-echo's service).
  */
-import type { ServerConn } from "./server_conn.ts";
-import type { ConnectionHandler } from "./tcp_server.ts";
+import type { ServerConn } from "../net/server_conn.ts";
+import type { ConnectionHandler } from "../net/tcp_server.ts";
 
 /** Options of {@linkcode echoSession}. */
 export interface EchoSessionOptions {
@@ -40,7 +40,7 @@ export function echoSession(
         conn.eof = true;
         return;
       }
-      if (conn.faults) {
+      if (conn.writeHook) {
         // Faults bend the writes; copy, since the buffer is read into again.
         await conn.writeAll(buf.slice(0, n));
         continue;

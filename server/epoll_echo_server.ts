@@ -24,14 +24,16 @@ import {
   trySend,
 } from "../ffi/mod.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
-import { logAcceptFailure } from "./accept_error.ts";
 import {
   applySocketOptions,
   type ListenerSocketOptions,
-} from "./listener_options.ts";
-import type { ListeningServer } from "./listening_server.ts";
-import { IDLE_MESSAGE } from "./server_conn.ts";
-import type { TcpServerOptions } from "./tcp_server.ts";
+} from "../net/listener_options.ts";
+import type { ListeningServer } from "../net/listening_server.ts";
+import {
+  IDLE_MESSAGE,
+  type ListenerLimits,
+  ListenerPolicy,
+} from "../net/listener_policy.ts";
 
 const log = tcpkitLogger("server");
 const { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, SHUT_WR } = constants;
@@ -39,22 +41,22 @@ const encoder = new TextEncoder();
 const IDLE_BYTES = encoder.encode(IDLE_MESSAGE);
 // Accepts per readiness event, so a connect flood cannot starve the clients.
 const ACCEPTS_PER_EVENT = 64;
-// After EMFILE and friends, accepting waits this long instead of spinning.
-const ACCEPT_RETRY_MS = 100;
 
 /** Options of {@linkcode EpollEchoServer}. */
-export interface EpollEchoServerOptions extends
-  Omit<
-    TcpServerOptions,
-    "configure" | "configureListener" | "faults" | "hostname"
-  >,
-  ListenerSocketOptions {
+export interface EpollEchoServerOptions
+  extends ListenerLimits, ListenerSocketOptions {
   /**
    * Where to listen: an IP literal (`::` is dual-stack) or a name, which is
    * resolved as `Deno.listen` resolves it (`/etc/hosts`, then DNS).
    * @default {"0.0.0.0"}
    */
   hostname?: string;
+  /** Port; 0 picks a free one. @default {0} */
+  port?: number;
+  /** Listen queue length. @default {511} */
+  backlog?: number;
+  /** Set SO_REUSEPORT. @default {false} */
+  reusePort?: boolean;
   /** The one read buffer, shared by every connection, in bytes. @default {65536} */
   bufferSize?: number;
   /**
@@ -73,7 +75,12 @@ interface EchoConn {
   pending: Uint8Array | null;
   /** Close once `pending` is sent: the peer sent EOF, or a drain asked. */
   closeAfterFlush: boolean;
-  reads: number;
+  /** Reads so far: the idle sweep's activity. */
+  activity: number;
+  /** When `pending` was set (ms): a peer that stops reading shows here. */
+  writingSince: number | undefined;
+  readonly busy: false;
+  readonly closed: false;
   idleSeen: number;
   idleSince: number;
 }
@@ -109,26 +116,13 @@ export class EpollEchoServer implements ListeningServer {
   readonly #reactor: Reactor;
   readonly #buffer: Uint8Array;
   readonly #conns = new Map<number, EchoConn>();
-  readonly #maxConns: number;
-  readonly #pauseAtLimit: boolean;
-  readonly #maxTotalConns: number;
-  readonly #idleTimeoutMs: number;
-  readonly #drainTimeoutMs: number;
-  readonly #resetOnClose: boolean;
+  readonly #policy: ListenerPolicy<EchoConn>;
   readonly #refusal: Uint8Array;
   readonly #done = Promise.withResolvers<void>();
   #listening = true;
   #accepting = true;
-  #paused = false;
   #closing = false;
   #finishing = false;
-  #retiring = false;
-  #nextId = 1;
-  #accepted = 0;
-  #refused = 0;
-  #sweep: ReturnType<typeof setInterval> | undefined;
-  #drainTimer: ReturnType<typeof setTimeout> | undefined;
-  #retryTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * Listens at once (so `addr` is known) and starts accepting.
@@ -150,15 +144,6 @@ export class EpollEchoServer implements ListeningServer {
       );
     }
     this.#buffer = new Uint8Array(bufferSize);
-    this.#maxConns = options.maxConns ?? 10000;
-    this.#pauseAtLimit = options.maxConnsPolicy === "pause";
-    this.#maxTotalConns = options.maxTotalConns ?? 0;
-    this.#idleTimeoutMs = options.idleTimeoutMs ?? 0;
-    this.#drainTimeoutMs = options.drainTimeoutMs ?? 10000;
-    this.#resetOnClose = options.resetOnClose ?? false;
-    this.#refusal = encoder.encode(
-      options.refusalMessage ?? "ERR too many connections\n",
-    );
     const listener = listenTcp({
       hostname: resolveHost(options.hostname ?? "0.0.0.0"),
       port: options.port ?? 0,
@@ -192,11 +177,18 @@ export class EpollEchoServer implements ListeningServer {
       throw error;
     }
     this.#reactor.watch(this.#listenFd, EPOLLIN, () => this.#acceptSome());
-    const idle = this.#idleTimeoutMs;
-    if (idle > 0) {
-      const period = Math.min(1000, Math.max(20, idle / 4));
-      this.#sweep = setInterval(() => this.#sweepIdle(), period);
-    }
+    this.#policy = new ListenerPolicy<EchoConn>(options, {
+      setAccepting: (on) => this.#setAccepting(on),
+      retire: () => this.#stopListening(),
+      closeIdle: (conn) => {
+        // Best effort: a peer that reads nothing does not get to hold us.
+        trySend(conn.fd, IDLE_BYTES);
+        this.#close(conn, true);
+      },
+      resetStalled: (conn) => this.#close(conn, true, true),
+      peer: (conn) => peerOf(conn.fd),
+    });
+    this.#refusal = encoder.encode(this.#policy.refusalMessage);
   }
 
   /** The address actually bound (port 0 resolved). */
@@ -216,17 +208,17 @@ export class EpollEchoServer implements ListeningServer {
 
   /** Connections accepted and served since start. */
   get acceptedCount(): number {
-    return this.#accepted;
+    return this.#policy.acceptedCount;
   }
 
   /** Connections refused by the connection limit since start. */
   get refusedCount(): number {
-    return this.#refused;
+    return this.#policy.refusedCount;
   }
 
   /** True once `maxTotalConns` was reached: no more accepting. */
   get retiring(): boolean {
-    return this.#retiring;
+    return this.#policy.retiring;
   }
 
   /** Connections whose peer is not taking its echo: reading from them has stopped. */
@@ -255,9 +247,9 @@ export class EpollEchoServer implements ListeningServer {
         else this.#close(conn, true);
       }
       if (this.#conns.size > 0) {
-        this.#drainTimer = setTimeout(() => {
+        this.#policy.startDrain(() => {
           for (const conn of [...this.#conns.values()]) this.#close(conn, true);
-        }, this.#drainTimeoutMs);
+        });
       }
       this.#finishIfDone();
     }
@@ -275,13 +267,8 @@ export class EpollEchoServer implements ListeningServer {
       try {
         fd = acceptSocket(this.#listenFd);
       } catch (error) {
-        // EMFILE and friends: the connection waits in the queue; retry later.
-        logAcceptFailure(error);
-        this.#setAccepting(false);
-        this.#retryTimer = setTimeout(() => {
-          this.#retryTimer = undefined;
-          if (!this.#paused) this.#setAccepting(true);
-        }, ACCEPT_RETRY_MS);
+        // The policy skips a dead connection, or holds accepting a while.
+        if (this.#policy.acceptFailed(error) === "next") continue;
         return;
       }
       if (fd === null) return;
@@ -290,27 +277,24 @@ export class EpollEchoServer implements ListeningServer {
   }
 
   #admit(fd: number): void {
-    const maxConns = this.#maxConns;
-    if (maxConns > 0 && this.#conns.size >= maxConns) {
-      // Only under "refuse": "pause" stopped accepting at the limit.
-      this.#refused++;
-      log.warn("refusing {peer}: {count} connections open (limit {maxConns})", {
-        peer: peerOf(fd),
-        count: this.#conns.size,
-        maxConns,
-      });
+    const policy = this.#policy;
+    // Only under "refuse": "pause" stopped accepting at the limit.
+    if (policy.refuses(() => peerOf(fd))) {
       if (this.#refusal.length > 0) trySend(fd, this.#refusal);
       this.#closeFd(fd, true);
       return;
     }
     const conn: EchoConn = {
       fd,
-      id: this.#nextId++,
+      id: policy.nextId(),
       pending: null,
       closeAfterFlush: false,
-      reads: 0,
+      activity: 0,
+      writingSince: undefined,
+      busy: false,
+      closed: false,
       idleSeen: 0,
-      idleSince: performance.now(),
+      idleSince: 0,
     };
     try {
       this.#reactor.watch(
@@ -324,27 +308,7 @@ export class EpollEchoServer implements ListeningServer {
       return;
     }
     this.#conns.set(fd, conn);
-    this.#accepted++;
-    log.debug("connection {id} from {peer}", () => ({
-      id: conn.id,
-      peer: peerOf(fd),
-    }));
-    if (this.#pauseAtLimit && maxConns > 0 && this.#conns.size >= maxConns) {
-      log.info("pausing accept: {count} connections open (limit {maxConns})", {
-        count: this.#conns.size,
-        maxConns,
-      });
-      this.#paused = true;
-      this.#setAccepting(false);
-    }
-    if (this.#maxTotalConns > 0 && this.#accepted >= this.#maxTotalConns) {
-      this.#retiring = true;
-      log.info(
-        "served {count} connections (limit {maxTotalConns}): no longer accepting",
-        { count: this.#accepted, maxTotalConns: this.#maxTotalConns },
-      );
-      this.#stopListening();
-    }
+    policy.opened(conn);
   }
 
   #onEvents(conn: EchoConn, events: number): void {
@@ -365,7 +329,7 @@ export class EpollEchoServer implements ListeningServer {
       }
       return this.#fail(conn, n, "read");
     }
-    conn.reads++;
+    conn.activity++;
     const sent = trySend(conn.fd, buffer, got);
     if (sent === got) return;
     let offset = 0;
@@ -377,6 +341,7 @@ export class EpollEchoServer implements ListeningServer {
     }
     // The peer is not keeping up: keep the rest, stop reading until it is sent.
     conn.pending = buffer.slice(offset, got);
+    conn.writingSince = performance.now();
     this.#reactor.setEvents(conn.fd, EPOLLOUT);
   }
 
@@ -396,27 +361,9 @@ export class EpollEchoServer implements ListeningServer {
       return;
     }
     conn.pending = null;
+    conn.writingSince = undefined;
     if (conn.closeAfterFlush) return this.#close(conn, true);
     this.#reactor.setEvents(conn.fd, EPOLLIN);
-  }
-
-  #sweepIdle(): void {
-    const now = performance.now();
-    const limit = this.#idleTimeoutMs;
-    for (const conn of [...this.#conns.values()]) {
-      if (conn.reads !== conn.idleSeen) {
-        conn.idleSeen = conn.reads;
-        conn.idleSince = now;
-      } else if (now - conn.idleSince >= limit) {
-        log.info("closing idle connection {id} from {peer}", {
-          id: conn.id,
-          peer: peerOf(conn.fd),
-        });
-        // Best effort: a peer that reads nothing does not get to hold us.
-        trySend(conn.fd, IDLE_BYTES);
-        this.#close(conn, true);
-      }
-    }
   }
 
   /** Closes a connection whose read or send failed (a reset, mostly), saying why at debug level. */
@@ -429,26 +376,25 @@ export class EpollEchoServer implements ListeningServer {
     this.#close(conn, false);
   }
 
-  /** Closes a connection; `byServer`: as the policy says (FIN, or RST with `resetOnClose`). */
-  #close(conn: EchoConn, byServer: boolean): void {
+  /**
+   * Closes a connection; `byServer`: as the policy says (FIN, or RST with
+   * `resetOnClose`); `reset`: with an RST whatever the policy.
+   */
+  #close(conn: EchoConn, byServer: boolean, reset = false): void {
     if (this.#conns.get(conn.fd) !== conn) return;
     this.#conns.delete(conn.fd);
     this.#reactor.unwatch(conn.fd);
-    this.#closeFd(conn.fd, byServer);
-    log.debug("connection {id} closed", () => ({ id: conn.id }));
-    if (this.#paused && this.#conns.size < this.#maxConns) {
-      this.#paused = false;
-      log.info("resuming accept");
-      if (this.#retryTimer === undefined) this.#setAccepting(true);
-    }
+    this.#closeFd(conn.fd, byServer, reset);
+    this.#policy.closed(conn);
     this.#finishIfDone();
   }
 
-  #closeFd(fd: number, byServer: boolean): void {
+  #closeFd(fd: number, byServer: boolean, reset = false): void {
     if (byServer) {
       try {
-        if (this.#resetOnClose) setLinger(fd, { enabled: true, seconds: 0 });
-        // A FIN first, as Deno's close() does, even if input is unread.
+        if (reset || this.#policy.resetOnClose) {
+          setLinger(fd, { enabled: true, seconds: 0 });
+        } // A FIN first, as Deno's close() does, even if input is unread.
         else shutdownSocket(fd, SHUT_WR);
       } catch {
         // The peer is gone already: closing is all that is left.
@@ -467,7 +413,7 @@ export class EpollEchoServer implements ListeningServer {
     if (!this.#listening) return;
     this.#listening = false;
     this.#accepting = false;
-    clearTimeout(this.#retryTimer);
+    this.#policy.stopListening();
     this.#reactor.unwatch(this.#listenFd);
     closeFd(this.#listenFd);
     this.#finishIfDone();
@@ -477,8 +423,7 @@ export class EpollEchoServer implements ListeningServer {
   #finishIfDone(): void {
     if (this.#finishing || this.#listening || this.#conns.size > 0) return;
     this.#finishing = true;
-    clearInterval(this.#sweep);
-    clearTimeout(this.#drainTimer);
+    this.#policy.dispose();
     this.#reactor.close().then(
       () => this.#done.resolve(),
       (error) => this.#done.reject(error),

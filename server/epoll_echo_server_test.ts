@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { closeWithReset, getSocketOption } from "../ffi/mod.ts";
 import { EpollEchoServer } from "./epoll_echo_server.ts";
-import { IDLE_MESSAGE } from "./server_conn.ts";
+import { IDLE_MESSAGE } from "../net/listener_policy.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -95,6 +95,27 @@ Deno.test("EpollEchoServer stops reading from a peer that does not read, and los
   await writing;
   assert.deepEqual(await echoed, sent);
   await until(() => server.blockedCount === 0, "the server to read again");
+});
+
+Deno.test("EpollEchoServer resets a peer that has read nothing for the idle timeout", async () => {
+  await using server = new EpollEchoServer({
+    hostname: "127.0.0.1",
+    bufferSize: 4096,
+    idleTimeoutMs: 300,
+  });
+  using client = await connect(server);
+  // The peer writes and never reads: once the server stops reading from
+  // it, the shared policy resets it instead of holding the slot for ever.
+  const sent = randomBytes(32 << 20);
+  const writing = (async () => {
+    let written = 0;
+    while (written < sent.length) {
+      written += await client.write(sent.subarray(written));
+    }
+  })();
+  await until(() => server.blockedCount === 1, "the server to stop reading");
+  await assert.rejects(writing, Deno.errors.ConnectionReset);
+  await until(() => server.connectionCount === 0, "the server to let go");
 });
 
 Deno.test("EpollEchoServer echoes everything to a half-closed peer, then closes", async () => {

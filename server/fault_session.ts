@@ -3,10 +3,10 @@
  * strike at once, the ones that stop reading or replying, and `leak`.
  */
 import { tcpkitLogger } from "../logging/mod.ts";
-import { FaultEndedError } from "./conn_faults.ts";
+import { FaultEndedError, setFaultsOf } from "./conn_faults.ts";
 import type { FaultSet } from "./fault_set.ts";
-import type { ServerConn } from "./server_conn.ts";
-import type { ConnectionHandler } from "./tcp_server.ts";
+import type { ServerConn } from "../net/server_conn.ts";
+import type { ConnectionHandler } from "../net/tcp_server.ts";
 
 const log = tcpkitLogger("fault");
 
@@ -19,8 +19,9 @@ export async function discardUntilEof(conn: ServerConn): Promise<void> {
 }
 
 /**
- * Wraps `inner`: connections without faults go straight to it; the others
- * get their faults first. A fault never throws out of here, so a fault
+ * Wraps `inner`: each new connection draws its faults from `faultSet`;
+ * connections without faults go straight to `inner`, the others get their
+ * faults first. A fault never throws out of here, so a fault
  * cannot take the server down (except `crash`, on purpose).
  */
 export function withFaults(
@@ -32,8 +33,10 @@ export function withFaults(
   // control client can always get in to send `fault clear`.
   const leakCeiling = maxConns > 0 ? Math.max(1, maxConns >> 1) : Infinity;
   return async function faulty(conn: ServerConn): Promise<void> {
-    const faults = conn.faults;
+    // Drawn as the connection starts, from the faults the server has now.
+    const faults = faultSet.forNewConnection();
     if (faults === undefined) return await inner(conn);
+    setFaultsOf(conn, faults);
     const clears = faultSet.clears;
     faults.announce(conn);
     if (!(await faults.open(conn))) return;

@@ -65,20 +65,16 @@ export {
   applyListenerOptions,
   applySocketOptions,
   type ListenerSocketOptions,
-} from "./listener_options.ts";
-export type { ListeningServer } from "./listening_server.ts";
+} from "../net/listener_options.ts";
+export type { ListeningServer } from "../net/listening_server.ts";
 export type { ReplyFraming } from "./reply_framing.ts";
 export { SeededRandom } from "./seeded_random.ts";
-export {
-  IDLE_MESSAGE,
-  type LingeringCloseOptions,
-  ServerConn,
-} from "./server_conn.ts";
+export { type LingeringCloseOptions, ServerConn } from "../net/server_conn.ts";
 export {
   type ConnectionHandler,
   TcpServer,
   type TcpServerOptions,
-} from "./tcp_server.ts";
+} from "../net/tcp_server.ts";
 export {
   healthSnapshot,
   restoreHealth,

@@ -16,10 +16,10 @@ import { type Health, HealthState } from "./health_state.ts";
 import {
   applyListenerOptions,
   type ListenerSocketOptions,
-} from "./listener_options.ts";
+} from "../net/listener_options.ts";
 import { EpollEchoServer } from "./epoll_echo_server.ts";
-import type { ListeningServer } from "./listening_server.ts";
-import { TcpServer, type TcpServerOptions } from "./tcp_server.ts";
+import type { ListeningServer } from "../net/listening_server.ts";
+import { TcpServer, type TcpServerOptions } from "../net/tcp_server.ts";
 
 const log = tcpkitLogger("tcpservd");
 
@@ -133,6 +133,7 @@ export class Tcpservd {
       : inner;
     this.#server = new TcpServer(handler, {
       ...options,
+      ...(options.faults ? { acceptGate: options.faults } : {}),
       configureListener: (listener) => {
         const applied = applyListenerOptions(listener, options);
         if (Object.keys(applied).length > 0) {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { EpollEchoServer } from "./epoll_echo_server.ts";
 import { FaultSet } from "./fault_set.ts";
 import { parseFaultSpec } from "./fault_spec.ts";
-import { TcpServer } from "./tcp_server.ts";
+import { TcpServer } from "../net/tcp_server.ts";
 import { type EchoEngine, Tcpservd } from "./tcpservd.ts";
 import { readExactly } from "../tests/_helpers.ts";
 

@@ -13,6 +13,7 @@ const MODULES = [
   "common/mod.ts",
   "logging/mod.ts",
   "ffi/mod.ts",
+  "net/mod.ts",
   "server/mod.ts",
   "client/mod.ts",
   "pool/mod.ts",

@@ -22,20 +22,20 @@ const decoder = new TextDecoder();
 const COMMANDS = ["tcpservd", "tcpcli", "iotcpd", "takeover"] as const;
 // The whole environment of a monitor's probe.
 const MINIMAL_PATH = "PATH=/usr/bin:/bin";
-// What the install needs of the clone (scripts/install.ts and its imports).
+// What the install needs of the clone: scripts/install.ts and the source
+// folders (every top-level folder but the tests and the shipped examples).
 const CLONE_PATHS = [
   "deno.json",
   "deno.lock",
   "LICENSE",
   "mod.ts",
-  "scripts",
-  "common",
-  "ffi",
-  "logging",
-  "server",
-  "client",
-  "pool",
-  "takeover",
+  ...[...Deno.readDirSync(new URL("..", import.meta.url))]
+    .filter((e) =>
+      e.isDirectory && !e.name.startsWith(".") &&
+      !["tests", "contrib"].includes(e.name)
+    )
+    .map((e) => e.name)
+    .sort(),
 ];
 
 interface RunResult {

@@ -305,6 +305,40 @@ Deno.test("tcpservd refuses politely past --max-conns", async () => {
   );
 });
 
+for (const engine of ["epoll", "deno"] as const) {
+  Deno.test(`tcpservd --echo --engine ${engine}: a refusal flood logs at most 10 lines a second`, async () => {
+    await using server = await ServerProcess.start([
+      "--echo",
+      "--engine",
+      engine,
+      "--max-conns",
+      "1",
+    ]);
+    const held = await connect(server.port);
+    const started = performance.now();
+    try {
+      for (let i = 0; i < 60; i++) {
+        const refused = await connect(server.port);
+        try {
+          // Echo mode refuses with a bare close: no text to mix with data.
+          assert.equal(await readToEnd(refused), "");
+        } finally {
+          refused.close();
+        }
+      }
+    } finally {
+      held.close();
+    }
+    const seconds = Math.ceil((performance.now() - started) / 1000);
+    const lines = server.stderr.split("\n").filter((l) =>
+      l.includes("refusing ")
+    );
+    assert.ok(lines.length >= 1, server.stderr);
+    // The shared policy's log budget: 10 lines per second and key.
+    assert.ok(lines.length <= 10 * (seconds + 1), `${lines.length} lines`);
+  });
+}
+
 Deno.test("tcpservd closes idle connections with a message", async () => {
   await using server = await ServerProcess.start(["--idle-timeout", "0.5"]);
   const conn = await session(server.port);

@@ -4,12 +4,17 @@
  */
 import { formatAddr, writeAll } from "../common/mod.ts";
 import { closeWithReset } from "../ffi/mod.ts";
-import type { ConnFaults } from "./conn_faults.ts";
 
 const encoder = new TextEncoder();
 
-/** Message sent to a connection closed for inactivity (tcp-echo's text). */
-export const IDLE_MESSAGE = "Closing connection due to inactivity\n";
+/**
+ * Bends a connection's writes: tcpservd's faults (delays, drips, cuts)
+ * reach the listener machinery only through this hook.
+ */
+export interface WriteHook {
+  /** Writes all of `bytes` to `conn`, in its own way. */
+  write(conn: ServerConn, bytes: Uint8Array): Promise<void>;
+}
 
 /** Bounds of {@linkcode ServerConn.lingeringClose}. */
 export interface LingeringCloseOptions {
@@ -43,8 +48,8 @@ export class ServerConn {
   reads = 0;
   /** True once a read returned end of stream: the peer closed its side. */
   eof = false;
-  /** The faults this connection got, if any; writes then go through them. */
-  faults: ConnFaults | undefined;
+  /** When set, every `writeAll` goes through it (tcpservd's faults). */
+  writeHook: WriteHook | undefined;
   /** True while a read is pending, i.e. the peer owes us bytes. Hot loops set it themselves. */
   reading = false;
   /** When the write in progress began (ms), if one is: a peer that stops reading shows here. */
@@ -115,8 +120,9 @@ export class ServerConn {
   /** Writes all of a string or bytes. */
   writeAll(data: string | Uint8Array): Promise<void> {
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
-    // With faults, every write goes through them (delay, drip, cuts).
-    return this.faults ? this.faults.write(this, bytes) : writeAll(this, bytes);
+    return this.writeHook
+      ? this.writeHook.write(this, bytes)
+      : writeAll(this, bytes);
   }
 
   /**

@@ -1,0 +1,48 @@
+/**
+ * The general listener machinery under tcpkit's servers, with no tcpservd
+ * in it: a `Deno.listen` server that runs a handler per connection
+ * ({@linkcode TcpServer}), the connection it hands over
+ * ({@linkcode ServerConn}), and the policies every serving engine shares
+ * ({@linkcode ListenerPolicy}: refuse or pause at the connection limit,
+ * retire after a total, back off after a failed accept, the idle sweep and
+ * the drain deadline). Faults and other bends reach a connection only
+ * through its {@linkcode WriteHook} and the server's {@linkcode AcceptGate}.
+ *
+ * @example
+ * ```ts ignore
+ * import { TcpServer } from "@tcpkit/tcpkit/net";
+ * await using server = new TcpServer(async (conn) => {
+ *   await conn.writeAll("hello\n");
+ * }, { hostname: "127.0.0.1", port: 0, maxConns: 100, idleTimeoutMs: 30_000 });
+ * console.log(`listening on port ${server.addr.port}`);
+ * ```
+ *
+ * @module
+ */
+export { type AcceptErrorAction, acceptErrorAction } from "./accept_error.ts";
+export {
+  applyListenerOptions,
+  applySocketOptions,
+  type ListenerSocketOptions,
+} from "./listener_options.ts";
+export {
+  ACCEPT_RETRY_MS,
+  IDLE_MESSAGE,
+  type ListenerLimits,
+  ListenerPolicy,
+  type PolicyActions,
+  type TrackedConn,
+} from "./listener_policy.ts";
+export type { ListeningServer } from "./listening_server.ts";
+export {
+  type LingeringCloseOptions,
+  ServerConn,
+  type ServerConnOptions,
+  type WriteHook,
+} from "./server_conn.ts";
+export {
+  type AcceptGate,
+  type ConnectionHandler,
+  TcpServer,
+  type TcpServerOptions,
+} from "./tcp_server.ts";

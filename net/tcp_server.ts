@@ -1,0 +1,276 @@
+/**
+ * The `Deno.listen` engine: an accept loop that runs a handler per
+ * connection under the shared {@linkcode ListenerPolicy} (limits, idle
+ * sweep, back-off, drain). tcpservd's command and fault modes and iotcpd
+ * serve on it.
+ */
+import { formatAddr } from "../common/mod.ts";
+import { tcpkitLogger } from "../logging/mod.ts";
+import {
+  IDLE_MESSAGE,
+  type ListenerLimits,
+  ListenerPolicy,
+} from "./listener_policy.ts";
+import { ServerConn } from "./server_conn.ts";
+
+const log = tcpkitLogger("server");
+
+/** Handles one connection; the server closes it when the promise settles. */
+export type ConnectionHandler = (conn: ServerConn) => Promise<void>;
+
+/**
+ * Something that can hold accepting shut for a while: the `stall-accept`
+ * fault. The server reads `stallAccept` at start and on every change.
+ */
+export interface AcceptGate {
+  /** True while accepting must wait. */
+  readonly stallAccept: boolean;
+  /** Calls `listener` when `stallAccept` may have changed; returns an unsubscribe. */
+  onChange(listener: () => void): () => void;
+}
+
+/** Options of {@linkcode TcpServer}. */
+export interface TcpServerOptions extends ListenerLimits {
+  /** Address to listen on; IPv6 literals and `::` work. @default {"0.0.0.0"} */
+  hostname?: string;
+  /** Port; 0 picks a free one. @default {0} */
+  port?: number;
+  /** Listen queue length. @default {511} */
+  backlog?: number;
+  /** Set SO_REUSEPORT (needs `--unstable-net`). @default {false} */
+  reusePort?: boolean;
+  /** Called once on the new listener, e.g. to set socket options accepted sockets inherit. */
+  configureListener?: (listener: Deno.TcpListener) => void;
+  /** Called on every accepted connection before the handler. */
+  configure?: (conn: Deno.TcpConn) => void;
+  /** Holds accepting while it says so (tcpservd's `stall-accept` fault). */
+  acceptGate?: AcceptGate;
+}
+
+/**
+ * A TCP listener that runs a handler per connection, enforces the
+ * connection limits and idle timeout, and drains gracefully.
+ *
+ * @example
+ * ```ts ignore
+ * import { TcpServer } from "./tcp_server.ts";
+ * await using server = new TcpServer(async (conn) => {
+ *   await conn.writeAll("hello\n");
+ * }, { hostname: "127.0.0.1", port: 0 });
+ * console.log(server.addr.port);
+ * ```
+ */
+export class TcpServer {
+  readonly #listener: Deno.TcpListener;
+  readonly #handler: ConnectionHandler;
+  readonly #configure: ((conn: Deno.TcpConn) => void) | undefined;
+  readonly #policy: ListenerPolicy<ServerConn>;
+  // Accepted while accepting was held (a stall): kept, unserved, like the backlog.
+  readonly #held: Deno.TcpConn[] = [];
+  #resume: (() => void) | undefined;
+  // Closes of refused connections still in progress.
+  readonly #refusing = new Set<Promise<void>>();
+  readonly #done: Promise<void>;
+  #closing = false;
+
+  /**
+   * Listens at once (so `addr` is known) and starts accepting.
+   *
+   * @throws {Deno.errors.AddrInUse} when the address is taken.
+   */
+  constructor(handler: ConnectionHandler, options: TcpServerOptions = {}) {
+    this.#handler = handler;
+    this.#configure = options.configure;
+    this.#listener = Deno.listen({
+      hostname: options.hostname ?? "0.0.0.0",
+      port: options.port ?? 0,
+      tcpBacklog: options.backlog ?? 511,
+      ...(options.reusePort ? { reusePort: true } : {}),
+    });
+    try {
+      options.configureListener?.(this.#listener);
+    } catch (error) {
+      this.#listener.close();
+      throw error;
+    }
+    this.#policy = new ListenerPolicy<ServerConn>(options, {
+      setAccepting: (on) => {
+        if (!on) return;
+        for (const conn of this.#held.splice(0)) this.#admit(conn);
+        this.#resume?.();
+        this.#resume = undefined;
+      },
+      retire: () => this.#closeListener(),
+      closeIdle: (conn) => {
+        conn.busy = true; // one message only
+        void conn.closeWithMessage(IDLE_MESSAGE);
+      },
+      resetStalled: (conn) => conn.closeWithReset(),
+      peer: (conn) => conn.peer,
+    });
+    const gate = options.acceptGate;
+    if (gate) {
+      this.#policy.setStalled(gate.stallAccept);
+      gate.onChange(() => this.#policy.setStalled(gate.stallAccept));
+    }
+    this.#done = this.#acceptLoop();
+  }
+
+  /** The address actually bound (port 0 resolved). */
+  get addr(): Deno.NetAddr {
+    return this.#listener.addr;
+  }
+
+  /** The raw listener, e.g. to read its fd through `ffi/`. */
+  get listener(): Deno.TcpListener {
+    return this.#listener;
+  }
+
+  /** Connections open now. */
+  get connectionCount(): number {
+    return this.#policy.conns.size;
+  }
+
+  /** Connections accepted and served since start. */
+  get acceptedCount(): number {
+    return this.#policy.acceptedCount;
+  }
+
+  /** Connections refused by the connection limit since start. */
+  get refusedCount(): number {
+    return this.#policy.refusedCount;
+  }
+
+  /** True once `maxTotalConns` was reached: no more accepting. */
+  get retiring(): boolean {
+    return this.#policy.retiring;
+  }
+
+  /** Resolves once the server has stopped and every connection is closed. */
+  get finished(): Promise<void> {
+    return this.#done;
+  }
+
+  async #acceptLoop(): Promise<void> {
+    const policy = this.#policy;
+    while (!this.#closing && policy.listening) {
+      if (!policy.accepting) {
+        await new Promise<void>((resolve) => this.#resume = resolve);
+        continue;
+      }
+      let conn: Deno.TcpConn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (error) {
+        if (
+          this.#closing || !policy.listening ||
+          error instanceof Deno.errors.BadResource
+        ) break;
+        policy.acceptFailed(error);
+        continue;
+      }
+      // accept() was already waiting when the hold began.
+      if (!policy.accepting) this.#held.push(conn);
+      else this.#admit(conn);
+    }
+    // Retired: the connections finish on their own, without a drain.
+    if (!this.#closing) await this.#allDone();
+    await this.#drainConnections();
+  }
+
+  #admit(conn: Deno.TcpConn): void {
+    const policy = this.#policy;
+    const resetOnClose = policy.resetOnClose;
+    if (policy.refuses(() => formatAddr(conn.remoteAddr))) {
+      const refused = new ServerConn(conn, 0, { resetOnClose });
+      const closing = refused.closeWithMessage(policy.refusalMessage);
+      this.#refusing.add(closing);
+      closing.finally(() => this.#refusing.delete(closing));
+      return;
+    }
+    const serverConn = new ServerConn(conn, policy.nextId(), { resetOnClose });
+    policy.opened(serverConn);
+    try {
+      this.#configure?.(conn);
+    } catch (error) {
+      log.warn("cannot set socket options for {peer}: {error}", {
+        peer: serverConn.peer,
+        error: String(error),
+      });
+    }
+    serverConn.done = this.#serve(serverConn);
+  }
+
+  async #serve(conn: ServerConn): Promise<void> {
+    try {
+      await this.#handler(conn);
+    } catch (error) {
+      if (!conn.closed) {
+        log.debug("connection {id} from {peer} ended: {error}", () => ({
+          id: conn.id,
+          peer: conn.peer,
+          error: String(error),
+        }));
+      }
+    } finally {
+      if (conn.draining) conn.closeByServer();
+      else conn.close();
+      this.#policy.closed(conn);
+    }
+  }
+
+  /** Settles when every connection open now (and every refusal) is done. */
+  #allDone(): Promise<unknown> {
+    return Promise.allSettled([
+      ...[...this.#policy.conns].map((c) => c.done),
+      ...this.#refusing,
+    ]);
+  }
+
+  #closeListener(): void {
+    this.#policy.stopListening();
+    this.#resume?.();
+    try {
+      this.#listener.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  /**
+   * Stops accepting, lets each connection finish the reply in progress,
+   * waits up to `drainTimeoutMs`, then closes what is left. Resolves when
+   * everything is closed. Safe to call twice.
+   */
+  shutdown(): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = true;
+      this.#closeListener();
+      for (const conn of this.#held.splice(0)) {
+        try {
+          conn.close();
+        } catch {
+          // Already closed.
+        }
+      }
+    }
+    return this.#done;
+  }
+
+  async #drainConnections(): Promise<void> {
+    const conns = this.#policy.conns;
+    for (const conn of conns) conn.drain();
+    const deadline = Promise.withResolvers<void>();
+    this.#policy.startDrain(() => deadline.resolve());
+    // No connection can be added: the accept loop has ended.
+    await Promise.race([this.#allDone(), deadline.promise]);
+    for (const conn of conns) conn.closeByServer();
+    await this.#allDone();
+    this.#policy.dispose();
+  }
+
+  /** Same as {@linkcode TcpServer.shutdown}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.shutdown();
+  }
+}
