@@ -38,4 +38,3 @@ export {
   type TcpservdClientOptions,
   type TcpservdReply,
 } from "./tcpservd_client.ts";
-export { parseTcpcliArgs, TCPCLI_USAGE, type TcpcliCli } from "./tcpcli_cli.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ServerConn } from "../server/mod.ts";
+import { ServerConn } from "../net/mod.ts";
 import {
   DrainGraceOverError,
   DrainGraceReader,

@@ -67,13 +67,7 @@ export {
   DaemonSpawnError,
   describeEnd,
 } from "./daemon.ts";
-export {
-  daemonArgv,
-  PARENT_DEATH_WRAPPER,
-  parentDeathWrapper,
-  programExists,
-  splitCommand,
-} from "./daemon_command.ts";
+export { splitCommand } from "./daemon_command.ts";
 export {
   DAEMON_STATES,
   type DaemonInfo,
@@ -88,15 +82,7 @@ export {
   ERR_REPLY,
   Iotcpd,
   type IotcpdOptions,
-  listeningLines,
 } from "./iotcpd.ts";
-export {
-  DEFAULT_DAEMON,
-  IOTCPD_USAGE,
-  type IotcpdCli,
-  iotcpdOptionsOf,
-  parseIotcpdArgs,
-} from "./iotcpd_cli.ts";
 export {
   BusyTimeoutError,
   DaemonDiedError,
@@ -117,6 +103,4 @@ export {
   Statistics,
   type StatisticsJson,
   type StatisticsSnapshot,
-  takeSnapshot,
-  writeJsonFile,
 } from "./statistics.ts";

@@ -1,8 +1,10 @@
 /**
  * tcpservd as a library: the health-flipping test server, its line
  * protocol, the echo service (on `Deno.listen`, or on raw sockets and an
- * inline epoll reactor), the listener machinery (limits, idle sweep, drain)
- * that every mode builds on, and the master + workers supervisor.
+ * inline epoll reactor), fault injection, and the master + workers
+ * supervisor. The listener machinery under them is `@tcpkit/tcpkit/net`;
+ * the command line's own parts (flags, usage, worker hand-shake) are not
+ * exported.
  *
  * @example
  * ```ts ignore
@@ -35,13 +37,12 @@ export {
   ControlPolicy,
   type ControlPolicyOptions,
 } from "./control_policy.ts";
-export { ConnFaults, FaultEndedError } from "./conn_faults.ts";
-export { burnCpu } from "./cpu_loop.ts";
 export { echoSession, type EchoSessionOptions } from "./echo_session.ts";
 export {
   EpollEchoServer,
   type EpollEchoServerOptions,
 } from "./epoll_echo_server.ts";
+export { ConnFaults, FaultEndedError } from "./conn_faults.ts";
 export { withFaults } from "./fault_session.ts";
 export { type ActiveFault, FaultSet } from "./fault_set.ts";
 export {
@@ -60,28 +61,8 @@ export {
   HealthState,
   parseHealth,
 } from "./health_state.ts";
-export { helpText } from "./help_text.ts";
-export {
-  applyListenerOptions,
-  applySocketOptions,
-  type ListenerSocketOptions,
-} from "../net/listener_options.ts";
-export type { ListeningServer } from "../net/listening_server.ts";
 export type { ReplyFraming } from "./reply_framing.ts";
 export { SeededRandom } from "./seeded_random.ts";
-export { type LingeringCloseOptions, ServerConn } from "../net/server_conn.ts";
-export {
-  type ConnectionHandler,
-  TcpServer,
-  type TcpServerOptions,
-} from "../net/tcp_server.ts";
-export {
-  healthSnapshot,
-  restoreHealth,
-  takeoverCommandHandler,
-  type TakeoverCommandOptions,
-  takeoverEchoHandler,
-} from "./takeover_session.ts";
 export {
   type EchoEngine,
   Tcpservd,
@@ -89,18 +70,6 @@ export {
   type TcpservdOptions,
 } from "./tcpservd.ts";
 export {
-  DEFAULT_SERVICE,
-  FALLBACK_PORT,
-  idleTimeoutOf,
-  maxConnsOf,
-  parseTcpservdArgs,
-  TCPSERVD_USAGE,
-  type TcpservdCli,
-  workerArgs,
-} from "./tcpservd_cli.ts";
-export { announceReady, watchMaster } from "./worker_link.ts";
-export {
-  READY_LINE,
   type SupervisorOutcome,
   WorkerSupervisor,
   type WorkerSupervisorOptions,

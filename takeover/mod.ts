@@ -156,7 +156,6 @@ export type {
   ReceivedBytes,
   TakeoverEnv,
 } from "./takeover_env.ts";
-export { LIBC_ENV } from "./_env_libc.ts";
 export {
   CONTROL_SOCKET_MODE,
   DEFAULT_HANDOVER_TIMEOUT_MS,

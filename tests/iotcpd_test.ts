@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import denoConfig from "../deno.json" with { type: "json" };
-import { parentDeathWrapper } from "../pool/mod.ts";
+import { parentDeathWrapper } from "../pool/daemon_command.ts";
 import { CommandProcess, isRunning, readUntil, waitFor } from "./_helpers.ts";
 import {
   ask,
