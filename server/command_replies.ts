@@ -3,6 +3,7 @@
  * the ordinary session and the takeover handler so both speak the same
  * protocol.
  */
+import type { AgentState } from "./agent_state.ts";
 import type { Command } from "./commands.ts";
 import type { Health, HealthState } from "./health_state.ts";
 import { helpText } from "./help_text.ts";
@@ -19,6 +20,8 @@ export interface ReplyContext {
   help: string;
   /** `quit` answers `BAD` instead of `QUIT` while BAD. */
   badQuit: boolean;
+  /** HAProxy agent settings (`--agent-port`); none: the agent commands are refused. */
+  agent?: AgentState;
 }
 
 /** The context of a session's options: `help` made from `version`, `badQuit` off unless set. */
@@ -27,9 +30,36 @@ export function replyContext(options: {
   version: string;
   hostname: string;
   badQuit?: boolean;
+  agent?: AgentState;
 }): ReplyContext {
-  const { state, version, hostname, badQuit = false } = options;
-  return { state, version, hostname, help: helpText(version), badQuit };
+  const { state, version, hostname, badQuit = false, agent } = options;
+  return {
+    state,
+    version,
+    hostname,
+    help: helpText(version),
+    badQuit,
+    ...(agent ? { agent } : {}),
+  };
+}
+
+/** The agent commands: `setdrain`, `setready`, `setweight`, `setmaxconn`, `agentstatus`. */
+function agentReply(
+  command: Command,
+  context: ReplyContext,
+): string {
+  const agent = context.agent;
+  if (agent === undefined) {
+    return `ERR ${command.name}: no agent here (start tcpservd with --agent-port)\n`;
+  }
+  if (command.name === "setdrain" || command.name === "setready") {
+    agent.drain = command.name === "setdrain";
+  } else if (command.name === "setweight") {
+    agent.weight = command.percent;
+  } else if (command.name === "setmaxconn") {
+    agent.maxconn = command.maxconn;
+  }
+  return `Agent says ${agent.line(context.state).trimEnd()}\n`;
 }
 
 /**
@@ -60,6 +90,12 @@ export function immediateReply(
     }
     case "quit":
       return context.badQuit && state.get() === "BAD" ? "BAD\n" : "QUIT\n";
+    case "setdrain":
+    case "setready":
+    case "setweight":
+    case "setmaxconn":
+    case "agentstatus":
+      return agentReply(command, context);
     case "error":
       return `ERR ${command.message}\n`;
     default:

@@ -7,6 +7,7 @@ import {
 import { helpText } from "./help_text.ts";
 import { parseCommand } from "./commands.ts";
 import { HealthState } from "./health_state.ts";
+import { AgentState } from "./agent_state.ts";
 
 function context(badQuit = false): ReplyContext {
   return {
@@ -69,5 +70,33 @@ Deno.test("replyContext() makes help from the version and leaves badQuit off unl
     replyContext({ state, version: "9.9", hostname: "h", badQuit: true })
       .badQuit,
     true,
+  );
+});
+
+Deno.test("immediateReply() changes the agent's line with the agent commands", () => {
+  const ctx = { ...context(), agent: new AgentState() };
+  assert.equal(reply("agentstatus", ctx), "Agent says up ready\n");
+  assert.equal(reply("setweight 50", ctx), "Agent says up ready 50%\n");
+  assert.equal(
+    reply("setmaxconn 3", ctx),
+    "Agent says up ready 50% maxconn:3\n",
+  );
+  assert.equal(reply("setdrain", ctx), "Agent says up drain 50% maxconn:3\n");
+  assert.equal(ctx.agent.drain, true);
+  // Drain is not a health: getstatus still answers GOOD.
+  assert.equal(reply("getstatus", ctx), "GOOD\n");
+  assert.equal(reply("setready", ctx), "Agent says up ready 50% maxconn:3\n");
+  reply("setbad", ctx);
+  assert.equal(reply("agentstatus", ctx), "Agent says down\n");
+});
+
+Deno.test("immediateReply() refuses the agent commands without an agent", () => {
+  assert.equal(
+    reply("setdrain", context()),
+    "ERR setdrain: no agent here (start tcpservd with --agent-port)\n",
+  );
+  assert.equal(
+    reply("setweight 5", context()),
+    "ERR setweight: no agent here (start tcpservd with --agent-port)\n",
   );
 });

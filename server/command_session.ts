@@ -29,6 +29,7 @@ import { burnCpu } from "./cpu_loop.ts";
 import { ControlPolicy } from "./control_policy.ts";
 import { frameReply, PROMPT, type ReplyFraming } from "./reply_framing.ts";
 import type { HealthState } from "./health_state.ts";
+import type { AgentState } from "./agent_state.ts";
 import type { ServerConn } from "../net/server_conn.ts";
 import type { ConnectionHandler } from "../net/tcp_server.ts";
 
@@ -41,6 +42,37 @@ export const INCOMPLETE_LINE =
   "ERR incomplete line: no newline before end of stream\n";
 
 export { PROMPT };
+
+/** Told what a command session does, for metrics (see `server_metrics.ts`). */
+export interface CommandObserver {
+  /** A request line was parsed as command `name` (before the control check). */
+  command(name: string): void;
+  /** A `startloop` started (`started`) or ended; `running` is how many run now. */
+  loops(running: number, started: boolean): void;
+}
+
+// The agent commands change what the balancer sees, as setgood does: the
+// control rule treats them as setgood (same ranges, same read-only).
+const AGENT_CONTROL = new Set([
+  "setdrain",
+  "setready",
+  "setweight",
+  "setmaxconn",
+]);
+
+/** The control rule's refusal of a command, naming the command itself. */
+function controlRefusal(
+  control: ControlPolicy,
+  name: string,
+  peer: Deno.NetAddr,
+  conn: ServerConn,
+): string | undefined {
+  if (!AGENT_CONTROL.has(name)) return control.check(name, peer, conn);
+  return control.check("setgood", peer, conn)?.replace(
+    "setgood is",
+    `${name} is`,
+  );
+}
 
 /** What a command session needs to know about its server. */
 export interface CommandSessionOptions {
@@ -62,6 +94,10 @@ export interface CommandSessionOptions {
   control?: ControlPolicy;
   /** How replies are cut on the wire (see `reply_framing.ts`). @default {"tcpkit"} */
   framing?: ReplyFraming;
+  /** Told about commands and loops (metrics); none: nobody is. */
+  observer?: CommandObserver;
+  /** HAProxy agent settings, changed by the agent commands; none: they are refused. */
+  agent?: AgentState;
 }
 
 /**
@@ -85,6 +121,7 @@ class CommandProtocol {
   readonly #control: ControlPolicy;
   readonly #framing: ReplyFraming;
   readonly #context: ReplyContext;
+  readonly #observer: CommandObserver | undefined;
   #loopsRunning = 0;
 
   constructor(options: CommandSessionOptions) {
@@ -95,6 +132,7 @@ class CommandProtocol {
     this.#control = options.control ?? new ControlPolicy();
     this.#framing = options.framing ?? "tcpkit";
     this.#context = replyContext(options);
+    this.#observer = options.observer;
   }
 
   async #startLoop(conn: ServerConn, seconds: number): Promise<string> {
@@ -102,6 +140,7 @@ class CommandProtocol {
       return `ERR too many loops running (limit ${this.#maxLoops})\n`;
     }
     this.#loopsRunning++;
+    this.#observer?.loops(this.#loopsRunning, true);
     const abort = new AbortController();
     conn.onDrain(() => abort.abort());
     try {
@@ -114,6 +153,7 @@ class CommandProtocol {
       return `END_LOOP: ${Math.round(elapsed)} seconds\n`;
     } finally {
       this.#loopsRunning--;
+      this.#observer?.loops(this.#loopsRunning, false);
     }
   }
 
@@ -188,6 +228,7 @@ class CommandProtocol {
       id: conn.id,
       peer: conn.peer,
     });
+    faults.noteApplied(spec.name);
     return {
       reply: `OK fault on this connection: ${formatFaultSpec(spec)}\n`,
       actNow: true,
@@ -286,11 +327,13 @@ class CommandProtocol {
       conn.activity++;
       conn.busy = true;
       const command = parseCommand(line.bytes);
+      this.#observer?.command(command.name);
       log.debug("connection {id} command {command}", {
         id: conn.id,
         command: command.name,
       });
-      const refusal = this.#control.check(
+      const refusal = controlRefusal(
+        this.#control,
         command.name,
         conn.conn.remoteAddr,
         conn,

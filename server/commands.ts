@@ -7,6 +7,11 @@ export const MAX_LOOP_SECONDS = 3600;
 /** The `startloop` duration when none is given, in seconds. */
 export const DEFAULT_LOOP_SECONDS = 5;
 
+/** The highest `setweight` percentage (HAProxy scales the configured weight by it). */
+export const MAX_WEIGHT_PERCENT = 256;
+/** The highest `setmaxconn`. */
+export const MAX_AGENT_MAXCONN = 1_000_000;
+
 /** A parsed request line. */
 export type Command =
   | {
@@ -17,9 +22,14 @@ export type Command =
       | "getstatus"
       | "setbad"
       | "setgood"
+      | "setdrain"
+      | "setready"
+      | "agentstatus"
       | "quit";
   }
   | { name: "startloop"; seconds: number }
+  | { name: "setweight"; percent: number }
+  | { name: "setmaxconn"; maxconn: number }
   | { name: "fault"; spec: string }
   | { name: "error"; message: string }
   | { name: "echo" };
@@ -31,6 +41,9 @@ const SIMPLE = new Set([
   "getstatus",
   "setbad",
   "setgood",
+  "setdrain",
+  "setready",
+  "agentstatus",
   "quit",
 ]);
 const decoder = new TextDecoder();
@@ -78,5 +91,27 @@ export function parseCommand(line: Uint8Array): Command {
     }
     return { name: "startloop", seconds };
   }
+  if ((word === "setweight" || word === "setmaxconn") && rest.length <= 1) {
+    return agentSetting(word, rest[0]);
+  }
   return { name: "echo" };
+}
+
+/** `setweight N` (percent) or `setmaxconn N`, or the error saying why not. */
+function agentSetting(
+  word: "setweight" | "setmaxconn",
+  arg: string | undefined,
+): Command {
+  const max = word === "setweight" ? MAX_WEIGHT_PERCENT : MAX_AGENT_MAXCONN;
+  const value = Number(arg);
+  if (arg === undefined || !/^\d{1,7}$/.test(arg) || value > max) {
+    const what = word === "setweight" ? "PERCENT" : "N";
+    return {
+      name: "error",
+      message: `${word}: ${what} must be an integer from 0 to ${max}`,
+    };
+  }
+  return word === "setweight"
+    ? { name: "setweight", percent: value }
+    : { name: "setmaxconn", maxconn: value };
 }

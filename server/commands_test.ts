@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import {
   type Command,
   DEFAULT_LOOP_SECONDS,
+  MAX_AGENT_MAXCONN,
   MAX_LOOP_SECONDS,
+  MAX_WEIGHT_PERCENT,
   parseCommand,
 } from "./commands.ts";
 
@@ -147,4 +149,29 @@ Deno.test("parseCommand() trims ASCII blanks only and folds ASCII case only", ()
     spec: "\u212Aill",
   });
   assert.deepEqual(parse(" \t\vGetStatus\f\r"), { name: "getstatus" });
+});
+
+Deno.test("parseCommand() parses the agent commands", () => {
+  for (const name of ["setdrain", "setready", "agentstatus"]) {
+    assert.deepEqual(parse(name), { name }, name);
+  }
+  assert.deepEqual(parse("SetWeight 50"), { name: "setweight", percent: 50 });
+  assert.deepEqual(parse("setweight 0"), { name: "setweight", percent: 0 });
+  assert.deepEqual(parse("setmaxconn 30"), { name: "setmaxconn", maxconn: 30 });
+});
+
+Deno.test("parseCommand() refuses agent settings out of range", () => {
+  const weightError: Command = {
+    name: "error",
+    message:
+      `setweight: PERCENT must be an integer from 0 to ${MAX_WEIGHT_PERCENT}`,
+  };
+  for (const arg of ["", " -1", " 257", " 50%", " 1.5", " x", " 99999999"]) {
+    assert.deepEqual(parse(`setweight${arg}`), weightError, arg);
+  }
+  assert.deepEqual(parse(`setmaxconn ${MAX_AGENT_MAXCONN + 1}`), {
+    name: "error",
+    message: `setmaxconn: N must be an integer from 0 to ${MAX_AGENT_MAXCONN}`,
+  });
+  assert.deepEqual(parse("setmaxconn 1 2"), { name: "echo" });
 });

@@ -21,6 +21,11 @@ export function helpText(version: string): string {
     "fault SPEC :\tInject a fault, e.g. fault delay ms=200 p=0.5 seed=7 on=new|current",
     "fault list :\tShow the faults in force",
     "fault clear:\tRemove every fault",
+    "setdrain   :\tHAProxy agent (--agent-port): ask for no new connections",
+    "setready   :\tHAProxy agent: take new connections again (undoes setdrain)",
+    "setweight  :\tHAProxy agent: weight PERCENT of the configured one (setweight 50)",
+    "setmaxconn :\tHAProxy agent: the server's maxconn (setmaxconn 10; 0 no limit)",
+    "agentstatus:\tThe line the HAProxy agent answers now",
     "",
   ].join("\n");
 }

@@ -23,6 +23,10 @@ Deno.test("helpText() has one line per command", () => {
       "setgood",
       "startloop",
       "quit",
+      "setdrain",
+      "setready",
+      "setweight",
+      "setmaxconn",
     ]
   ) {
     const found = lines.filter((line) =>

@@ -22,6 +22,8 @@ import {
 import { getServiceByName, PortReservation, SharedMemory } from "../ffi/mod.ts";
 import { setupLogging, tcpkitLogger } from "../logging/mod.ts";
 import { TakeoverRefusedError, TakeoverServer } from "../takeover/mod.ts";
+import { AgentResponder } from "./agent_responder.ts";
+import { AgentState } from "./agent_state.ts";
 import { ControlPolicy } from "./control_policy.ts";
 import { FaultSet } from "./fault_set.ts";
 import { parseFaultSpec } from "./fault_spec.ts";
@@ -97,6 +99,10 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
   let shared: SharedMemory | undefined;
   let server: Tcpservd;
   const faults = new FaultSet();
+  const agent = cli.agentPort === undefined
+    ? undefined
+    : new AgentState(cli.agentBad);
+  let responder: AgentResponder | undefined;
   try {
     if (cli.sharedState !== undefined) {
       shared = SharedMemory.open(cli.sharedState, 4);
@@ -113,6 +119,8 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
       framing: cli.framing,
       leakBits: cli.leakBits,
       linger: cli.linger,
+      ...(cli.name === undefined ? {} : { serverName: cli.name }),
+      ...(agent ? { agent } : {}),
       hostname: cli.address,
       port,
       reusePort: worker !== undefined,
@@ -149,12 +157,31 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
     });
     return ExitCode.OS_ERROR;
   }
+  if (agent !== undefined) {
+    try {
+      responder = new AgentResponder({
+        hostname: cli.address,
+        port: cli.agentPort!,
+        state: server.state,
+        agent,
+      });
+    } catch (error) {
+      log.error("cannot listen for the agent on {addr}: {error}", {
+        addr: formatHostPort(cli.address, cli.agentPort!),
+        error: error instanceof Error ? error.message : String(error),
+      });
+      await server.shutdown();
+      shared?.close();
+      return ExitCode.OS_ERROR;
+    }
+  }
   const tcp = server.server;
   const stop = (why: string) => {
     log.info("{why}: draining {count} connections", {
       why,
       count: tcp.connectionCount,
     });
+    void responder?.close();
     void server.shutdown();
   };
   // Signals first: a supervisor may signal as soon as it reads the line.
@@ -184,6 +211,13 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
   if (worker === undefined) {
     log.info(`listening on ${formatHostPort(hostname, bound)}`);
     if (!cli.echo) log.info("state is {state}", { state: server.state.get() });
+    if (responder) {
+      const { hostname: host, port: agentPort } = responder.addr;
+      log.info("agent-check on {addr}: {line}", {
+        addr: formatHostPort(host, agentPort),
+        line: agent!.line(server.state).trim(),
+      });
+    }
   } else {
     // The master tells INT to every worker itself; a terminal's Ctrl-C reaches us too.
     cleanups.push(
@@ -198,6 +232,7 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
     announceReady();
   }
   await tcp.finished;
+  await responder?.close();
   for (const cleanup of cleanups) cleanup();
   shared?.close();
   log.info("stopped after {count} connections", { count: tcp.acceptedCount });
@@ -222,7 +257,7 @@ async function serveWithTakeover(
     control: controlPolicyOf(cli),
     framing: cli.framing,
     version: VERSION,
-    hostname: Deno.hostname(),
+    hostname: cli.name ?? Deno.hostname(),
     badQuit: cli.badQuit,
     maxLine: cli.maxLine,
     maxLoops: cli.maxLoops,

@@ -19,9 +19,20 @@
 export {
   type Command,
   DEFAULT_LOOP_SECONDS,
+  MAX_AGENT_MAXCONN,
   MAX_LOOP_SECONDS,
+  MAX_WEIGHT_PERCENT,
   parseCommand,
 } from "./commands.ts";
+export {
+  AGENT_BAD_WORDS,
+  type AgentBadWord,
+  AgentState,
+} from "./agent_state.ts";
+export {
+  AgentResponder,
+  type AgentResponderOptions,
+} from "./agent_responder.ts";
 export {
   commandSession,
   type CommandSessionOptions,

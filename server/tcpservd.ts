@@ -5,8 +5,9 @@
 import { VERSION } from "../common/mod.ts";
 import { getSocketOption, setSocketOption, socketFdOf } from "../ffi/mod.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
+import type { AgentState } from "./agent_state.ts";
 import { buggySession } from "./buggy_session.ts";
-import { commandSession } from "./command_session.ts";
+import { type CommandObserver, commandSession } from "./command_session.ts";
 import type { ControlPolicy } from "./control_policy.ts";
 import type { ReplyFraming } from "./reply_framing.ts";
 import { echoSession } from "./echo_session.ts";
@@ -71,6 +72,10 @@ export interface TcpservdOptions
   leakBits?: number;
   /** Buggy mode: `--linger`; 0 resets on close, negative closes with a FIN. @default {0} */
   linger?: number;
+  /** Told about commands and startloops (the command mode's metrics). */
+  commandObserver?: CommandObserver;
+  /** HAProxy agent settings the agent commands change (see `agent_state.ts`). */
+  agent?: AgentState;
 }
 
 /**
@@ -127,6 +132,10 @@ export class Tcpservd {
         ...(options.faults ? { faults: options.faults } : {}),
         ...(options.control ? { control: options.control } : {}),
         ...(options.framing ? { framing: options.framing } : {}),
+        ...(options.commandObserver
+          ? { observer: options.commandObserver }
+          : {}),
+        ...(options.agent ? { agent: options.agent } : {}),
       });
     const handler = options.faults
       ? withFaults(inner, options.faults, options.maxConns ?? 10000)

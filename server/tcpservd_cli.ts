@@ -13,6 +13,7 @@ import { type LogFormat, parseLogFormat } from "../logging/mod.ts";
 import { BUGGY_PORT } from "./buggy_session.ts";
 import { FaultSpecError, MAX_FAULTS, parseFaultSpec } from "./fault_spec.ts";
 import { type Health, parseHealth } from "./health_state.ts";
+import { AGENT_BAD_WORDS, type AgentBadWord } from "./agent_state.ts";
 import { type Cidr, CidrError, parseCidrList } from "../common/cidr.ts";
 import type { EchoEngine } from "./tcpservd.ts";
 import { parseReplyFraming, type ReplyFraming } from "./reply_framing.ts";
@@ -76,6 +77,15 @@ OPTIONS:
                              8192 bytes, so the original tcpcli 3.0, which reads
                              one segment per step with no timeout, never blocks)
       --log-format FORMAT    text or json (default text)
+      --name NAME            Name in the reply to hostname (default: the host name)
+
+HAPROXY AGENT (agent-check, see contrib/haproxy/):
+      --agent-port N         Answer HAProxy's agent-check on port N: one line per
+                             connection, "up ready" while GOOD, then "N%" and
+                             "maxconn:N" once set; single process only (no -w)
+      --agent-bad WORD       What the agent says while BAD: down (default) or drain
+                             Commands: setdrain, setready, setweight PERCENT,
+                             setmaxconn N, agentstatus
 
 TAKEOVER (zero-downtime upgrade, see takeover/):
       --takeover PATH        Offer this server (listener, clients, state) on the Unix
@@ -182,6 +192,12 @@ export interface TcpservdCli {
   workerId: number | undefined;
   /** Internal: path of the master's shared state. */
   sharedState: string | undefined;
+  /** Name in the reply to `hostname`, if given. */
+  name: string | undefined;
+  /** Port of the HAProxy agent-check responder, if given. */
+  agentPort: number | undefined;
+  /** What the agent says while BAD. */
+  agentBad: AgentBadWord;
 }
 
 const OPTIONS = {
@@ -224,7 +240,13 @@ const OPTIONS = {
   "handover-timeout": { type: "string" },
   worker: { type: "string" },
   "shared-state": { type: "string" },
+  name: { type: "string" },
+  "agent-port": { type: "string" },
+  "agent-bad": { type: "string" },
 } as const;
+
+/** The longest `--name`. */
+export const MAX_NAME_LENGTH = 255;
 
 function optional(
   name: string,
@@ -274,6 +296,53 @@ function parseFaults(values: Values): string[] {
     throw new UsageError(`Too many --fault options (limit ${MAX_FAULTS})`);
   }
   return faults;
+}
+
+/** `--name`: printable, no blanks, at most {@linkcode MAX_NAME_LENGTH} characters. */
+function parseName(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  if (!/^[\x21-\x7e]{1,255}$/.test(text)) {
+    throw new UsageError(
+      `Invalid value for --name: "${text}" (1 to ${MAX_NAME_LENGTH} printable ASCII characters, no blanks)`,
+    );
+  }
+  return text;
+}
+
+/** `--agent-port` and `--agent-bad`: the command mode's, one process only. */
+function parseAgent(values: Values): {
+  agentPort: number | undefined;
+  agentBad: AgentBadWord;
+} {
+  const badText = values["agent-bad"];
+  const agentBad = AGENT_BAD_WORDS.find((w) => w === badText?.toLowerCase());
+  if (badText !== undefined && agentBad === undefined) {
+    throw new UsageError(
+      `Invalid value for --agent-bad: "${badText}" (down or drain)`,
+    );
+  }
+  const portText = values["agent-port"];
+  if (portText === undefined) {
+    if (badText !== undefined) {
+      throw new UsageError("--agent-bad needs --agent-port");
+    }
+    return { agentPort: undefined, agentBad: "down" };
+  }
+  const agentPort = parsePort(portText, "--agent-port");
+  if (values.echo || values.buggy) {
+    throw new UsageError(
+      "--agent-port applies to the command mode (not --echo or --buggy)",
+    );
+  }
+  if (values.takeover !== undefined || values["takeover-from"] !== undefined) {
+    throw new UsageError(
+      "--agent-port cannot be combined with --takeover or --takeover-from",
+    );
+  }
+  if (values.workers !== undefined && values.workers !== "1") {
+    throw new UsageError("--agent-port needs a single process (no -w)");
+  }
+  return { agentPort, agentBad: agentBad ?? "down" };
 }
 
 /** What serves: `--buggy`, `--engine`, `--takeover(-from)`, and which combine. */
@@ -399,6 +468,7 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
   );
   const { controlFrom, readOnly, framing } = parseCommandModeOptions(values);
   const sharedState = checkPath("--shared-state", values["shared-state"]);
+  const { agentPort, agentBad } = parseAgent(values);
   return {
     help: values.help ?? false,
     version: values.version ?? false,
@@ -483,6 +553,9 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
     ),
     workerId: optional("--worker", values.worker, { min: 1, max: 256 }),
     sharedState,
+    name: parseName(values.name),
+    agentPort,
+    agentBad,
   };
 }
 
@@ -541,6 +614,7 @@ export function workerArgs(
     cli.framing,
   ];
   for (const spec of cli.faults) args.push("--fault", spec);
+  if (cli.name !== undefined) args.push("--name", cli.name);
   if (cli.controlFrom !== undefined) {
     args.push("--control-from", cli.controlFrom.map((r) => r.text).join(","));
   }

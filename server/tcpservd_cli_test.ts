@@ -50,6 +50,9 @@ Deno.test("parseTcpservdArgs() returns the defaults for no arguments", () => {
     handoverTimeoutMs: 5000,
     workerId: undefined,
     sharedState: undefined,
+    name: undefined,
+    agentPort: undefined,
+    agentBad: "down",
   });
 });
 
@@ -499,4 +502,37 @@ Deno.test("parseTcpservdArgs() reads --framing and passes it to workers", () => 
     () => parseTcpservdArgs(["--echo", "--framing", "original"]),
     /command mode/,
   );
+});
+
+Deno.test("parseTcpservdArgs() reads --name and passes it to workers", () => {
+  const cli = parseTcpservdArgs(["--name", "node-a"]);
+  assert.equal(cli.name, "node-a");
+  const args = workerArgs(cli, 1971, 1, "/dev/shm/x");
+  assert.equal(args[args.indexOf("--name") + 1], "node-a");
+  assert.equal(parseTcpservdArgs([]).name, undefined);
+  for (const bad of ["", "a b", "x".repeat(256), "n\u00e9"]) {
+    assert.throws(() => parseTcpservdArgs(["--name", bad]), /--name/, bad);
+  }
+});
+
+Deno.test("parseTcpservdArgs() reads the agent options and refuses what cannot go with them", () => {
+  const cli = parseTcpservdArgs(["--agent-port", "0", "--agent-bad", "drain"]);
+  assert.equal(cli.agentPort, 0);
+  assert.equal(cli.agentBad, "drain");
+  assert.equal(parseTcpservdArgs(["--agent-port", "9"]).agentBad, "down");
+  assert.equal(parseTcpservdArgs([]).agentPort, undefined);
+  const refusals: [string[], RegExp][] = [
+    [["--agent-port", "70000"], /--agent-port/],
+    [["--agent-port", "x"], /--agent-port/],
+    [["--agent-port", "9", "--agent-bad", "maint"], /down or drain/],
+    [["--agent-bad", "down"], /needs --agent-port/],
+    [["--agent-port", "9", "--echo"], /command mode/],
+    [["--agent-port", "9", "--buggy"], /command mode/],
+    [["--agent-port", "9", "-w", "2"], /single process/],
+    [["--agent-port", "9", "--takeover", "/tmp/x"], /takeover/],
+  ];
+  for (const [args, message] of refusals) {
+    assert.throws(() => parseTcpservdArgs(args), message, args.join(" "));
+    assert.throws(() => parseTcpservdArgs(args), UsageError, args.join(" "));
+  }
 });
