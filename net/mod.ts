@@ -34,6 +34,7 @@ export {
   type TrackedConn,
 } from "./listener_policy.ts";
 export type { ListeningServer } from "./listening_server.ts";
+export { PolicedServer } from "./policed_server.ts";
 export {
   type LingeringCloseOptions,
   ServerConn,

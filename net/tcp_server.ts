@@ -10,7 +10,9 @@ import {
   IDLE_MESSAGE,
   type ListenerLimits,
   ListenerPolicy,
+  type TrackedConn,
 } from "./listener_policy.ts";
+import { PolicedServer } from "./policed_server.ts";
 import { ServerConn } from "./server_conn.ts";
 
 const log = tcpkitLogger("server");
@@ -60,7 +62,7 @@ export interface TcpServerOptions extends ListenerLimits {
  * console.log(server.addr.port);
  * ```
  */
-export class TcpServer {
+export class TcpServer extends PolicedServer {
   readonly #listener: Deno.TcpListener;
   readonly #handler: ConnectionHandler;
   readonly #configure: ((conn: Deno.TcpConn) => void) | undefined;
@@ -79,6 +81,7 @@ export class TcpServer {
    * @throws {Deno.errors.AddrInUse} when the address is taken.
    */
   constructor(handler: ConnectionHandler, options: TcpServerOptions = {}) {
+    super();
     this.#handler = handler;
     this.#configure = options.configure;
     this.#listener = Deno.listen({
@@ -117,7 +120,7 @@ export class TcpServer {
   }
 
   /** The address actually bound (port 0 resolved). */
-  get addr(): Deno.NetAddr {
+  override get addr(): Deno.NetAddr {
     return this.#listener.addr;
   }
 
@@ -126,28 +129,13 @@ export class TcpServer {
     return this.#listener;
   }
 
-  /** Connections open now. */
-  get connectionCount(): number {
-    return this.#policy.conns.size;
-  }
-
-  /** Connections accepted and served since start. */
-  get acceptedCount(): number {
-    return this.#policy.acceptedCount;
-  }
-
-  /** Connections refused by the connection limit since start. */
-  get refusedCount(): number {
-    return this.#policy.refusedCount;
-  }
-
-  /** True once `maxTotalConns` was reached: no more accepting. */
-  get retiring(): boolean {
-    return this.#policy.retiring;
+  /** The policy the engine reports to. */
+  protected get policy(): ListenerPolicy<TrackedConn> {
+    return this.#policy;
   }
 
   /** Resolves once the server has stopped and every connection is closed. */
-  get finished(): Promise<void> {
+  override get finished(): Promise<void> {
     return this.#done;
   }
 
@@ -242,7 +230,7 @@ export class TcpServer {
    * waits up to `drainTimeoutMs`, then closes what is left. Resolves when
    * everything is closed. Safe to call twice.
    */
-  shutdown(): Promise<void> {
+  override shutdown(): Promise<void> {
     if (!this.#closing) {
       this.#closing = true;
       this.#closeListener();
@@ -267,10 +255,5 @@ export class TcpServer {
     for (const conn of conns) conn.closeByServer();
     await this.#allDone();
     this.#policy.dispose();
-  }
-
-  /** Same as {@linkcode TcpServer.shutdown}. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.shutdown();
   }
 }

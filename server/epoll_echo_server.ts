@@ -15,11 +15,13 @@ import {
   errnoCode,
   formatIp,
   getPeerName,
+  getSockName,
   listenTcp,
   parseIp,
   Reactor,
   setLinger,
   shutdownSocket,
+  type SocketAddress,
   tryRead,
   trySend,
 } from "../ffi/mod.ts";
@@ -28,11 +30,12 @@ import {
   applySocketOptions,
   type ListenerSocketOptions,
 } from "../net/listener_options.ts";
-import type { ListeningServer } from "../net/listening_server.ts";
+import { PolicedServer } from "../net/policed_server.ts";
 import {
   IDLE_MESSAGE,
   type ListenerLimits,
   ListenerPolicy,
+  type TrackedConn,
 } from "../net/listener_policy.ts";
 
 const log = tcpkitLogger("server");
@@ -57,6 +60,13 @@ export interface EpollEchoServerOptions
   backlog?: number;
   /** Set SO_REUSEPORT. @default {false} */
   reusePort?: boolean;
+  /**
+   * Serve this listening TCP socket (systemd's, see
+   * `net/socket_activation.ts`; non-blocking) instead of listening:
+   * `hostname`, `port`, `backlog` and `reusePort` are then ignored. The
+   * server owns it and closes it.
+   */
+  listenFd?: number;
   /** The one read buffer, shared by every connection, in bytes. @default {65536} */
   bufferSize?: number;
   /**
@@ -110,7 +120,7 @@ interface EchoConn {
  * await server.shutdown();
  * ```
  */
-export class EpollEchoServer implements ListeningServer {
+export class EpollEchoServer extends PolicedServer {
   readonly #listenFd: number;
   readonly #addr: Deno.NetAddr;
   readonly #reactor: Reactor;
@@ -135,6 +145,7 @@ export class EpollEchoServer implements ListeningServer {
    * runs on this thread.
    */
   constructor(options: EpollEchoServerOptions = {}) {
+    super();
     const bufferSize = options.bufferSize ?? 65536;
     if (
       !Number.isInteger(bufferSize) || bufferSize < 1 || bufferSize > 1 << 24
@@ -144,12 +155,14 @@ export class EpollEchoServer implements ListeningServer {
       );
     }
     this.#buffer = new Uint8Array(bufferSize);
-    const listener = listenTcp({
-      hostname: resolveHost(options.hostname ?? "0.0.0.0"),
-      port: options.port ?? 0,
-      backlog: options.backlog ?? 511,
-      reusePort: options.reusePort ?? false,
-    });
+    const listener = options.listenFd === undefined
+      ? listenTcp({
+        hostname: resolveHost(options.hostname ?? "0.0.0.0"),
+        port: options.port ?? 0,
+        backlog: options.backlog ?? 511,
+        reusePort: options.reusePort ?? false,
+      })
+      : adoptedListener(options.listenFd);
     this.#listenFd = listener.fd;
     this.#addr = {
       transport: "tcp",
@@ -192,33 +205,13 @@ export class EpollEchoServer implements ListeningServer {
   }
 
   /** The address actually bound (port 0 resolved). */
-  get addr(): Deno.NetAddr {
+  override get addr(): Deno.NetAddr {
     return this.#addr;
   }
 
   /** The listening socket's fd (owned by the server). */
   get listenerFd(): number {
     return this.#listenFd;
-  }
-
-  /** Connections open now. */
-  get connectionCount(): number {
-    return this.#conns.size;
-  }
-
-  /** Connections accepted and served since start. */
-  get acceptedCount(): number {
-    return this.#policy.acceptedCount;
-  }
-
-  /** Connections refused by the connection limit since start. */
-  get refusedCount(): number {
-    return this.#policy.refusedCount;
-  }
-
-  /** True once `maxTotalConns` was reached: no more accepting. */
-  get retiring(): boolean {
-    return this.#policy.retiring;
   }
 
   /** Connections whose peer is not taking its echo: reading from them has stopped. */
@@ -228,8 +221,13 @@ export class EpollEchoServer implements ListeningServer {
     return count;
   }
 
+  /** The policy the engine reports to. */
+  protected get policy(): ListenerPolicy<TrackedConn> {
+    return this.#policy;
+  }
+
   /** Resolves once the server has stopped and every connection is closed. */
-  get finished(): Promise<void> {
+  override get finished(): Promise<void> {
     return this.#done.promise;
   }
 
@@ -238,7 +236,7 @@ export class EpollEchoServer implements ListeningServer {
    * waits up to `drainTimeoutMs`, then closes what is left. Resolves when
    * everything is closed. Safe to call twice.
    */
-  shutdown(): Promise<void> {
+  override shutdown(): Promise<void> {
     if (!this.#closing) {
       this.#closing = true;
       this.#stopListening();
@@ -254,11 +252,6 @@ export class EpollEchoServer implements ListeningServer {
       this.#finishIfDone();
     }
     return this.#done.promise;
-  }
-
-  /** Same as {@linkcode EpollEchoServer.shutdown}. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.shutdown();
   }
 
   #acceptSome(): void {
@@ -459,4 +452,13 @@ function peerOf(fd: number): string {
   } catch {
     return "unknown";
   }
+}
+
+/** An inherited listener as `listenTcp` describes its own. */
+function adoptedListener(fd: number): { fd: number; address: SocketAddress } {
+  const address = getSockName(fd);
+  if (address === null) {
+    throw new TypeError(`fd ${fd} is not a bound socket: cannot serve it`);
+  }
+  return { fd, address };
 }
