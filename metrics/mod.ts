@@ -43,3 +43,4 @@ export { Registry } from "./registry.ts";
 export { registerProcessMetrics } from "./process_metrics.ts";
 export { type MetricsAddress, parseMetricsAddress } from "./metrics_address.ts";
 export { MetricsServer, type MetricsServerOptions } from "./metrics_server.ts";
+export { serveMetrics } from "./serve_metrics.ts";

@@ -57,7 +57,13 @@ export function setFaultsOf(
 /** The faults of one connection. */
 export class ConnFaults {
   readonly #applied: Applied[] = [];
+  readonly #onApplied: ((fault: FaultSpec["name"]) => void) | undefined;
   #sent = 0;
+
+  /** @param onApplied Told of each fault when {@linkcode ConnFaults.announce} applies it. */
+  constructor(onApplied?: (fault: FaultSpec["name"]) => void) {
+    this.#onApplied = onApplied;
+  }
 
   /**
    * Adds a fault with the random numbers it draws from.
@@ -114,7 +120,10 @@ export class ConnFaults {
 
   /** Logs every fault of the connection once, when it opens. */
   announce(conn: ServerConn): void {
-    for (const applied of this.#applied) this.#note(conn, applied);
+    for (const applied of this.#applied) {
+      this.#note(conn, applied);
+      this.#onApplied?.(applied.spec.name);
+    }
   }
 
   /**

@@ -31,6 +31,7 @@ export interface ActiveFault {
 export class FaultSet {
   readonly #faults: ActiveFault[] = [];
   readonly #listeners = new Set<() => void>();
+  readonly #appliedListeners = new Set<(fault: FaultSpec["name"]) => void>();
   #nextId = 1;
   #leaked = 0;
   #leakCapLogged = false;
@@ -135,9 +136,20 @@ export class FaultSet {
         continue;
       }
       if (!fault.random.chance(fault.spec.p)) continue;
-      (chosen ??= new ConnFaults()).add(fault.spec, fault.random);
+      (chosen ??= new ConnFaults((name) => this.noteApplied(name))).add(fault.spec, fault.random);
     }
     return chosen;
+  }
+
+  /** Calls `listener` each time a fault is applied to a connection (metrics). */
+  onApplied(listener: (fault: FaultSpec["name"]) => void): () => void {
+    this.#appliedListeners.add(listener);
+    return () => this.#appliedListeners.delete(listener);
+  }
+
+  /** Reports that a fault was applied to a connection (the caller logs it). */
+  noteApplied(fault: FaultSpec["name"]): void {
+    for (const listener of this.#appliedListeners) listener(fault);
   }
 
   #changed(): void {

@@ -1,0 +1,139 @@
+/**
+ * tcpservd's Prometheus metrics: connections, commands by name, the health
+ * state, faults applied, startloops. Loaded by `main.ts` only when
+ * `--metrics` is given (a dynamic import), so a tcpservd without it starts
+ * as fast as before.
+ *
+ * One process only: with `-w N` each worker has its own counts, and the
+ * command line refuses `--metrics` there rather than serve one worker's
+ * numbers (or zeros) as if they were the server's.
+ */
+import {
+  type Counter,
+  type Gauge,
+  registerProcessMetrics,
+  Registry,
+} from "../metrics/mod.ts";
+import type { ListeningServer } from "../net/listening_server.ts";
+import type { CommandObserver } from "./command_session.ts";
+import type { FaultSet } from "./fault_set.ts";
+import { FAULT_NAMES } from "./fault_spec.ts";
+import type { HealthState } from "./health_state.ts";
+
+/** What the metrics read at each scrape. */
+export interface TcpservdMetricsSources {
+  /** The serving engine: connection counts. */
+  server: ListeningServer;
+  /** The health state (the command mode's); none: no health series. */
+  state?: HealthState;
+  /** The server's faults; none: no fault series. */
+  faults?: FaultSet;
+}
+
+/**
+ * The metrics of one tcpservd process. Give it to the command protocol as
+ * its observer, then {@linkcode TcpservdMetrics.watch} the server.
+ */
+export class TcpservdMetrics implements CommandObserver {
+  /** Every series, for the endpoint. */
+  readonly registry: Registry = new Registry();
+  readonly #commands: Counter;
+  readonly #loopsStarted: Counter;
+  readonly #loopsRunning: Gauge;
+  #faultsApplied: Counter | undefined;
+
+  constructor() {
+    registerProcessMetrics(this.registry);
+    this.#commands = this.registry.counter({
+      name: "tcpservd_commands",
+      help:
+        "Request lines received, by command (echo: a line that is no command; error: a malformed one).",
+      labelNames: ["command"],
+    });
+    this.#loopsStarted = this.registry.counter({
+      name: "tcpservd_startloops",
+      help: "startloop commands that started burning CPU.",
+    });
+    this.#loopsRunning = this.registry.gauge({
+      name: "tcpservd_startloops_running",
+      help: "startloop commands burning CPU now.",
+    });
+  }
+
+  /** Counts a command by name. */
+  command(name: string): void {
+    this.#commands.inc({ command: name });
+  }
+
+  /** Counts a startloop, and how many run. */
+  loops(running: number, started: boolean): void {
+    if (started) this.#loopsStarted.inc();
+    this.#loopsRunning.set(running);
+  }
+
+  /** Adds the series read from the server, its state and its faults. */
+  watch(sources: TcpservdMetricsSources): void {
+    const { server, state, faults } = sources;
+    this.registry.gauge({
+      name: "tcpservd_connections_open",
+      help: "Client connections open now.",
+      collect: () => server.connectionCount,
+    });
+    this.registry.counter({
+      name: "tcpservd_connections_accepted",
+      help: "Client connections accepted and served since start.",
+      collect: () => server.acceptedCount,
+    });
+    this.registry.counter({
+      name: "tcpservd_connections_refused",
+      help: "Client connections refused at the connection limit since start.",
+      collect: () => server.refusedCount,
+    });
+    if (state !== undefined) {
+      this.registry.gauge({
+        name: "tcpservd_health",
+        help:
+          "The health state clients read with getstatus: 1 for the current one.",
+        labelNames: ["state"],
+        collect: () => {
+          const now = state.get();
+          return [
+            [{ state: "GOOD" }, now === "GOOD" ? 1 : 0],
+            [{ state: "BAD" }, now === "BAD" ? 1 : 0],
+          ];
+        },
+      });
+    }
+    if (faults !== undefined) {
+      const applied = this.registry.counter({
+        name: "tcpservd_faults_applied",
+        help: "Faults applied to a connection, by kind.",
+        labelNames: ["fault"],
+      });
+      this.#faultsApplied = applied;
+      faults.onApplied((fault) => applied.inc({ fault }));
+      this.registry.gauge({
+        name: "tcpservd_faults_active",
+        help:
+          "Faults in force for new connections (fault SPEC, --fault), by kind.",
+        labelNames: ["fault"],
+        collect: () =>
+          FAULT_NAMES.map((name) =>
+            [
+              { fault: name },
+              faults.list().filter((f) => f.spec.name === name).length,
+            ] as const
+          ),
+      });
+      // Every kind at 0 from the start: rate() needs the series before the event.
+      for (const name of FAULT_NAMES) applied.inc({ fault: name }, 0);
+    }
+  }
+
+  /** Faults applied so far of one kind (for tests). */
+  faultsApplied(fault: string): number {
+    return this.#faultsApplied?.value({ fault }) ?? 0;
+  }
+}
+
+export { serveMetrics } from "../metrics/serve_metrics.ts";
