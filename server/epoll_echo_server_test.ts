@@ -2,37 +2,14 @@ import assert from "node:assert/strict";
 import { closeWithReset, getSocketOption } from "../ffi/mod.ts";
 import { EpollEchoServer } from "./epoll_echo_server.ts";
 import { IDLE_MESSAGE } from "../net/listener_policy.ts";
+import { readExactly, waitFor } from "../tests/_kit.ts";
+import { readToEnd } from "../tests/_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 function connect(server: EpollEchoServer): Promise<Deno.TcpConn> {
   return Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
-}
-
-async function readExactly(conn: Deno.Conn, size: number): Promise<Uint8Array> {
-  const out = new Uint8Array(size);
-  let got = 0;
-  while (got < size) {
-    const n = await conn.read(out.subarray(got));
-    if (n === null) throw new Error(`EOF after ${got} of ${size} bytes`);
-    got += n;
-  }
-  return out;
-}
-
-/** Everything up to EOF; at most `limit` bytes. */
-async function readToEnd(conn: Deno.Conn, limit = 1 << 20): Promise<string> {
-  const chunks: Uint8Array[] = [];
-  const buffer = new Uint8Array(4096);
-  let total = 0;
-  while (total <= limit) {
-    const n = await conn.read(buffer);
-    if (n === null) break;
-    chunks.push(buffer.slice(0, n));
-    total += n;
-  }
-  return decoder.decode(new Uint8Array(chunks.flatMap((c) => [...c])));
 }
 
 function randomBytes(size: number): Uint8Array {
@@ -43,17 +20,9 @@ function randomBytes(size: number): Uint8Array {
   return bytes;
 }
 
-/** Polls `condition` between event-loop turns, at most `attempts` times. */
-async function until(
-  condition: () => boolean,
-  what: string,
-  attempts = 500,
-): Promise<void> {
-  for (let i = 0; i < attempts; i++) {
-    if (condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+/** Waits, bounded, for `condition` (the kit's waitFor). */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  await waitFor(condition, { what, ms: 10000 });
 }
 
 Deno.test("EpollEchoServer echoes 1 MB of random bytes unchanged", async () => {
@@ -67,7 +36,7 @@ Deno.test("EpollEchoServer echoes 1 MB of random bytes unchanged", async () => {
         offset += await client.write(sent.subarray(offset));
       }
     }),
-    readExactly(client, sent.length),
+    readExactly(client, sent.length, 60000),
   ]);
   assert.deepEqual(echoed, sent);
   assert.equal(server.acceptedCount, 1);
@@ -91,7 +60,7 @@ Deno.test("EpollEchoServer stops reading from a peer that does not read, and los
   })();
   await until(() => server.blockedCount === 1, "the server to stop reading");
   assert.ok(written < sent.length, "the writer is held back");
-  const echoed = readExactly(client, sent.length);
+  const echoed = readExactly(client, sent.length, 60000);
   await writing;
   assert.deepEqual(await echoed, sent);
   await until(() => server.blockedCount === 0, "the server to read again");

@@ -11,6 +11,7 @@ import {
   TakeoverUntrustedError,
 } from "./takeover_error.ts";
 import { TakeoverServer } from "./takeover_server.ts";
+import { readExactly } from "../tests/_kit.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -43,20 +44,6 @@ async function within<T>(
   } finally {
     clearTimeout(timer);
   }
-}
-
-async function readExactly(
-  conn: Deno.Conn,
-  count: number,
-): Promise<Uint8Array> {
-  const bytes = new Uint8Array(count);
-  let have = 0;
-  while (have < count) {
-    const n = await within(10000, "a reply", conn.read(bytes.subarray(have)));
-    if (n === null) throw new Error(`EOF after ${have} of ${count} bytes`);
-    have += n;
-  }
-  return bytes;
 }
 
 /** Echoes whole 4-byte frames; tells `partial` when a partial frame waits. */
@@ -198,7 +185,7 @@ Deno.test("TakeoverServer hands over reply bytes the kernel had not taken yet", 
     assert.ok((old.connections[0]?.unsentBytes ?? 0) > 0);
     next = await TakeoverServer.takeOver(path, { handler: frameEcho() });
     assert.equal(await old.finished, "handed-over");
-    const got = await readExactly(conn, size);
+    const got = await readExactly(conn, size, 10000);
     assert.deepEqual(got, reply);
   } finally {
     conn.close();
