@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { within } from "../tests/_helpers.ts";
 import { socketFdOf } from "./find_fd.ts";
 import { getSockName } from "./sockaddr.ts";
 import { closeWithReset } from "./reset_close.ts";
@@ -74,24 +75,6 @@ async function settledStates(
   }
 }
 
-/** Rejects when `promise` has not settled within `ms`. */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`Not settled within ${ms} ms`)),
-          ms,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** TCP states from `ss -tanH` of sockets between the two ports, either way round. */
 async function tcpStates(portA: number, portB: number): Promise<string[]> {
   const output = await new Deno.Command("ss", {
@@ -121,7 +104,7 @@ Deno.test("closeWithReset() makes the peer's read() fail with ConnectionReset, n
   using pair = await tcpPair();
   closeWithReset(pair.server);
   await assert.rejects(
-    () => within(pair.client.read(new Uint8Array(16)), 5000),
+    () => within(5000, "a read", pair.client.read(new Uint8Array(16))),
     Deno.errors.ConnectionReset,
   );
   // The conn is closed for Deno too.
@@ -135,10 +118,10 @@ Deno.test("closeWithReset() resets a conn that carried data and has unread input
   await pair.client.write(new TextEncoder().encode("unread"));
   await pair.server.write(new TextEncoder().encode("x"));
   const buffer = new Uint8Array(16);
-  assert.equal(await within(pair.client.read(buffer), 5000), 1);
+  assert.equal(await within(5000, "a read", pair.client.read(buffer)), 1);
   closeWithReset(pair.server);
   await assert.rejects(
-    () => within(pair.client.read(buffer), 5000),
+    () => within(5000, "a read", pair.client.read(buffer)),
     Deno.errors.ConnectionReset,
   );
 });
@@ -152,7 +135,7 @@ Deno.test("closeWithReset() settles a read() pending on the conn and still reset
   // Let the read reach the kernel (it waits in Deno's reactor).
   await new Promise((resolve) => setTimeout(resolve, 20));
   closeWithReset(pair.server);
-  const settled = await within(pending, 5000);
+  const settled = await within(5000, "the close", pending);
   if (settled.ok) {
     assert.equal(settled.value, null);
   } else {
@@ -160,7 +143,7 @@ Deno.test("closeWithReset() settles a read() pending on the conn and still reset
     assert.ok(settled.value instanceof Error, String(settled.value));
   }
   await assert.rejects(
-    () => within(pair.client.read(new Uint8Array(16)), 5000),
+    () => within(5000, "a read", pair.client.read(new Uint8Array(16))),
     Deno.errors.ConnectionReset,
   );
 });
@@ -171,7 +154,10 @@ Deno.test("closeWithReset() on an already-closed conn does not throw", async () 
   closeWithReset(pair.server);
   closeWithReset(pair.server);
   // The client saw the ordinary FIN of that first close().
-  assert.equal(await within(pair.client.read(new Uint8Array(16)), 5000), null);
+  assert.equal(
+    await within(5000, "a read", pair.client.read(new Uint8Array(16))),
+    null,
+  );
 });
 
 Deno.test("closeWithReset() on a conn its peer already reset just closes it", async () => {
@@ -180,7 +166,7 @@ Deno.test("closeWithReset() on a conn its peer already reset just closes it", as
   // The server end is open for Deno but reset: getpeername() fails, so the
   // fd is not found and only conn.close() runs.
   await assert.rejects(
-    () => within(pair.server.read(new Uint8Array(16)), 5000),
+    () => within(5000, "a read", pair.server.read(new Uint8Array(16))),
     Deno.errors.ConnectionReset,
   );
   assert.throws(() => socketFdOf(pair.server), Deno.errors.NotFound);
@@ -204,7 +190,7 @@ Deno.test("closeWithReset() leaks no fd: the socket and the dummy are both close
   assert.deepEqual(extra, []);
   assert.throws(() => socketFdOf(pair.server), Deno.errors.NotFound);
   await assert.rejects(
-    () => within(pair.client.read(new Uint8Array(16)), 5000),
+    () => within(5000, "a read", pair.client.read(new Uint8Array(16))),
     Deno.errors.ConnectionReset,
   );
 });
@@ -221,7 +207,7 @@ Deno.test({
       const clientPort = pair.client.localAddr.port;
       pair.server.close();
       assert.equal(
-        await within(pair.client.read(new Uint8Array(16)), 5000),
+        await within(5000, "a read", pair.client.read(new Uint8Array(16))),
         null,
       );
       // Server FIN-WAIT-2, client CLOSE-WAIT, once loopback has settled
@@ -255,7 +241,7 @@ Deno.test({
       [],
     );
     await assert.rejects(
-      () => within(pair.client.read(new Uint8Array(16)), 5000),
+      () => within(5000, "a read", pair.client.read(new Uint8Array(16))),
       Deno.errors.ConnectionReset,
     );
   },

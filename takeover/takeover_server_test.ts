@@ -12,6 +12,7 @@ import {
 } from "./takeover_error.ts";
 import { TakeoverServer } from "./takeover_server.ts";
 import { readExactly } from "../tests/_kit.ts";
+import { within } from "../tests/_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -25,25 +26,6 @@ async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
       await Deno.remove(path, { recursive: true });
     },
   };
-}
-
-/** Races `promise` against a deadline (bounding waits, never synchronising). */
-async function within<T>(
-  ms: number,
-  what: string,
-  promise: Promise<T>,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Timed out: ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Echoes whole 4-byte frames; tells `partial` when a partial frame waits. */
