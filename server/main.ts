@@ -21,6 +21,12 @@ import {
 } from "../common/mod.ts";
 import { getServiceByName, PortReservation, SharedMemory } from "../ffi/mod.ts";
 import { setupLogging, tcpkitLogger } from "../logging/mod.ts";
+import { ServiceNotifier } from "../net/service_notifier.ts";
+import {
+  type ActivatedSocket,
+  SocketActivationError,
+  takeActivatedSockets,
+} from "../net/socket_activation.ts";
 import { TakeoverRefusedError, TakeoverServer } from "../takeover/mod.ts";
 import { AgentResponder } from "./agent_responder.ts";
 import { AgentState } from "./agent_state.ts";
@@ -87,6 +93,53 @@ function controlPolicyOf(cli: TcpservdCli): ControlPolicy {
   return policy;
 }
 
+// systemd's side, read once in main(): READY/STOPPING/STATUS/WATCHDOG go
+// to NOTIFY_SOCKET (a no-op without it), and the sockets it passed, if any.
+let notifier = new ServiceNotifier({
+  socket: undefined,
+  watchdogUsec: undefined,
+});
+let activated: ActivatedSocket[] | null = null;
+
+/** Tells systemd we serve, then keeps its status (and watchdog) fresh. */
+function announceService(addr: string, connections: () => number): () => void {
+  notifier.ready(`serving on ${addr}`);
+  return notifier.keepAlive(() =>
+    `serving on ${addr}, ${connections()} connections`
+  );
+}
+
+/**
+ * Why this command line cannot serve the sockets systemd passed, or
+ * `undefined` when it can: the epoll echo engine and the takeover
+ * machinery serve raw fds; `Deno.listen` (faults, --buggy, --engine deno,
+ * the agent port beside it) cannot adopt one, and workers listen on their own.
+ */
+function activationProblem(
+  cli: TcpservdCli,
+  sockets: readonly ActivatedSocket[],
+): string | undefined {
+  const count = cli.workers === 0 ? navigator.hardwareConcurrency : cli.workers;
+  if (cli.takeoverFrom !== undefined) {
+    return "--takeover-from takes the listener from the old process";
+  }
+  if (count > 1) return "-w N: each worker opens its own listener; use -w 1";
+  if (cli.buggy) return "--buggy runs on Deno.listen, which cannot adopt an fd";
+  if (cli.faults.length > 0) {
+    return "--fault runs on Deno.listen, which cannot adopt an fd";
+  }
+  if (cli.engine === "deno") {
+    return "--engine deno is Deno.listen, which cannot adopt an fd";
+  }
+  if (cli.agentPort !== undefined) {
+    return "--agent-port runs on Deno.listen, which cannot adopt an fd";
+  }
+  if (cli.echo && cli.takeoverPath === undefined && sockets.length > 1) {
+    return `--echo serves one socket, ${sockets.length} were passed`;
+  }
+  return undefined;
+}
+
 // A forced exit (a deliberate second stop signal) says so first.
 const forceOptions = {
   onForce: (signal: Deno.Signal) =>
@@ -103,6 +156,11 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
     ? undefined
     : new AgentState(cli.agentBad);
   let responder: AgentResponder | undefined;
+  // Loaded only with --metrics, so start-up without it does not pay for it.
+  const metricsModule = cli.metrics === undefined
+    ? undefined
+    : await import("./server_metrics.ts");
+  const metrics = metricsModule && new metricsModule.TcpservdMetrics();
   try {
     if (cli.sharedState !== undefined) {
       shared = SharedMemory.open(cli.sharedState, 4);
@@ -121,9 +179,11 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
       linger: cli.linger,
       ...(cli.name === undefined ? {} : { serverName: cli.name }),
       ...(agent ? { agent } : {}),
+      ...(metrics ? { commandObserver: metrics } : {}),
       hostname: cli.address,
       port,
       reusePort: worker !== undefined,
+      ...(activated === null ? {} : { listenFd: activated[0]!.fd }),
       backlog: cli.backlog,
       initialState: cli.initialState,
       ...(shared ? { stateCell: shared.int32 } : {}),
@@ -157,6 +217,29 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
     });
     return ExitCode.OS_ERROR;
   }
+  let metricsServer: { close(): Promise<void> } | undefined;
+  if (metricsModule && metrics && cli.metrics) {
+    metrics.watch({
+      server: server.server,
+      ...(cli.echo || cli.buggy ? {} : { state: server.state }),
+      faults,
+    });
+    try {
+      metricsServer = metricsModule.serveMetrics(
+        cli.metrics,
+        metrics.registry,
+        "tcpservd",
+      );
+    } catch (error) {
+      log.error("cannot serve metrics on {addr}: {error}", {
+        addr: formatHostPort(cli.metrics.hostname, cli.metrics.port),
+        error: error instanceof Error ? error.message : String(error),
+      });
+      await server.shutdown();
+      shared?.close();
+      return ExitCode.OS_ERROR;
+    }
+  }
   if (agent !== undefined) {
     try {
       responder = new AgentResponder({
@@ -171,6 +254,7 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
         error: error instanceof Error ? error.message : String(error),
       });
       await server.shutdown();
+      await metricsServer?.close();
       shared?.close();
       return ExitCode.OS_ERROR;
     }
@@ -181,6 +265,7 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
       why,
       count: tcp.connectionCount,
     });
+    notifier.stopping(`${why}: draining ${tcp.connectionCount} connections`);
     void responder?.close();
     void server.shutdown();
   };
@@ -211,6 +296,12 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
   if (worker === undefined) {
     log.info(`listening on ${formatHostPort(hostname, bound)}`);
     if (!cli.echo) log.info("state is {state}", { state: server.state.get() });
+    cleanups.push(
+      announceService(
+        formatHostPort(hostname, bound),
+        () => tcp.connectionCount,
+      ),
+    );
     if (responder) {
       const { hostname: host, port: agentPort } = responder.addr;
       log.info("agent-check on {addr}: {line}", {
@@ -233,6 +324,7 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
   }
   await tcp.finished;
   await responder?.close();
+  await metricsServer?.close();
   for (const cleanup of cleanups) cleanup();
   shared?.close();
   log.info("stopped after {count} connections", { count: tcp.acceptedCount });
@@ -297,13 +389,18 @@ async function serveWithTakeover(
     );
   } else {
     try {
-      server = TakeoverServer.listen({
-        hostname: cli.address,
-        port,
-        backlog: cli.backlog,
-        handler,
-        ...limits,
-      });
+      server = activated === null
+        ? TakeoverServer.listen({
+          hostname: cli.address,
+          port,
+          backlog: cli.backlog,
+          handler,
+          ...limits,
+        })
+        : TakeoverServer.adopt(activated.map((socket) => socket.fd), {
+          handler,
+          ...limits,
+        });
     } catch (error) {
       log.error("cannot listen on {addr}: {error}", {
         addr: formatHostPort(cli.address, port),
@@ -318,6 +415,9 @@ async function serveWithTakeover(
         signal,
         count: server.connectionCount,
       });
+      notifier.stopping(
+        `${signal}: closing ${server.connectionCount} connections`,
+      );
       void server.close();
     }, forceOptions),
     onSignal("SIGUSR1", () => {
@@ -348,6 +448,13 @@ async function serveWithTakeover(
   const { hostname, port: bound } = server.addr;
   log.info(`listening on ${formatHostPort(hostname, bound)}`);
   if (!cli.echo) log.info("state is {state}", { state: state.get() });
+  cleanups.push(
+    announceService(
+      server.addrs.map((addr) => formatHostPort(addr.hostname, addr.port))
+        .join(", "),
+      () => server.connectionCount,
+    ),
+  );
   const outcome = await server.finished;
   for (const cleanup of cleanups) cleanup();
   log.info(outcome === "handed-over" ? "handed over: exiting" : "stopped");
@@ -410,6 +517,7 @@ async function master(
   const cleanups = [
     onStopSignals(["SIGTERM", "SIGINT", "SIGQUIT"], (signal) => {
       log.info("{signal}: stopping {count} workers", { signal, count });
+      notifier.stopping(`${signal}: stopping ${count} workers`);
       void supervisor.stop();
     }, forceOptions),
     onSignal("SIGUSR1", () => supervisor.signal("SIGUSR1")),
@@ -422,6 +530,14 @@ async function master(
       state: shared.int32[0] === 1 ? "BAD" : "GOOD",
     });
     log.info(`listening on ${formatHostPort(cli.address, bound)}`);
+    notifier.ready(
+      `serving on ${formatHostPort(cli.address, bound)} with ${count} workers`,
+    );
+    cleanups.push(
+      notifier.keepAlive(() =>
+        `serving on ${formatHostPort(cli.address, bound)} with ${count} workers`
+      ),
+    );
   } catch {
     // Stopped or crash-looping before all were ready: the outcome says which.
   }
@@ -450,6 +566,38 @@ export async function main(args: string[]): Promise<number> {
     format: cli.logFormat,
     ...(cli.workerId === undefined ? {} : { label: `worker-${cli.workerId}` }),
   });
+  // Read and removed before any child starts: workers and daemons must
+  // neither notify in our name nor take our sockets.
+  notifier = ServiceNotifier.fromEnv();
+  try {
+    activated = takeActivatedSockets();
+  } catch (error) {
+    if (!(error instanceof SocketActivationError)) throw error;
+    log.error("socket activation: {message}", { message: error.message });
+    return ExitCode.USAGE;
+  }
+  if (activated !== null) {
+    const problem = activationProblem(cli, activated);
+    if (problem !== undefined) {
+      log.error(
+        "socket activation: cannot serve the {count} socket(s) systemd passed: {problem}",
+        { count: activated.length, problem },
+      );
+      return ExitCode.USAGE;
+    }
+    log.info("socket activation: serving {sockets}", {
+      sockets: activated.map((socket) =>
+        `fd ${socket.fd} "${socket.name}" ${
+          formatHostPort(socket.addr.hostname, socket.addr.port)
+        }`
+      ).join(", "),
+    });
+    // The echo engine adopts the fd; every other mode runs on the
+    // takeover machinery, which serves raw fds (and --takeover PATH too).
+    return cli.echo && cli.takeoverPath === undefined
+      ? await serve(cli, 0)
+      : await serveWithTakeover(cli, 0);
+  }
   if (cli.takeoverFrom !== undefined) return await serveWithTakeover(cli, 0);
   const port = resolvePort(cli);
   if (cli.takeoverPath !== undefined) return await serveWithTakeover(cli, port);

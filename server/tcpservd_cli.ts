@@ -17,6 +17,10 @@ import { AGENT_BAD_WORDS, type AgentBadWord } from "./agent_state.ts";
 import { type Cidr, CidrError, parseCidrList } from "../common/cidr.ts";
 import type { EchoEngine } from "./tcpservd.ts";
 import { parseReplyFraming, type ReplyFraming } from "./reply_framing.ts";
+import {
+  type MetricsAddress,
+  parseMetricsAddress,
+} from "../metrics/metrics_address.ts";
 
 /** The port used when the service name is not in /etc/services. */
 export const FALLBACK_PORT = 1971;
@@ -86,6 +90,11 @@ HAPROXY AGENT (agent-check, see contrib/haproxy/):
       --agent-bad WORD       What the agent says while BAD: down (default) or drain
                              Commands: setdrain, setready, setweight PERCENT,
                              setmaxconn N, agentstatus
+
+METRICS:
+      --metrics HOST:PORT    Serve Prometheus metrics at http://HOST:PORT/metrics
+                             (port 0 picks one; "metrics on HOST:PORT" is logged);
+                             a single process only (no -w, --takeover(-from))
 
 TAKEOVER (zero-downtime upgrade, see takeover/):
       --takeover PATH        Offer this server (listener, clients, state) on the Unix
@@ -192,6 +201,8 @@ export interface TcpservdCli {
   workerId: number | undefined;
   /** Internal: path of the master's shared state. */
   sharedState: string | undefined;
+  /** Where to serve Prometheus metrics, if anywhere. */
+  metrics: MetricsAddress | undefined;
   /** Name in the reply to `hostname`, if given. */
   name: string | undefined;
   /** Port of the HAProxy agent-check responder, if given. */
@@ -231,6 +242,7 @@ const OPTIONS = {
   "read-only": { type: "boolean" },
   framing: { type: "string" },
   "log-format": { type: "string" },
+  metrics: { type: "string" },
   fault: { type: "string", multiple: true },
   buggy: { type: "boolean" },
   leak: { type: "string", short: "L" },
@@ -438,6 +450,26 @@ function parseCommandModeOptions(values: Values): {
 }
 
 /**
+ * `--metrics HOST:PORT`. One process only: workers count apart, and the
+ * takeover machinery serves without the engine the metrics read.
+ */
+function parseMetrics(values: Values): MetricsAddress | undefined {
+  if (values.metrics === undefined) return undefined;
+  const address = parseMetricsAddress(values.metrics);
+  if (values.workers !== undefined && values.workers !== "1") {
+    throw new UsageError(
+      "--metrics needs a single process (no -w): each worker counts apart",
+    );
+  }
+  if (values.takeover !== undefined || values["takeover-from"] !== undefined) {
+    throw new UsageError(
+      "--metrics cannot be combined with --takeover or --takeover-from",
+    );
+  }
+  return address;
+}
+
+/**
  * Parses tcpservd's arguments. The original's short flags keep their
  * meaning and combine (`-dkr`).
  *
@@ -468,6 +500,7 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
   );
   const { controlFrom, readOnly, framing } = parseCommandModeOptions(values);
   const sharedState = checkPath("--shared-state", values["shared-state"]);
+  const metrics = parseMetrics(values);
   const { agentPort, agentBad } = parseAgent(values);
   return {
     help: values.help ?? false,
@@ -553,6 +586,7 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
     ),
     workerId: optional("--worker", values.worker, { min: 1, max: 256 }),
     sharedState,
+    metrics,
     name: parseName(values.name),
     agentPort,
     agentBad,

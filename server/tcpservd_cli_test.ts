@@ -50,6 +50,7 @@ Deno.test("parseTcpservdArgs() returns the defaults for no arguments", () => {
     handoverTimeoutMs: 5000,
     workerId: undefined,
     sharedState: undefined,
+    metrics: undefined,
     name: undefined,
     agentPort: undefined,
     agentBad: "down",
@@ -534,5 +535,32 @@ Deno.test("parseTcpservdArgs() reads the agent options and refuses what cannot g
   for (const [args, message] of refusals) {
     assert.throws(() => parseTcpservdArgs(args), message, args.join(" "));
     assert.throws(() => parseTcpservdArgs(args), UsageError, args.join(" "));
+  }
+});
+
+Deno.test("parseTcpservdArgs() reads --metrics HOST:PORT and refuses it with workers or takeover", () => {
+  assert.deepEqual(parseTcpservdArgs(["--metrics", "127.0.0.1:0"]).metrics, {
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  assert.deepEqual(parseTcpservdArgs(["--metrics", "[::1]:9100"]).metrics, {
+    hostname: "::1",
+    port: 9100,
+  });
+  assert.ok(TCPSERVD_USAGE.includes("--metrics HOST:PORT"));
+  for (
+    const [args, message] of [
+      [["--metrics", "9100"], /Invalid value for --metrics/],
+      [["--metrics", "127.0.0.1:99999"], /Invalid value for --metrics/],
+      [["--metrics", "127.0.0.1:0", "-w", "2"], /single process/],
+      [["--metrics", "127.0.0.1:0", "-w", "0"], /single process/],
+      [["--metrics", "127.0.0.1:0", "--takeover", "/tmp/x"], /--takeover/],
+    ] as const
+  ) {
+    assert.throws(
+      () => parseTcpservdArgs([...args]),
+      (e) => e instanceof UsageError && message.test(e.message),
+      args.join(" "),
+    );
   }
 });
