@@ -11,6 +11,10 @@ import {
 import { type LogFormat, parseLogFormat } from "../logging/mod.ts";
 import { daemonArgv } from "./daemon_command.ts";
 import { DEFAULT_PORT, type IotcpdOptions } from "./iotcpd.ts";
+import {
+  type MetricsAddress,
+  parseMetricsAddress,
+} from "../metrics/metrics_address.ts";
 
 /** The daemon command line when `-d` is not given. */
 export const DEFAULT_DAEMON = "cat";
@@ -52,6 +56,8 @@ OPTIONS:
                              leaves a reply unread this long (default 30; 0 never)
       --stats-json FILE      Also write the statistics and the daemon table as
                              JSON to FILE (at start, on SIGUSR1 and SIGUSR2)
+      --metrics HOST:PORT    Serve Prometheus metrics at http://HOST:PORT/metrics
+                             (port 0 picks one; "metrics on HOST:PORT" is logged)
       --log-format FORMAT    text or json (default text)
       --debug                Log debug records
 
@@ -107,6 +113,8 @@ export interface IotcpdCli {
   idleTimeoutSecs: number;
   /** Where to write the JSON statistics, if anywhere. */
   statsJson: string | undefined;
+  /** Where to serve Prometheus metrics, if anywhere. */
+  metrics: MetricsAddress | undefined;
 }
 
 const OPTIONS = {
@@ -129,6 +137,7 @@ const OPTIONS = {
   "max-conns": { type: "string" },
   "idle-timeout": { type: "string" },
   "stats-json": { type: "string" },
+  metrics: { type: "string" },
   "log-format": { type: "string" },
 } as const;
 
@@ -211,6 +220,9 @@ export function parseIotcpdArgs(args: string[]): IotcpdCli {
       { max: 86400, fractional: true },
     ),
     statsJson,
+    metrics: values.metrics === undefined
+      ? undefined
+      : parseMetricsAddress(values.metrics),
   };
 }
 

@@ -158,3 +158,21 @@ Deno.test("IOTCPD_USAGE documents every option and the signals", () => {
   assert.match(IOTCPD_USAGE, /^USAGE:\n {2}iotcpd \[OPTIONS\]\n/);
   assert.match(IOTCPD_USAGE, /\nOPTIONS:\n/);
 });
+
+Deno.test("parseIotcpdArgs() reads --metrics HOST:PORT and refuses a bad one", () => {
+  assert.equal(parseIotcpdArgs([]).metrics, undefined);
+  assert.deepEqual(parseIotcpdArgs(["--metrics", "127.0.0.1:0"]).metrics, {
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  assert.ok(IOTCPD_USAGE.includes("--metrics HOST:PORT"));
+  for (const bad of ["9100", "[::1]", "127.0.0.1:x"]) {
+    assert.throws(
+      () => parseIotcpdArgs(["--metrics", bad]),
+      (e) =>
+        e instanceof UsageError &&
+        /Invalid value for --metrics/.test(e.message),
+      bad,
+    );
+  }
+});

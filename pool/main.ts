@@ -96,10 +96,29 @@ async function run(cli: IotcpdCli): Promise<number> {
       return ExitCode.OS_ERROR;
     }
     await writeStats();
+    let metricsServer: { close(): Promise<void> } | undefined;
+    if (cli.metrics !== undefined) {
+      // Loaded only with --metrics, so start-up without it does not pay for it.
+      const { IotcpdMetrics, serveMetrics } = await import(
+        "./iotcpd_metrics.ts"
+      );
+      try {
+        const { registry } = new IotcpdMetrics(iotcpd);
+        metricsServer = serveMetrics(cli.metrics, registry, "iotcpd");
+      } catch (error) {
+        log.error("cannot serve metrics on {addr}: {error}", {
+          addr: formatHostPort(cli.metrics.hostname, cli.metrics.port),
+          error: error instanceof Error ? error.message : String(error),
+        });
+        await iotcpd.shutdown();
+        return ExitCode.OS_ERROR;
+      }
+    }
     for (const line of listeningLines(iotcpd.addrs)) log.info(line);
     // A stop signal that came during start-up takes effect now.
     if (stopRequested) void iotcpd.shutdown();
     await iotcpd.finished;
+    await metricsServer?.close();
     const { queries } = iotcpd.snapshot();
     log.info(
       "stopped: {total} requests, {replied} replied, {timeout} timed out, {failed} failed, {unknown} without a request",

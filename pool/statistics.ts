@@ -50,6 +50,8 @@ export class Statistics {
   ) as Record<FailureReason, number>;
   /** When counting started (`performance.now()`, ms). */
   readonly startedAt: number = performance.now();
+  /** Told of each reply's latency in ms (the metrics histogram); none: nobody. */
+  onReply: ((ms: number) => void) | undefined = undefined;
 
   /** Counts a new request; `delayed` when it has to wait for a daemon. */
   recordRequest(delayed: boolean): void {
@@ -63,6 +65,7 @@ export class Statistics {
     let bucket = 0;
     while (ms >= LATENCY_BUCKETS[bucket]!.belowMs) bucket++;
     this.latency[bucket]!++;
+    this.onReply?.(ms);
   }
 
   /** Counts a request that ends with `ERR`. */
