@@ -126,6 +126,19 @@ export function takeEnv(name: string): string | undefined {
 }
 
 /**
+ * Whether sockets were passed to this process (`LISTEN_PID` is ours and
+ * `LISTEN_FDS` is set), before they are taken: a command line may then
+ * leave out its listen address. Reads, removes and checks nothing.
+ *
+ * @returns `true` when {@linkcode takeActivatedSockets} has something to take.
+ */
+export function socketsPassed(): boolean {
+  const owner = readEnv("LISTEN_PID");
+  return owner !== undefined && owner === String(Deno.pid) &&
+    readEnv("LISTEN_FDS") !== undefined;
+}
+
+/**
  * Takes the listening sockets passed to this process: reads `LISTEN_*`
  * (and removes them from the environment in every case, as
  * `sd_listen_fds(1)` does), checks that each fd is a listening TCP socket,

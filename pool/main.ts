@@ -24,6 +24,11 @@ import {
   printErr,
 } from "../common/mod.ts";
 import { setupLogging, tcpkitLogger } from "../logging/mod.ts";
+import { ServiceNotifier } from "../net/service_notifier.ts";
+import {
+  SocketActivationError,
+  takeActivatedSockets,
+} from "../net/socket_activation.ts";
 import { DaemonSpawnError } from "./daemon.ts";
 import { Iotcpd, listeningLines } from "./iotcpd.ts";
 import {
@@ -36,9 +41,31 @@ import { writeJsonFile } from "./statistics.ts";
 
 const log = tcpkitLogger("iotcpd");
 
+/**
+ * Reads (and removes, before any daemon starts) systemd's variables:
+ * notifications work; passed sockets are refused, since iotcpd's listeners
+ * are `Deno.listen`, which cannot adopt an fd.
+ */
+function systemdNotifier(): ServiceNotifier | string {
+  const notifier = ServiceNotifier.fromEnv();
+  try {
+    const sockets = takeActivatedSockets();
+    if (sockets === null) return notifier;
+    return `iotcpd cannot serve the ${sockets.length} socket(s) systemd passed (Deno.listen cannot adopt an fd): run iotcpd.service without a .socket unit, with -i/-p`;
+  } catch (error) {
+    if (error instanceof SocketActivationError) return error.message;
+    throw error;
+  }
+}
+
 async function run(cli: IotcpdCli): Promise<number> {
   let iotcpd: Iotcpd | undefined;
   let stopRequested = false;
+  const notifier = systemdNotifier();
+  if (typeof notifier === "string") {
+    log.error("socket activation: {message}", { message: notifier });
+    return ExitCode.USAGE;
+  }
   const writeStats = async (): Promise<void> => {
     if (cli.statsJson === undefined || iotcpd === undefined) return;
     try {
@@ -57,6 +84,7 @@ async function run(cli: IotcpdCli): Promise<number> {
     onStopSignals(["SIGTERM", "SIGINT", "SIGQUIT"], (signal) => {
       stopRequested = true;
       log.info("{signal}: draining, then stopping the daemons", { signal });
+      notifier.stopping(`${signal}: draining, then stopping the daemons`);
       void iotcpd?.shutdown();
     }, {
       onForce: (signal) => {
@@ -115,6 +143,16 @@ async function run(cli: IotcpdCli): Promise<number> {
       }
     }
     for (const line of listeningLines(iotcpd.addrs)) log.info(line);
+    const serving = iotcpd.addrs.map((addr) =>
+      formatHostPort(addr.hostname, addr.port)
+    ).join(", ");
+    notifier.ready(`serving on ${serving}`);
+    const running = iotcpd;
+    cleanups.push(
+      notifier.keepAlive(() =>
+        `serving on ${serving}, ${running.connectionCount} connections, ${running.pool.size} daemons`
+      ),
+    );
     // A stop signal that came during start-up takes effect now.
     if (stopRequested) void iotcpd.shutdown();
     await iotcpd.finished;

@@ -76,6 +76,11 @@ export interface TcpservdOptions
   commandObserver?: CommandObserver;
   /** HAProxy agent settings the agent commands change (see `agent_state.ts`). */
   agent?: AgentState;
+  /**
+   * Serve this listening socket (systemd's) instead of listening; the
+   * epoll engine only (`Deno.listen` cannot adopt an fd).
+   */
+  listenFd?: number;
 }
 
 /**
@@ -97,7 +102,8 @@ export class Tcpservd {
    * Listens at once.
    *
    * @throws {Deno.errors.AddrInUse} When the port is taken.
-   * @throws {RangeError} For the epoll engine with faults, or with a mode other than echo.
+   * @throws {RangeError} For the epoll engine with faults, or with a mode
+   * other than echo; for `listenFd` without the epoll engine.
    */
   constructor(options: TcpservdOptions = {}) {
     this.state = options.stateCell
@@ -114,6 +120,11 @@ export class Tcpservd {
       if (options.reuseAddr) reportReuseAddr(server.listenerFd);
       this.#server = server;
       return;
+    }
+    if (options.listenFd !== undefined) {
+      throw new RangeError(
+        "Only the epoll engine can serve an inherited socket (listenFd)",
+      );
     }
     const inner = options.mode === "echo"
       ? echoSession()

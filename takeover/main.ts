@@ -26,6 +26,13 @@ import {
 } from "../common/mod.ts";
 import { probeUnixPath } from "../ffi/mod.ts";
 import { setupLogging, tcpkitLogger } from "../logging/mod.ts";
+import { ServiceNotifier } from "../net/service_notifier.ts";
+import {
+  type ActivatedSocket,
+  SocketActivationError,
+  socketsPassed,
+  takeActivatedSockets,
+} from "../net/socket_activation.ts";
 import {
   CLIENT_USAGE,
   type ClientCli,
@@ -84,6 +91,16 @@ function offerPathProblem(path: string): string | undefined {
 
 async function runServer(cli: ServerCli): Promise<number> {
   setupLogging({ debug: cli.debug, format: cli.logFormat });
+  // systemd's variables, read and removed at once (see contrib/systemd/).
+  const notifier = ServiceNotifier.fromEnv();
+  let activated: ActivatedSocket[] | null;
+  try {
+    activated = takeActivatedSockets();
+  } catch (error) {
+    if (!(error instanceof SocketActivationError)) throw error;
+    log.error("socket activation: {message}", { message: error.message });
+    return ExitCode.USAGE;
+  }
   const service = new SeqnumService({ logSeqnums: cli.logSeqnums });
   const maxConnections = cli.maxConns === undefined
     ? {}
@@ -129,6 +146,21 @@ async function runServer(cli: ServerCli): Promise<number> {
         info.elapsedMs.toFixed(1)
       } ms; ${service.echoedBefore} seqnums echoed before`,
     );
+  } else if (activated !== null) {
+    log.info("socket activation: serving {sockets}{ignored}", {
+      sockets: activated.map((socket) =>
+        `fd ${socket.fd} "${socket.name}" ${
+          formatHostPort(socket.addr.hostname, socket.addr.port)
+        }`
+      ).join(", "),
+      ignored: cli.address !== undefined || cli.port !== undefined
+        ? " (-a and -p ignored)"
+        : "",
+    });
+    server = TakeoverServer.adopt(activated.map((socket) => socket.fd), {
+      handler: service.handler,
+      ...maxConnections,
+    });
   } else {
     try {
       server = TakeoverServer.listen({
@@ -153,6 +185,9 @@ async function runServer(cli: ServerCli): Promise<number> {
         signal,
         count: server.connectionCount,
       });
+      notifier.stopping(
+        `${signal}: closing ${server.connectionCount} connections`,
+      );
       void server.close();
     }, {
       onForce: (signal) =>
@@ -189,6 +224,15 @@ async function runServer(cli: ServerCli): Promise<number> {
     }
   }
   log.info(`listening on ${formatHostPort(hostname, port)}`);
+  const serving = server.addrs.map((addr) =>
+    formatHostPort(addr.hostname, addr.port)
+  ).join(", ");
+  notifier.ready(`serving on ${serving}`);
+  cleanups.push(
+    notifier.keepAlive(() =>
+      `serving on ${serving}, ${server.connectionCount} connections`
+    ),
+  );
   const outcome = await server.finished;
   for (const cleanup of cleanups) cleanup();
   log.info("{outcome}: echoed {count} seqnums in this process", {
@@ -257,7 +301,12 @@ export async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
   if (command === "server") {
     const cli = commandPrologue(
-      { name: "takeover server", usage: SERVER_USAGE, parse: parseServerArgs },
+      {
+        name: "takeover server",
+        usage: SERVER_USAGE,
+        parse: (args) =>
+          parseServerArgs(args, { socketActivated: socketsPassed() }),
+      },
       rest,
     );
     return typeof cli === "number" ? cli : await runServer(cli);

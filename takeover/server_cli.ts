@@ -54,6 +54,11 @@ OPTIONS:
   -h, --help                  Print this help and exit
   -V, --version               Print the version and exit
 
+Socket activation: when systemd passes listening TCP sockets (LISTEN_FDS,
+LISTEN_PID), it serves those; -a, -p and -b are then optional and ignored,
+and -T cannot be used. With NOTIFY_SOCKET it sends READY=1, STATUS=,
+STOPPING=1 and, with WATCHDOG_USEC, WATCHDOG=1 (see contrib/systemd/).
+
 Logs "listening on HOST:PORT" on stderr once it accepts; after a takeover,
 "took over N connections and 1 listener from PATH …" first. A refused
 takeover (by the old process, or by us: it runs as another user, or sent
@@ -119,15 +124,25 @@ function parsePath(name: string, text: string | undefined): string | undefined {
   return text;
 }
 
+/** What `parseServerArgs` needs to know about the process. */
+export interface ServerArgsContext {
+  /** systemd passed listening sockets: `-a`/`-p` are not needed, `-T` is refused. */
+  socketActivated?: boolean;
+}
+
 /**
  * Parses `takeover server`'s arguments. The original's short flags keep
  * their meaning.
  *
  * @param args The arguments after `server`.
+ * @param context Whether systemd passed sockets.
  * @returns The parsed command line.
  * @throws {UsageError} For unknown options, bad values, or a missing `-a`/`-p`.
  */
-export function parseServerArgs(args: string[]): ServerCli {
+export function parseServerArgs(
+  args: string[],
+  context: ServerArgsContext = {},
+): ServerCli {
   const { values, positionals } = parseCommandLine(args, OPTIONS);
   if (positionals.length > 0) {
     throw new UsageError(`Unexpected argument: ${positionals[0]}`);
@@ -150,7 +165,13 @@ export function parseServerArgs(args: string[]): ServerCli {
     { min: 1, max: 65535 },
   );
   if (!help && !version) {
-    if (takeoverFrom !== undefined) {
+    if (context.socketActivated) {
+      if (takeoverFrom !== undefined) {
+        throw new UsageError(
+          "-T cannot be used when systemd passes sockets (LISTEN_FDS): the listener would come from two places",
+        );
+      }
+    } else if (takeoverFrom !== undefined) {
       if (address !== undefined || port !== undefined || backlogGiven) {
         throw new UsageError(
           "-a, -p and -b cannot be used with -T: the listener comes from the old process",

@@ -329,6 +329,48 @@ export class TakeoverServer {
   }
 
   /**
+   * Serves listening TCP sockets this process already holds (systemd's, see
+   * `net/socket_activation.ts`: checked, non-blocking) instead of opening
+   * one. The server owns them afterwards, and hands them over like its own.
+   *
+   * @param fds The listening fds, at least one.
+   * @param options Handler and limits.
+   * @returns The serving server.
+   * @throws {RangeError} When `fds` is empty.
+   * @throws {ErrnoError} When a socket call fails.
+   */
+  static adopt(
+    fds: readonly number[],
+    options: TakeoverServerOptions,
+  ): TakeoverServer {
+    if (fds.length === 0) throw new RangeError("No listening socket to serve");
+    const reactor = createReactor();
+    try {
+      const server = new TakeoverServer(reactor, options);
+      for (const fd of fds) {
+        const address = getSockName(fd);
+        if (address === null) {
+          throw new TypeError(
+            `fd ${fd} is not a bound socket: cannot serve it`,
+          );
+        }
+        const addr = toNetAddr(address);
+        server.#addListener({
+          fd,
+          addr,
+          cookie: String(socketCookies([fd])[0]),
+          failures: acceptFailures(addr),
+        });
+      }
+      server.#watchListeners();
+      return server;
+    } catch (error) {
+      void reactor.close();
+      throw error;
+    }
+  }
+
+  /**
    * Takes over the listeners and connections of the process offering at
    * `path`, then serves them: the unsent output of each connection goes
    * out first, then its unread input is processed.

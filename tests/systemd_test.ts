@@ -1,0 +1,467 @@
+/**
+ * systemd integration over real processes: the real
+ * `systemd-socket-activate` opens the port and starts tcpservd, takeover
+ * server or iotcpd on the first connection; a NOTIFY_SOCKET listener of
+ * our own (an AF_UNIX datagram socket bound through ffi/) collects READY,
+ * STATUS, WATCHDOG and STOPPING.
+ */
+import assert from "node:assert/strict";
+import dgram from "node:dgram";
+import denoConfig from "../deno.json" with { type: "json" };
+import { closeFd, constants, EAGAIN, Reactor, tryRead } from "../ffi/mod.ts";
+import { bindUnixDatagram } from "../ffi/unix_datagram.ts";
+import {
+  ask,
+  CommandProcess,
+  connect,
+  readToEnd,
+  readUntil,
+  session,
+  within,
+} from "./_helpers.ts";
+
+const ACTIVATE = "/usr/bin/systemd-socket-activate";
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+const activateMissing = await Deno.stat(ACTIVATE).then(() => false, () => true);
+if (activateMissing) {
+  // deno-lint-ignore no-console -- the reason a test is skipped must be seen
+  console.log(
+    `systemd_test: ${ACTIVATE} is missing (Debian package systemd): skipping the socket-activation tests`,
+  );
+}
+
+/** The `deno` arguments of a command's task, as users get them. */
+function task(name: "tcpservd" | "iotcpd" | "takeover"): string[] {
+  return denoConfig.tasks[name].split(/\s+/).slice(1);
+}
+
+/** A port that was free a moment ago, for systemd-socket-activate -l. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+/** What the test process passes on (systemd-socket-activate copies only PATH, HOME, USER, TERM). */
+function passedEnv(): string[] {
+  const args = ["-E", "NO_COLOR=1", "-E", "RUST_BACKTRACE=0"];
+  for (const name of ["DENO_DIR", "TCPKIT_LIBC_PATH"]) {
+    if (Deno.env.get(name) !== undefined) args.push("-E", name);
+  }
+  return args;
+}
+
+/** A NOTIFY_SOCKET: a bound AF_UNIX datagram socket and the messages it got. */
+class NotifyListener {
+  readonly path: string;
+  readonly messages: string[] = [];
+  readonly #dir: string;
+  readonly #fd: number;
+  readonly #reactor: Reactor;
+  readonly #waiters = new Set<() => void>();
+
+  private constructor(dir: string) {
+    this.#dir = dir;
+    this.path = `${dir}/notify`;
+    this.#fd = bindUnixDatagram(this.path);
+    this.#reactor = Reactor.create();
+    const buffer = new Uint8Array(4096);
+    this.#reactor.watch(this.#fd, constants.EPOLLIN, () => {
+      // Bounded: the queue holds what was sent, and each read takes one.
+      for (let i = 0; i < 1000; i++) {
+        const n = tryRead(this.#fd, buffer);
+        if (n === -EAGAIN || n <= 0) break;
+        this.messages.push(decoder.decode(buffer.subarray(0, n)));
+      }
+      for (const wake of this.#waiters) wake();
+    });
+  }
+
+  static async create(): Promise<NotifyListener> {
+    return new NotifyListener(
+      await Deno.makeTempDir({ prefix: "tcpkit_systemd_" }),
+    );
+  }
+
+  /** Index of the first message from `from` on that matches, waiting (bounded). */
+  async waitFor(pattern: RegExp, ms = 15000, from = 0): Promise<number> {
+    const find = () =>
+      this.messages.findIndex((m, i) => i >= from && pattern.test(m));
+    return await within(
+      ms,
+      `a notification matching ${pattern} (got ${
+        JSON.stringify(this.messages)
+      })`,
+      (async () => {
+        while (find() < 0) {
+          const { promise, resolve } = Promise.withResolvers<void>();
+          this.#waiters.add(resolve);
+          try {
+            await promise;
+          } finally {
+            this.#waiters.delete(resolve);
+          }
+        }
+        return find();
+      })(),
+    );
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    for (const wake of this.#waiters) wake();
+    this.#reactor.unwatch(this.#fd);
+    await this.#reactor.close();
+    closeFd(this.#fd);
+    await Deno.remove(this.#dir, { recursive: true });
+  }
+}
+
+/**
+ * `systemd-socket-activate -l 127.0.0.1:PORT --fdname=NAME -E … -- deno
+ * run … ARGS`, waiting for its own "Listening on" line. It execs the
+ * command (same pid) on the first connection.
+ */
+async function activate(
+  command: string[],
+  options: {
+    port: number;
+    name: string;
+    env?: string[];
+    datagram?: boolean;
+  },
+): Promise<CommandProcess> {
+  const env = (options.env ?? []).flatMap((entry) => ["-E", entry]);
+  const proc = new CommandProcess([
+    ...(options.datagram ? ["--datagram"] : []),
+    "-l",
+    `127.0.0.1:${options.port}`,
+    `--fdname=${options.name}`,
+    ...passedEnv(),
+    ...env,
+    "--",
+    Deno.execPath(),
+    ...command,
+  ], { command: ACTIVATE });
+  try {
+    await proc.waitForLine(/Listening on 127\.0\.0\.1:\d+ as 3/);
+  } catch (error) {
+    await proc[Symbol.asyncDispose]();
+    throw error;
+  }
+  return proc;
+}
+
+/** The TCP ports PID listens on, from `ss -p`. */
+async function listeningPorts(pid: number): Promise<number[]> {
+  const out = await new Deno.Command("ss", { args: ["-ltnpH"] }).output();
+  if (!out.success) throw new Error("Cannot run ss");
+  const ports: number[] = [];
+  for (const line of decoder.decode(out.stdout).split("\n")) {
+    if (!line.includes(`pid=${pid},`)) continue;
+    const local = line.trim().split(/\s+/)[3] ?? "";
+    ports.push(Number(local.slice(local.lastIndexOf(":") + 1)));
+  }
+  return ports.sort((a, b) => a - b);
+}
+
+/** Starts `deno ARGS` with extra environment, set by a shell that execs it (same pid, so LISTEN_PID=$$ is the command's). */
+function startWithEnv(
+  env: string,
+  command: string[],
+  redirect = "",
+): CommandProcess {
+  return new CommandProcess([
+    "-c",
+    `${env} exec "$0" "$@" ${redirect}`,
+    Deno.execPath(),
+    ...command,
+  ], { command: "/bin/sh" });
+}
+
+Deno.test({
+  name:
+    "systemd: tcpservd --echo serves the first client on the socket systemd-socket-activate passed, with READY, STATUS, STOPPING",
+  ignore: activateMissing,
+  async fn() {
+    await using notify = await NotifyListener.create();
+    const port = freePort();
+    await using server = await activate(
+      [...task("tcpservd"), "--echo", "-p", "1"],
+      { port, name: "echo", env: [`NOTIFY_SOCKET=${notify.path}`] },
+    );
+    // Nothing of ours runs yet: this connection makes the process start.
+    using conn = await connect(port);
+    await conn.write(encoder.encode("hello over fd 3\n"));
+    const { text } = await readUntil(conn, (t) => t.endsWith("\n"));
+    assert.equal(text, "hello over fd 3\n");
+    await server.waitForLine(
+      new RegExp(
+        `socket activation: serving fd 3 "echo" 127\\.0\\.0\\.1:${port}`,
+      ),
+    );
+    const ready = await notify.waitFor(/^READY=1$/m);
+    assert.match(
+      notify.messages[ready]!,
+      new RegExp(`STATUS=serving on 127\\.0\\.0\\.1:${port}`),
+    );
+    // -p 1 was ignored, and no listener of its own was opened.
+    assert.deepEqual(await listeningPorts(server.pid), [port]);
+    server.kill("SIGTERM");
+    const stopping = await notify.waitFor(/^STOPPING=1$/m, 15000, ready + 1);
+    assert.match(
+      notify.messages[stopping]!,
+      /STATUS=SIGTERM: draining 1 connections/,
+    );
+    conn.close();
+    assert.equal((await server.wait()).code, 0);
+  },
+});
+
+Deno.test({
+  name:
+    "systemd: tcpservd command mode serves the passed socket on the takeover machinery",
+  ignore: activateMissing,
+  async fn() {
+    await using notify = await NotifyListener.create();
+    const port = freePort();
+    await using server = await activate(
+      [...task("tcpservd"), "--initial-state", "bad"],
+      { port, name: "tcpservd", env: [`NOTIFY_SOCKET=${notify.path}`] },
+    );
+    using conn = await session(port);
+    assert.equal(await ask(conn, "getstatus"), "BAD\n");
+    assert.equal(await ask(conn, "setgood"), "Status is GOOD\n");
+    assert.equal(await ask(conn, "getstatus"), "GOOD\n");
+    await notify.waitFor(/^READY=1$/m);
+    assert.deepEqual(await listeningPorts(server.pid), [port]);
+    server.kill("SIGTERM");
+    await notify.waitFor(/^STOPPING=1$/m);
+    assert.equal((await server.wait()).code, 0);
+  },
+});
+
+Deno.test({
+  name:
+    "systemd: takeover server needs no -a/-p under socket activation and echoes seqnums on the passed socket",
+  ignore: activateMissing,
+  async fn() {
+    await using notify = await NotifyListener.create();
+    const port = freePort();
+    await using server = await activate(
+      [...task("takeover"), "server"],
+      { port, name: "seqnum", env: [`NOTIFY_SOCKET=${notify.path}`] },
+    );
+    using conn = await connect(port);
+    const seqnum = new Uint8Array([0, 0, 1, 2]);
+    await conn.write(seqnum);
+    const echoed = new Uint8Array(4);
+    let got = 0;
+    await within(
+      10000,
+      "the seqnum echo",
+      (async () => {
+        while (got < 4) {
+          const n = await conn.read(echoed.subarray(got));
+          if (n === null) throw new Error("EOF before the echo");
+          got += n;
+        }
+      })(),
+    );
+    assert.deepEqual(echoed, seqnum);
+    await server.waitForLine(
+      new RegExp(`serving fd 3 "seqnum" 127\\.0\\.0\\.1:${port}`),
+    );
+    await notify.waitFor(/^READY=1$/m);
+    assert.deepEqual(await listeningPorts(server.pid), [port]);
+    server.kill("SIGTERM");
+    await notify.waitFor(/^STOPPING=1$/m);
+    assert.equal((await server.wait()).code, 0);
+  },
+});
+
+Deno.test({
+  name: "systemd: WATCHDOG_USEC makes tcpservd --echo ping WATCHDOG=1",
+  ignore: activateMissing,
+  async fn() {
+    await using notify = await NotifyListener.create();
+    const port = freePort();
+    await using server = await activate(
+      [...task("tcpservd"), "--echo"],
+      {
+        port,
+        name: "echo",
+        env: [`NOTIFY_SOCKET=${notify.path}`, "WATCHDOG_USEC=200000"],
+      },
+    );
+    using conn = await connect(port);
+    await conn.write(encoder.encode("x"));
+    await readUntil(conn, (t) => t === "x");
+    const ready = await notify.waitFor(/^READY=1$/m);
+    const first = await notify.waitFor(/^WATCHDOG=1$/m, 15000, ready + 1);
+    await notify.waitFor(/^WATCHDOG=1$/m, 15000, first + 1);
+    server.kill("SIGTERM");
+    conn.close();
+    assert.equal((await server.wait()).code, 0);
+  },
+});
+
+Deno.test({
+  name:
+    "systemd: modes that cannot serve a passed socket exit 64 naming why instead of listening elsewhere",
+  ignore: activateMissing,
+  async fn() {
+    const cases: [string[], RegExp][] = [
+      [[...task("tcpservd"), "--buggy"], /--buggy runs on Deno\.listen/],
+      [
+        [...task("tcpservd"), "--echo", "--fault", "delay ms=10"],
+        /--fault runs on Deno\.listen/,
+      ],
+      [[...task("tcpservd"), "-w", "2"], /-w N: each worker opens its own/],
+      [
+        [...task("iotcpd"), "-n", "1"],
+        /iotcpd cannot serve the 1 socket\(s\) systemd passed/,
+      ],
+    ];
+    for (const [command, pattern] of cases) {
+      const port = freePort();
+      await using proc = await activate(command, { port, name: "x" });
+      const conn = await connect(port);
+      try {
+        const status = await proc.wait();
+        assert.equal(status.code, 64, proc.stderr);
+        assert.match(proc.stderr, pattern);
+        assert.match(proc.stderr, /socket activation/);
+      } finally {
+        conn.close();
+      }
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "systemd: a passed socket that is not a listening TCP socket is refused clearly (UDP, /dev/null)",
+  ignore: activateMissing,
+  async fn() {
+    const port = freePort();
+    await using udp = await activate([...task("tcpservd"), "--echo"], {
+      port,
+      name: "dgram",
+      datagram: true,
+    });
+    // The first datagram makes systemd-socket-activate start the command.
+    const sender = dgram.createSocket("udp4");
+    try {
+      await new Promise<void>((resolve, reject) =>
+        sender.send(
+          "wake",
+          port,
+          "127.0.0.1",
+          (error) => error ? reject(error) : resolve(),
+        )
+      );
+    } finally {
+      sender.close();
+    }
+    assert.equal((await udp.wait()).code, 64);
+    assert.match(
+      udp.stderr,
+      /fd 3 \("dgram"\) from LISTEN_FDS is not a listening TCP socket: it is a UDP socket \(IPv4\)/,
+    );
+
+    await using file = startWithEnv(
+      "LISTEN_PID=$$ LISTEN_FDS=1",
+      [...task("takeover"), "server"],
+      "3</dev/null",
+    );
+    assert.equal((await file.wait()).code, 64);
+    assert.match(
+      file.stderr,
+      /fd 3 \("unknown"\) from LISTEN_FDS is not a listening TCP socket: it is not a socket/,
+    );
+  },
+});
+
+Deno.test("systemd: a malformed LISTEN_FDS or LISTEN_FDNAMES is a clear error", async () => {
+  const cases: [string, string[], RegExp][] = [
+    [
+      "LISTEN_PID=$$ LISTEN_FDS=abc",
+      [...task("tcpservd"), "--echo"],
+      /Invalid LISTEN_FDS "abc"/,
+    ],
+    [
+      "LISTEN_PID=$$ LISTEN_FDS=2 LISTEN_FDNAMES=one",
+      [...task("takeover"), "server"],
+      /Invalid LISTEN_FDNAMES "one": 1 names for LISTEN_FDS=2/,
+    ],
+    [
+      "LISTEN_PID=$$ LISTEN_FDS=-1",
+      [...task("iotcpd")],
+      /Invalid LISTEN_FDS "-1"/,
+    ],
+  ];
+  for (const [env, command, pattern] of cases) {
+    await using proc = startWithEnv(env, command);
+    assert.equal((await proc.wait()).code, 64, proc.stderr);
+    assert.match(proc.stderr, pattern);
+  }
+});
+
+Deno.test("systemd: LISTEN_PID of another process is ignored: tcpservd listens itself", async () => {
+  await using server = startWithEnv("LISTEN_PID=1 LISTEN_FDS=1", [
+    ...task("tcpservd"),
+    "--echo",
+    "-a",
+    "127.0.0.1",
+    "-p",
+    "0",
+  ]);
+  const match = await server.waitForLine(/listening on 127\.0\.0\.1:(\d+)/);
+  const port = Number(match[1]);
+  assert.notEqual(port, 0);
+  assert.doesNotMatch(server.stderr, /socket activation/);
+  using conn = await connect(port);
+  await conn.write(encoder.encode("own listener"));
+  assert.equal(
+    (await readUntil(conn, (t) => t.length >= 12)).text,
+    "own listener",
+  );
+  assert.deepEqual(await listeningPorts(server.pid), [port]);
+});
+
+Deno.test("systemd: iotcpd notifies READY and STOPPING, and its daemons see none of the systemd variables", async () => {
+  await using notify = await NotifyListener.create();
+  const script = `${notify.path}.sh`;
+  await Deno.writeTextFile(
+    script,
+    `#!/bin/sh
+while read -r line; do
+  echo "NOTIFY_SOCKET=\${NOTIFY_SOCKET-unset} LISTEN_FDS=\${LISTEN_FDS-unset} LISTEN_PID=\${LISTEN_PID-unset} LISTEN_FDNAMES=\${LISTEN_FDNAMES-unset} WATCHDOG_USEC=\${WATCHDOG_USEC-unset}"
+done
+`,
+    { mode: 0o755 },
+  );
+  await using iotcpd = startWithEnv(
+    `NOTIFY_SOCKET=${notify.path} WATCHDOG_USEC=60000000 LISTEN_PID=1 LISTEN_FDS=1 LISTEN_FDNAMES=x`,
+    [...task("iotcpd"), "-n", "1", "-d", script, "-i", "127.0.0.1", "-p", "0"],
+  );
+  const match = await iotcpd.waitForLine(/listening on 127\.0\.0\.1:(\d+)/);
+  const ready = await notify.waitFor(/^READY=1$/m);
+  assert.match(
+    notify.messages[ready]!,
+    new RegExp(`STATUS=serving on 127\\.0\\.0\\.1:${match[1]}`),
+  );
+  const conn = await connect(Number(match[1]));
+  await conn.write(encoder.encode("env\n"));
+  assert.equal(
+    await readToEnd(conn),
+    "NOTIFY_SOCKET=unset LISTEN_FDS=unset LISTEN_PID=unset LISTEN_FDNAMES=unset WATCHDOG_USEC=unset\n",
+  );
+  conn.close();
+  iotcpd.kill("SIGTERM");
+  await notify.waitFor(/^STOPPING=1$/m, 15000, ready + 1);
+  assert.equal((await iotcpd.wait()).code, 0);
+});
