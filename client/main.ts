@@ -137,6 +137,11 @@ async function runCommands(
 
 /** Runs tcpcli with the given arguments; resolves to the exit code. */
 export async function main(args: string[]): Promise<number> {
+  if (args[0] === "soak") {
+    // Loaded on demand: the probe must not pay for the load generator.
+    const { soakMain } = await import("./soak.ts");
+    return await soakMain(args.slice(1));
+  }
   const cli = commandPrologue({
     name: "tcpcli",
     usage: TCPCLI_USAGE,

@@ -50,4 +50,13 @@ Deno.test("tcpcli's static module graph has no node: or npm: import", async () =
   // The walk really covered the probe (a broken walk would pass vacuously).
   assert.ok(via.size > 20, `only ${via.size} modules reached`);
   assert.ok([...via.keys()].some((s) => s.endsWith("/client/probe.ts")));
+  // The load generator is imported on demand only, by `tcpcli soak`.
+  const soak = [...via.keys()].filter((s) =>
+    /\/client\/soak[^/]*\.ts$/.test(s)
+  );
+  assert.deepEqual(soak, []);
+  const dynamic = bySpecifier.get(root)?.dependencies?.find((d) =>
+    d.code?.specifier.endsWith("/client/soak.ts")
+  );
+  assert.equal(dynamic?.isDynamic, true, "main.ts imports soak.ts dynamically");
 });

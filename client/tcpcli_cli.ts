@@ -14,6 +14,7 @@ import { PROBE_FORMATS, type ProbeFormat } from "./probe_format.ts";
 /** The usage text printed by `--help` and after a usage error. */
 export const TCPCLI_USAGE = `USAGE:
   tcpcli [OPTIONS] HOST [PORT]
+  tcpcli soak [OPTIONS] HOST PORT   (load test; tcpcli soak --help)
 
   Probes a tcpservd (tcpkit's, or the original 1.0): connects, sends
   getstatus, exits with the health. Exit codes: 0 GOOD, 1 BAD,

@@ -180,3 +180,7 @@ Deno.test("TCPCLI_USAGE shows the synopsis and every long option", () => {
     assert.ok(TCPCLI_USAGE.includes(option), option);
   }
 });
+
+Deno.test("TCPCLI_USAGE points to tcpcli soak", () => {
+  assert.match(TCPCLI_USAGE, /tcpcli soak \[OPTIONS\] HOST PORT/);
+});

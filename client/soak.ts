@@ -1,0 +1,250 @@
+/**
+ * `tcpcli soak`: loads a server with steady traffic, optionally runs a
+ * command in the middle (a reload, a takeover, a failover), and reports what
+ * it cost the clients. Loaded by tcpcli's main only for `tcpcli soak`, so the
+ * probe never pays for it.
+ *
+ * @module
+ */
+import { commandPrologue, printErr, printOut } from "../common/mod.ts";
+import {
+  parseSoakArgs,
+  SOAK_ERROR_EXIT,
+  SOAK_USAGE,
+  type SoakCli,
+} from "./soak_cli.ts";
+import { runSoakLoad } from "./soak_load.ts";
+import {
+  EchoPayload,
+  LinePayload,
+  type SoakPayload,
+  tcpservdPayload,
+} from "./soak_payload.ts";
+import {
+  formatSummary,
+  type SoakDuringSummary,
+  summarize,
+} from "./soak_summary.ts";
+import type { SoakTimeline } from "./soak_timeline.ts";
+
+const encoder = new TextEncoder();
+
+/** The payload for the command line's mode; auto picks from the greeting. */
+function payloadFor(
+  cli: SoakCli,
+): SoakPayload | ((greeting: Uint8Array | null) => SoakPayload) {
+  switch (cli.mode) {
+    case "tcpservd":
+      return tcpservdPayload(cli.byNode, cli.send, cli.expect);
+    case "echo":
+      return new EchoPayload();
+    case "line":
+      return new LinePayload("line", cli.send!, cli.expect!, cli.byNode);
+    case "auto":
+      return (greeting) =>
+        greeting !== null && greeting[0] === 0x3e
+          ? tcpservdPayload(cli.byNode)
+          : new EchoPayload();
+  }
+}
+
+/** Says which permission is missing for what the command line asks, if any. */
+async function missingPermission(cli: SoakCli): Promise<string | undefined> {
+  if (cli.during !== undefined) {
+    const run = await Deno.permissions.query({ name: "run" });
+    if (run.state !== "granted") {
+      return "--during needs --allow-run (deno task soak grants it)";
+    }
+  }
+  for (
+    const [flag, path] of [
+      ["--json", cli.json],
+      ["--timeline-json", cli.timelineJson],
+      ["--report", cli.report],
+    ] as const
+  ) {
+    if (path === undefined || path === "-") continue;
+    const write = await Deno.permissions.query({ name: "write", path });
+    if (write.state !== "granted") {
+      return `${flag} ${path} needs --allow-write (deno task soak grants it)`;
+    }
+  }
+  return undefined;
+}
+
+/** The --during command: started at a time, its window marked on the timeline. */
+class DuringCommand {
+  readonly command: string;
+  startMs: number | null = null;
+  endMs: number | null = null;
+  exitCode: number | null = null;
+  #child: Deno.ChildProcess | undefined;
+  #done: Promise<void> = Promise.resolve();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #stopped = false;
+
+  constructor(command: string) {
+    this.command = command;
+  }
+
+  /** Starts CMD `atMs` after `t0`; its output goes to our stderr. */
+  schedule(t0: number, atMs: number, timeline: SoakTimeline): void {
+    const delay = Math.max(0, t0 + atMs - performance.now());
+    this.#timer = setTimeout(() => this.#start(t0, timeline), delay);
+  }
+
+  #start(t0: number, timeline: SoakTimeline): void {
+    this.#timer = undefined;
+    const startMs = performance.now() - t0;
+    try {
+      this.#child = new Deno.Command("sh", {
+        args: ["-c", this.command],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+    } catch (error) {
+      printErr(`tcpcli soak: cannot run --during command: ${error}\n`);
+      return;
+    }
+    this.startMs = startMs;
+    timeline.window = { start: startMs, end: undefined };
+    const child = this.#child;
+    const forward = async (stream: ReadableStream<Uint8Array>) => {
+      for await (const chunk of stream) await Deno.stderr.write(chunk);
+    };
+    this.#done = Promise.all([
+      child.status,
+      forward(child.stdout),
+      forward(child.stderr),
+    ]).then(([status]) => {
+      if (this.endMs === null) {
+        this.endMs = performance.now() - t0;
+        timeline.window!.end = this.endMs;
+      }
+      this.exitCode = status.signal === null ? status.code : null;
+    });
+    child.status.then(() => {
+      // The window ends when CMD exits, whatever its output still does.
+      if (this.endMs === null) {
+        this.endMs = performance.now() - t0;
+        timeline.window!.end = this.endMs;
+      }
+    });
+  }
+
+  /** At the end of the load: a CMD still running is stopped (SIGTERM). */
+  async finish(): Promise<void> {
+    clearTimeout(this.#timer);
+    if (this.#child !== undefined && this.endMs === null) {
+      try {
+        this.#child.kill("SIGTERM");
+      } catch { /* exited meanwhile */ }
+      this.#stopped = true;
+    }
+    await this.#done;
+    // Stopped by us: the window never closed on its own.
+    if (this.#stopped) {
+      this.endMs = null;
+      this.exitCode = null;
+    }
+  }
+
+  summary(): Omit<SoakDuringSummary, "phases"> {
+    return {
+      command: this.command,
+      startMs: this.startMs === null
+        ? null
+        : Math.round(this.startMs * 10) / 10,
+      endMs: this.endMs === null ? null : Math.round(this.endMs * 10) / 10,
+      exitCode: this.exitCode,
+    };
+  }
+}
+
+async function writeOutput(path: string, text: string): Promise<void> {
+  if (path === "-") {
+    await Deno.stdout.write(encoder.encode(text));
+    return;
+  }
+  await Deno.writeTextFile(path, text);
+}
+
+/** Runs `tcpcli soak ARGS`; resolves to the exit code. */
+export async function soakMain(args: string[]): Promise<number> {
+  const cli = commandPrologue({
+    name: "tcpcli soak",
+    usage: SOAK_USAGE,
+    parse: parseSoakArgs,
+  }, args);
+  if (typeof cli === "number") return cli;
+  const missing = await missingPermission(cli);
+  if (missing !== undefined) {
+    printErr(`tcpcli soak: ${missing}\n`);
+    return SOAK_ERROR_EXIT;
+  }
+  const messages = cli.count ??
+    Math.max(1, Math.floor((cli.durationMs * cli.rate) / 1000));
+  const during = cli.during === undefined
+    ? undefined
+    : new DuringCommand(cli.during);
+  const result = await runSoakLoad({
+    hostname: cli.hostname,
+    port: cli.port,
+    conns: cli.conns,
+    rate: cli.rate,
+    connectRate: cli.connectRate,
+    perConn: cli.perConn,
+    messages,
+    timeoutMs: cli.timeoutMs,
+    payload: payloadFor(cli),
+    byNode: cli.byNode,
+    onStart: (t0, timeline) => {
+      if (!cli.quiet) {
+        printErr(
+          `tcpcli soak: load started: ${cli.conns} connections, ${cli.rate} messages/s, ${messages} messages\n`,
+        );
+      }
+      during?.schedule(t0, cli.atMs, timeline);
+    },
+  });
+  if (!cli.quiet) printErr("tcpcli soak: load ended\n");
+  await during?.finish();
+  const summary = summarize(result, {
+    hostname: cli.hostname,
+    port: cli.port,
+    conns: cli.conns,
+    rate: cli.rate,
+    connectRate: cli.connectRate,
+    timeoutMs: cli.timeoutMs,
+    durationMs: cli.durationMs,
+    byNode: cli.byNode,
+  }, during?.summary() ?? null);
+  let code: number = summary.exitCode;
+  if (!cli.quiet) {
+    // stdout may carry JSON: the text then goes to stderr.
+    const text = formatSummary(summary);
+    if (cli.json === "-" || cli.timelineJson === "-") printErr(text);
+    else printOut(text);
+  }
+  const outputs: [string | undefined, () => string][] = [
+    [cli.json, () => `${JSON.stringify(summary)}\n`],
+    [
+      cli.timelineJson,
+      () =>
+        `${JSON.stringify({ stepMs: 100, steps: result.timeline.steps })}\n`,
+    ],
+  ];
+  for (const [path, render] of outputs) {
+    if (path === undefined) continue;
+    try {
+      await writeOutput(path, render());
+    } catch (error) {
+      printErr(
+        `tcpcli soak: cannot write ${path}: ${(error as Error).message}\n`,
+      );
+      code = SOAK_ERROR_EXIT;
+    }
+  }
+  return code;
+}

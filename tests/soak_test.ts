@@ -1,0 +1,222 @@
+/**
+ * `tcpcli soak` as users run it (`deno task soak`), against real servers:
+ * a tcpservd resetting 10 % of its connections with a fixed seed, a
+ * tcpservd killed mid-run, a `takeover -T` handover and an iotcpd SIGHUP.
+ */
+import assert from "node:assert/strict";
+import denoConfig from "../deno.json" with { type: "json" };
+import { CommandProcess, ServerProcess } from "./_helpers.ts";
+import {
+  openTempDir,
+  TAKEOVER_RUN,
+  TakeoverProcess,
+} from "./_takeover_helpers.ts";
+import { IotcpdProcess } from "./_iotcpd_helpers.ts";
+
+const SOAK_RUN = (denoConfig.tasks as Record<string, string>)["soak"]!
+  .split(/\s+/).slice(1);
+
+/** What the tests read from `--json -`. */
+interface Summary {
+  messages: number;
+  totals: {
+    sent: number;
+    answered: number;
+    opened: number;
+    refused: number;
+    reset: number;
+    timeout: number;
+    lost: number;
+    wrong: number;
+  };
+  failures: number;
+  exitCode: number;
+  mode: string;
+  during: {
+    startMs: number | null;
+    endMs: number | null;
+    exitCode: number | null;
+    phases: Record<string, Summary["totals"]>;
+  } | null;
+  nodes:
+    | { node: string; answers: number; firstMs: number; lastMs: number }[]
+    | null;
+}
+
+/** Starts `tcpcli soak ARGS --json -`. */
+function startSoak(args: string[]): CommandProcess {
+  return new CommandProcess([...SOAK_RUN, ...args, "--json", "-"]);
+}
+
+/** Waits for soak to end; returns its exit code, JSON summary and text summary (stderr). */
+async function finish(
+  soak: CommandProcess,
+  ms = 40000,
+): Promise<{ code: number; summary: Summary; text: string }> {
+  const status = await soak.wait(ms);
+  const line = soak.stdout.trim().split("\n").pop() ?? "";
+  let summary: Summary;
+  try {
+    summary = JSON.parse(line) as Summary;
+  } catch {
+    throw new Error(
+      `No JSON summary (exit ${status.code}):\n${soak.stdout}\n${soak.stderr}`,
+    );
+  }
+  return { code: status.code, summary, text: soak.stderr };
+}
+
+/** Runs soak to its end. */
+async function runSoak(args: string[]) {
+  await using soak = startSoak(args);
+  return await finish(soak);
+}
+
+Deno.test("soak counts tcpservd's seeded resets exactly, the same on every run", async () => {
+  const runs = [];
+  for (let round = 0; round < 2; round++) {
+    await using server = await ServerProcess.start([
+      "--fault",
+      "reset p=0.1 seed=1",
+    ]);
+    const run = await runSoak([
+      "--mode",
+      "tcpservd",
+      "--conns",
+      "30",
+      "--count",
+      "300",
+      "--rate",
+      "1000",
+      "--timeout",
+      "15000",
+      "127.0.0.1",
+      String(server.port),
+    ]);
+    server.kill("SIGTERM");
+    await server.wait();
+    const applied = server.lines.filter((l) =>
+      /fault reset .* applied to connection/.test(l)
+    ).length;
+    runs.push({ ...run, applied });
+  }
+  for (const run of runs) {
+    assert.equal(run.code, 1, run.text);
+    // Every reset the server did, soak saw, and nothing else went wrong.
+    assert.ok(run.applied > 0, "the seed resets some connections");
+    assert.equal(run.summary.totals.reset, run.applied, run.text);
+    assert.equal(run.summary.totals.opened, 30 + run.applied);
+    assert.equal(run.summary.totals.answered, 300);
+    assert.equal(run.summary.failures, run.applied);
+    assert.match(
+      run.text,
+      new RegExp(`LOST ${run.applied} \\(refused 0, reset ${run.applied},`),
+    );
+  }
+  assert.deepEqual(runs[0]!.summary.totals, runs[1]!.summary.totals);
+});
+
+Deno.test("soak reports the losses when the server is killed, and exits 1", async () => {
+  await using server = await ServerProcess.start([]);
+  await using soak = startSoak([
+    "--conns",
+    "10",
+    "--rate",
+    "200",
+    "--duration",
+    "3",
+    "--timeout",
+    "500",
+    "127.0.0.1",
+    String(server.port),
+  ]);
+  await soak.waitForLine(/load started/, 20000);
+  server.kill("SIGKILL");
+  await server.wait();
+  const { code, summary, text } = await finish(soak);
+  assert.equal(code, 1, text);
+  assert.equal(summary.mode, "tcpservd");
+  assert.ok(summary.totals.refused > 0, text);
+  assert.ok(summary.totals.timeout > 0, text);
+  assert.equal(
+    summary.failures,
+    summary.totals.refused + summary.totals.reset +
+      summary.totals.timeout + summary.totals.lost + summary.totals.wrong,
+  );
+  assert.match(text, /result: LOST \d+/);
+});
+
+Deno.test("soak loses nothing across a takeover -T handover", async () => {
+  await using dir = await openTempDir();
+  const path = `${dir.path}/takeover.sock`;
+  await using old = await TakeoverProcess.offering(path);
+  await using soak = startSoak([
+    "--mode",
+    "echo",
+    "--conns",
+    "20",
+    "--rate",
+    "400",
+    "--connect-rate",
+    "20",
+    "--duration",
+    "5",
+    "--timeout",
+    "10000",
+    "127.0.0.1",
+    String(old.port),
+  ]);
+  await soak.waitForLine(/load started/, 20000);
+  await using next = new TakeoverProcess([
+    ...TAKEOVER_RUN,
+    "server",
+    "-T",
+    path,
+  ]);
+  await next.waitForLine(/took over \d+ connections/, 30000);
+  assert.equal(soak.exited, undefined, "the handover came during the load");
+  assert.equal((await old.wait(30000)).code, 0);
+  const { code, summary, text } = await finish(soak);
+  assert.equal(summary.failures, 0, text);
+  assert.equal(code, 0);
+  assert.equal(summary.totals.answered, summary.messages);
+  assert.ok(summary.totals.opened > 20, "new connections were opened");
+});
+
+Deno.test("soak loses nothing across an iotcpd SIGHUP", async () => {
+  await using iotcpd = await IotcpdProcess.start([
+    "-n",
+    "4",
+    "--queue-timeout",
+    "20000",
+  ]);
+  await using soak = startSoak([
+    "--mode",
+    "echo",
+    "--per-conn",
+    "1",
+    "--conns",
+    "10",
+    "--rate",
+    "200",
+    "--duration",
+    "4",
+    "--timeout",
+    "10000",
+    "127.0.0.1",
+    String(iotcpd.port),
+  ]);
+  await soak.waitForLine(/load started/, 20000);
+  iotcpd.kill("SIGHUP");
+  await iotcpd.waitForLine(/SIGHUP: restarting the daemons/, 10000);
+  assert.equal(soak.exited, undefined, "the SIGHUP came during the load");
+  const { code, summary, text } = await finish(soak);
+  assert.equal(summary.failures, 0, text);
+  assert.equal(code, 0);
+  assert.equal(summary.totals.answered, summary.messages);
+  // One request per connection: every message had its own.
+  assert.ok(summary.totals.opened >= summary.messages, text);
+  const stats = await iotcpd.statistics();
+  assert.equal(stats.counters["daemon spawns"], 2 * 4, "the pool restarted");
+  assert.equal(stats.counters["queries replied"], summary.messages);
+});
