@@ -102,6 +102,14 @@ async function runServer(cli: ServerCli): Promise<number> {
     return ExitCode.USAGE;
   }
   const service = new SeqnumService({ logSeqnums: cli.logSeqnums });
+  // Loaded only with --metrics, so start-up without it does not pay for it.
+  const metricsModule = cli.metrics === undefined
+    ? undefined
+    : await import("./takeover_metrics.ts");
+  const metrics = metricsModule && new metricsModule.TakeoverMetrics();
+  const metricsHooks = metrics
+    ? { onEvent: metrics.onEvent.bind(metrics) }
+    : {};
   const maxConnections = cli.maxConns === undefined
     ? {}
     : { maxConnections: cli.maxConns };
@@ -128,6 +136,7 @@ async function runServer(cli: ServerCli): Promise<number> {
         timeoutMs: cli.handoverTimeoutMs,
         restore: (state) => service.restore(state),
         ...maxConnections,
+        ...metricsHooks,
       });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
@@ -160,6 +169,7 @@ async function runServer(cli: ServerCli): Promise<number> {
     server = TakeoverServer.adopt(activated.map((socket) => socket.fd), {
       handler: service.handler,
       ...maxConnections,
+      ...metricsHooks,
     });
   } else {
     try {
@@ -169,6 +179,7 @@ async function runServer(cli: ServerCli): Promise<number> {
         backlog: cli.backlog,
         handler: service.handler,
         ...maxConnections,
+        ...metricsHooks,
       });
     } catch (error) {
       log.error("cannot listen on {addr}: {error}", {
@@ -223,6 +234,33 @@ async function runServer(cli: ServerCli): Promise<number> {
       return ExitCode.OS_ERROR;
     }
   }
+  let metricsServer: { close(): Promise<void> } | undefined;
+  if (metricsModule && metrics && cli.metrics) {
+    metrics.watch(server, service);
+    try {
+      // After a takeover the old process may hold the address a moment longer.
+      metricsServer = cli.takeoverFrom === undefined
+        ? metricsModule.serveMetrics(cli.metrics, metrics.registry, "takeover")
+        : await metricsModule.serveMetricsAfterTakeover(
+          cli.metrics,
+          metrics.registry,
+          cli.handoverTimeoutMs,
+        );
+      // The new process takes the address over once this one has handed over.
+      metrics.onHandedOver = () => void metricsServer?.close();
+    } catch (error) {
+      log.error("cannot serve metrics on {addr}: {error}", {
+        addr: formatHostPort(cli.metrics.hostname, cli.metrics.port),
+        error: error instanceof Error ? error.message : String(error),
+      });
+      // Connections taken over are served on, without metrics.
+      if (cli.takeoverFrom === undefined) {
+        for (const cleanup of cleanups) cleanup();
+        await server.close();
+        return ExitCode.OS_ERROR;
+      }
+    }
+  }
   log.info(`listening on ${formatHostPort(hostname, port)}`);
   const serving = server.addrs.map((addr) =>
     formatHostPort(addr.hostname, addr.port)
@@ -234,6 +272,7 @@ async function runServer(cli: ServerCli): Promise<number> {
     ),
   );
   const outcome = await server.finished;
+  await metricsServer?.close();
   for (const cleanup of cleanups) cleanup();
   log.info("{outcome}: echoed {count} seqnums in this process", {
     outcome: outcome === "handed-over" ? "handed over, exiting" : "stopped",

@@ -13,6 +13,10 @@ import {
 } from "../common/mod.ts";
 import { type LogFormat, parseLogFormat } from "../logging/mod.ts";
 import { DEFAULT_HANDOVER_TIMEOUT_MS } from "./protocol.ts";
+import {
+  type MetricsAddress,
+  parseMetricsAddress,
+} from "../metrics/metrics_address.ts";
 
 /** The listen queue length unless `-b` says otherwise. */
 export const DEFAULT_BACKLOG = 511;
@@ -47,6 +51,10 @@ OPTIONS:
       --max-conns N           Connections served at once; at N, new ones
                               wait in the listen queue until one closes
                               (default: no limit)
+      --metrics HOST:PORT     Serve Prometheus metrics at http://HOST:PORT/metrics
+                              (port 0 picks one; "metrics on HOST:PORT" is
+                              logged); after a handover the new process takes
+                              the same address over
   -d, --debug                 Log debug records: connections, handover phases
       --log-seqnums           Log every seqnum, as the original did
                               ("[127.0.0.1]:57796 - seqnum:20"); implies -d
@@ -93,6 +101,8 @@ export interface ServerCli {
   handoverTimeoutMs: number;
   /** Most connections served at once (`undefined`: no limit). */
   maxConns: number | undefined;
+  /** Where to serve Prometheus metrics, if anywhere. */
+  metrics: MetricsAddress | undefined;
 }
 
 const OPTIONS = {
@@ -108,6 +118,7 @@ const OPTIONS = {
   takeover: { type: "string", short: "T" },
   "handover-timeout": { type: "string" },
   "max-conns": { type: "string" },
+  metrics: { type: "string" },
 } as const;
 
 function parsePath(name: string, text: string | undefined): string | undefined {
@@ -205,5 +216,8 @@ export function parseServerArgs(
         min: 1,
         max: 1 << 20,
       }),
+    metrics: values.metrics === undefined
+      ? undefined
+      : parseMetricsAddress(values.metrics),
   };
 }

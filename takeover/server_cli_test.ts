@@ -93,3 +93,20 @@ Deno.test("parseServerArgs() --max-conns: a positive integer, no limit by defaul
     );
   }
 });
+
+Deno.test("parseServerArgs() reads --metrics HOST:PORT and refuses a bad one", () => {
+  assert.equal(parseServerArgs(["-a", "::1", "-p", "0"]).metrics, undefined);
+  assert.deepEqual(
+    parseServerArgs(["-T", "/tmp/t.sock", "--metrics", "[::1]:0"]).metrics,
+    { hostname: "::1", port: 0 },
+  );
+  for (const bad of ["0", "::1:9100", "127.0.0.1:-1"]) {
+    assert.throws(
+      () => parseServerArgs(["-a", "::1", "-p", "0", "--metrics", bad]),
+      (e) =>
+        e instanceof UsageError &&
+        /Invalid value for --metrics/.test(e.message),
+      bad,
+    );
+  }
+});
