@@ -14,6 +14,7 @@ const MODULES = [
   "logging/mod.ts",
   "ffi/mod.ts",
   "net/mod.ts",
+  "metrics/mod.ts",
   "server/mod.ts",
   "client/mod.ts",
   "pool/mod.ts",
