@@ -60,7 +60,11 @@ export class ConnFaults {
   readonly #onApplied: ((fault: FaultSpec["name"]) => void) | undefined;
   #sent = 0;
 
-  /** @param onApplied Told of each fault when {@linkcode ConnFaults.announce} applies it. */
+  /**
+   * Creates an empty set of faults for one connection.
+   *
+   * @param onApplied Told of each fault when {@linkcode ConnFaults.announce} applies it.
+   */
   constructor(onApplied?: (fault: FaultSpec["name"]) => void) {
     this.#onApplied = onApplied;
   }

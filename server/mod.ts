@@ -34,6 +34,7 @@ export {
   type AgentResponderOptions,
 } from "./agent_responder.ts";
 export {
+  type CommandObserver,
   commandSession,
   type CommandSessionOptions,
   PROMPT,
