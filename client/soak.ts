@@ -89,8 +89,13 @@ class DuringCommand {
 
   /** Starts CMD `atMs` after `t0`; its output goes to our stderr. */
   schedule(t0: number, atMs: number, timeline: SoakTimeline): void {
-    const delay = Math.max(0, t0 + atMs - performance.now());
-    this.#timer = setTimeout(() => this.#start(t0, timeline), delay);
+    const delay = t0 + atMs - performance.now();
+    if (delay <= 0) {
+      this.#start(t0, timeline);
+      return;
+    }
+    // Timers may fire a little early: check again then.
+    this.#timer = setTimeout(() => this.schedule(t0, atMs, timeline), delay);
   }
 
   #start(t0: number, timeline: SoakTimeline): void {

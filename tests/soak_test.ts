@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import denoConfig from "../deno.json" with { type: "json" };
-import { CommandProcess, ServerProcess } from "./_helpers.ts";
+import { CommandProcess, runTcpcli, ServerProcess } from "./_helpers.ts";
 import {
   openTempDir,
   TAKEOVER_RUN,
@@ -116,9 +116,9 @@ Deno.test("soak counts tcpservd's seeded resets exactly, the same on every run",
   assert.deepEqual(runs[0]!.summary.totals, runs[1]!.summary.totals);
 });
 
-Deno.test("soak reports the losses when the server is killed, and exits 1", async () => {
+Deno.test("soak reports the losses when --during kills the server, all during or after it, and exits 1", async () => {
   await using server = await ServerProcess.start([]);
-  await using soak = startSoak([
+  const { code, summary, text } = await runSoak([
     "--conns",
     "10",
     "--rate",
@@ -127,23 +127,45 @@ Deno.test("soak reports the losses when the server is killed, and exits 1", asyn
     "3",
     "--timeout",
     "500",
+    "--during",
+    `kill -KILL ${server.pid}`,
+    "--at",
+    "1",
     "127.0.0.1",
     String(server.port),
   ]);
-  await soak.waitForLine(/load started/, 20000);
-  server.kill("SIGKILL");
-  await server.wait();
-  const { code, summary, text } = await finish(soak);
   assert.equal(code, 1, text);
   assert.equal(summary.mode, "tcpservd");
   assert.ok(summary.totals.refused > 0, text);
   assert.ok(summary.totals.timeout > 0, text);
+  const t = summary.totals;
   assert.equal(
     summary.failures,
-    summary.totals.refused + summary.totals.reset +
-      summary.totals.timeout + summary.totals.lost + summary.totals.wrong,
+    t.refused + t.reset + t.timeout + t.lost + t.wrong,
   );
   assert.match(text, /result: LOST \d+/);
+  // The window: kill ran at 1 s and exited at once.
+  const d = summary.during!;
+  assert.equal(d.exitCode, 0);
+  assert.ok(d.startMs! >= 1000 && d.endMs! >= d.startMs!, JSON.stringify(d));
+  assert.match(text, /during "kill -KILL \d+": from 1\.\d\d s to/);
+  // Nothing failed before the kill; everything after it did.
+  const failed = (c: Summary["totals"]) =>
+    c.refused + c.reset + c.timeout + c.lost + c.wrong;
+  assert.equal(failed(d.phases.before!), 0, text);
+  assert.ok(d.phases.before!.answered > 0, text);
+  assert.equal(d.phases.after!.answered, 0, text);
+  assert.equal(
+    failed(d.phases.during!) + failed(d.phases.after!),
+    summary.failures,
+  );
+  for (const key of Object.keys(t) as (keyof Summary["totals"])[]) {
+    assert.equal(
+      d.phases.before![key] + d.phases.during![key] + d.phases.after![key],
+      t[key],
+      key,
+    );
+  }
 });
 
 Deno.test("soak loses nothing across a takeover -T handover", async () => {
@@ -183,14 +205,14 @@ Deno.test("soak loses nothing across a takeover -T handover", async () => {
   assert.ok(summary.totals.opened > 20, "new connections were opened");
 });
 
-Deno.test("soak loses nothing across an iotcpd SIGHUP", async () => {
+Deno.test("soak loses nothing across an iotcpd SIGHUP sent by --during", async () => {
   await using iotcpd = await IotcpdProcess.start([
     "-n",
     "4",
     "--queue-timeout",
     "20000",
   ]);
-  await using soak = startSoak([
+  const { code, summary, text } = await runSoak([
     "--mode",
     "echo",
     "--per-conn",
@@ -203,20 +225,68 @@ Deno.test("soak loses nothing across an iotcpd SIGHUP", async () => {
     "4",
     "--timeout",
     "10000",
+    "--during",
+    `kill -HUP ${iotcpd.pid}`,
+    "--at",
+    "1.5",
     "127.0.0.1",
     String(iotcpd.port),
   ]);
-  await soak.waitForLine(/load started/, 20000);
-  iotcpd.kill("SIGHUP");
   await iotcpd.waitForLine(/SIGHUP: restarting the daemons/, 10000);
-  assert.equal(soak.exited, undefined, "the SIGHUP came during the load");
-  const { code, summary, text } = await finish(soak);
   assert.equal(summary.failures, 0, text);
   assert.equal(code, 0);
   assert.equal(summary.totals.answered, summary.messages);
+  assert.equal(summary.during?.exitCode, 0);
+  assert.ok(summary.during!.startMs! >= 1500);
+  assert.ok(summary.during!.phases.after!.answered > 0, "load after the HUP");
+  assert.match(text, /result: nothing lost \(exit 0\)/);
   // One request per connection: every message had its own.
   assert.ok(summary.totals.opened >= summary.messages, text);
   const stats = await iotcpd.statistics();
   assert.equal(stats.counters["daemon spawns"], 2 * 4, "the pool restarted");
   assert.equal(stats.counters["queries replied"], summary.messages);
+});
+
+Deno.test("soak: bad flags exit 64; --during without --allow-run exits 2 and says why", async () => {
+  const usage = await runTcpcli(["soak", "--rate", "0", "127.0.0.1", "1"]);
+  assert.equal(usage.code, 64);
+  assert.match(usage.stderr, /Invalid value for --rate/);
+  assert.match(usage.stderr, /tcpcli soak \[OPTIONS\] HOST PORT/);
+  const denied = await runTcpcli([
+    "soak",
+    "--during",
+    "true",
+    "127.0.0.1",
+    "1",
+  ]);
+  assert.equal(denied.code, 2);
+  assert.match(denied.stderr, /--during needs --allow-run/);
+});
+
+Deno.test("soak stops a --during command that outlives the load and says so", async () => {
+  await using server = await ServerProcess.start(["--echo"]);
+  const { code, summary, text } = await runSoak([
+    "--mode",
+    "echo",
+    "--rate",
+    "50",
+    "--duration",
+    "1",
+    "--during",
+    "exec sleep 30",
+    "--at",
+    "0.2",
+    "127.0.0.1",
+    String(server.port),
+  ]);
+  assert.equal(code, 0, text);
+  assert.equal(summary.failures, 0);
+  assert.equal(summary.during?.endMs, null);
+  assert.equal(summary.during?.exitCode, null);
+  assert.ok(summary.during!.startMs! >= 200);
+  assert.match(
+    text,
+    /during "exec sleep 30": from 0\.2\d s \(still running at the end, stopped\)/,
+  );
+  assert.equal(summary.during!.phases.after!.sent, 0);
 });
