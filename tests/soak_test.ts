@@ -261,6 +261,24 @@ Deno.test("soak: bad flags exit 64; --during without --allow-run exits 2 and say
   ]);
   assert.equal(denied.code, 2);
   assert.match(denied.stderr, /--during needs --allow-run/);
+  // An output that cannot be written: exit 2, whatever the load did.
+  await using unwritable = new CommandProcess([
+    ...SOAK_RUN,
+    "--duration",
+    "0.2",
+    "--timeout",
+    "200",
+    "--json",
+    "/nonexistent-soak-dir/summary.json",
+    "127.0.0.1",
+    "1",
+  ]);
+  assert.equal((await unwritable.wait(20000)).code, 2);
+  assert.match(
+    unwritable.stderr,
+    /cannot write \/nonexistent-soak-dir\/summary\.json/,
+  );
+  assert.match(unwritable.stdout, /result: LOST/);
 });
 
 Deno.test("soak stops a --during command that outlives the load and says so", async () => {
@@ -289,4 +307,68 @@ Deno.test("soak stops a --during command that outlives the load and says so", as
     /during "exec sleep 30": from 0\.2\d s \(still running at the end, stopped\)/,
   );
   assert.equal(summary.during!.phases.after!.sent, 0);
+});
+
+Deno.test("soak --json FILE and --timeline-json FILE write the summary and the 100 ms steps", async () => {
+  await using server = await ServerProcess.start(["--echo"]);
+  const dir = await Deno.makeTempDir({ prefix: "soak-json-" });
+  try {
+    await using soak = new CommandProcess([
+      ...SOAK_RUN,
+      "--mode",
+      "echo",
+      "--conns",
+      "4",
+      "--rate",
+      "400",
+      "--count",
+      "400",
+      "--json",
+      `${dir}/summary.json`,
+      "--timeline-json",
+      `${dir}/timeline.json`,
+      "127.0.0.1",
+      String(server.port),
+    ]);
+    assert.equal((await soak.wait(30000)).code, 0, soak.stderr);
+    // The text summary stays on stdout when no JSON goes there.
+    assert.match(soak.stdout, /sent 400, answered 400/);
+    const summary = JSON.parse(
+      await Deno.readTextFile(`${dir}/summary.json`),
+    ) as Summary & {
+      histogram: { count: number }[];
+      latencyMs: { p50: number; max: number };
+    };
+    assert.equal(summary.messages, 400);
+    assert.equal(summary.totals.answered, 400);
+    assert.equal(summary.exitCode, 0);
+    assert.equal(summary.histogram.reduce((n, b) => n + b.count, 0), 400);
+    assert.ok(summary.latencyMs.p50 <= summary.latencyMs.max);
+    const timeline = JSON.parse(
+      await Deno.readTextFile(`${dir}/timeline.json`),
+    ) as {
+      stepMs: number;
+      steps: (Summary["totals"] & {
+        t: number;
+        p50: number;
+        p99: number;
+        max: number;
+      })[];
+    };
+    assert.equal(timeline.stepMs, 100);
+    // 400 messages at 400/s: one second of load, in ten steps or a few more.
+    assert.ok(timeline.steps.length >= 10, String(timeline.steps.length));
+    timeline.steps.forEach((step, i) => assert.equal(step.t, i * 100));
+    const sum = (key: "sent" | "answered") =>
+      timeline.steps.reduce((n, s) => n + s[key], 0);
+    assert.equal(sum("sent"), 400);
+    assert.equal(sum("answered"), 400);
+    for (const step of timeline.steps) {
+      if (step.answered > 0) {
+        assert.ok(step.p50 > 0 && step.p50 <= step.p99 && step.p99 <= step.max);
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
