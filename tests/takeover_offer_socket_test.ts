@@ -5,7 +5,8 @@
  * once, and a huge frame is refused from its header without the memory.
  */
 import assert from "node:assert/strict";
-import { CommandProcess, within } from "./_helpers.ts";
+import { CommandProcess, waitFor, within } from "./_helpers.ts";
+import { MAX_WAITING_ASKERS } from "../takeover/protocol.ts";
 import {
   FIXTURE_RUN,
   openTempDir,
@@ -99,6 +100,61 @@ Deno.test("takeover: silent and slow askers on the offer socket hold up no real 
       /sent no hello within 1000 ms$/.test(line)
     );
     assert.equal(dropped.length, askers.length, server.stderr);
+  } finally {
+    for (const conn of askers) conn.close();
+  }
+});
+
+/** The accept queue of the Unix listener at `path` (Recv-Q in `ss -xl`). */
+async function unixAcceptQueue(path: string): Promise<number | undefined> {
+  const out = await new Deno.Command("ss", { args: ["-xlnH"] }).output();
+  for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
+    const fields = line.trim().split(/\s+/);
+    // Netid State Recv-Q Send-Q Local-Address Port Peer ...
+    // The socket was bound at a temporary name, then renamed into place.
+    const bound = fields[4] ?? "";
+    if (bound === path || bound.startsWith(`${path}.`)) {
+      return Number(fields[2]);
+    }
+  }
+  return undefined;
+}
+
+Deno.test(`takeover: at most ${MAX_WAITING_ASKERS} askers are talked to at once; the rest wait in the queue, then get their turn`, async () => {
+  await using dir = await openTempDir();
+  const path = `${dir.path}/takeover.sock`;
+  await using server = await startOffering(path);
+  const extra = 6;
+  const askers: Deno.Conn[] = [];
+  try {
+    for (let i = 0; i < MAX_WAITING_ASKERS + extra; i++) {
+      // The listen queue holds 16: a connect finding it full is retried
+      // once the server has accepted more.
+      askers.push(
+        await waitFor(async () => {
+          try {
+            return await Deno.connect({ transport: "unix", path });
+          } catch (error) {
+            if (error instanceof Deno.errors.WouldBlock) return undefined;
+            throw error;
+          }
+        }, { what: `a place in the queue for asker ${i + 1}`, intervalMs: 5 }),
+      );
+    }
+    // The server took its fill; the others stay in the listen queue.
+    await waitFor(async () => (await unixAcceptQueue(path)) === extra, {
+      what: `${extra} askers left in the accept queue`,
+    });
+    // Once the first ones' hellos are overdue, the queued ones are served.
+    await waitFor(
+      () =>
+        server.lines.filter((line) => /sent no hello within/.test(line))
+          .length === askers.length,
+      { what: "every asker dropped in turn", ms: 15000, intervalMs: 100 },
+    );
+    assert.equal(await unixAcceptQueue(path), 0);
+    for (const conn of askers) await readsEof(conn, 5000);
+    assert.equal(server.exited, undefined, "the server still runs");
   } finally {
     for (const conn of askers) conn.close();
   }
