@@ -160,7 +160,8 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
   const metricsModule = cli.metrics === undefined
     ? undefined
     : await import("./server_metrics.ts");
-  const metrics = metricsModule && new metricsModule.TcpservdMetrics();
+  const metrics = metricsModule &&
+    new metricsModule.TcpservdMetrics({ commands: !cli.echo && !cli.buggy });
   try {
     if (cli.sharedState !== undefined) {
       shared = SharedMemory.open(cli.sharedState, 4);
@@ -222,7 +223,11 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
     metrics.watch({
       server: server.server,
       ...(cli.echo || cli.buggy ? {} : { state: server.state }),
-      faults,
+      // The epoll engine (the echo default) cannot inject faults: no series.
+      ...(cli.echo && (cli.engine ?? (cli.faults.length ? "deno" : "epoll")) ===
+          "epoll"
+        ? {}
+        : { faults }),
     });
     try {
       metricsServer = metricsModule.serveMetrics(

@@ -26,7 +26,7 @@ export interface TcpservdMetricsSources {
   server: ListeningServer;
   /** The health state (the command mode's); none: no health series. */
   state?: HealthState;
-  /** The server's faults; none: no fault series. */
+  /** The server's faults (not with the epoll engine); none: no fault series. */
   faults?: FaultSet;
 }
 
@@ -37,13 +37,18 @@ export interface TcpservdMetricsSources {
 export class TcpservdMetrics implements CommandObserver {
   /** Every series, for the endpoint. */
   readonly registry: Registry = new Registry();
-  readonly #commands: Counter;
-  readonly #loopsStarted: Counter;
-  readonly #loopsRunning: Gauge;
+  readonly #commands: Counter | undefined;
+  readonly #loopsStarted: Counter | undefined;
+  readonly #loopsRunning: Gauge | undefined;
   #faultsApplied: Counter | undefined;
 
-  constructor() {
+  /**
+   * @param options.commands The command mode: count commands and startloops
+   * (echo and buggy modes have neither). @default {true}
+   */
+  constructor(options: { commands?: boolean } = {}) {
     registerProcessMetrics(this.registry);
+    if (options.commands === false) return;
     this.#commands = this.registry.counter({
       name: "tcpservd_commands",
       help:
@@ -62,13 +67,13 @@ export class TcpservdMetrics implements CommandObserver {
 
   /** Counts a command by name. */
   command(name: string): void {
-    this.#commands.inc({ command: name });
+    this.#commands?.inc({ command: name });
   }
 
   /** Counts a startloop, and how many run. */
   loops(running: number, started: boolean): void {
-    if (started) this.#loopsStarted.inc();
-    this.#loopsRunning.set(running);
+    if (started) this.#loopsStarted?.inc();
+    this.#loopsRunning?.set(running);
   }
 
   /** Adds the series read from the server, its state and its faults. */

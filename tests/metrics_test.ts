@@ -180,6 +180,35 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "tcpservd --echo --metrics: connection series only (no commands, health or faults on the epoll engine)",
+  ignore: whyNoPromtool !== undefined,
+  fn: async () => {
+    await using server = await ServerProcess.start([
+      "--echo",
+      "--metrics",
+      "127.0.0.1:0",
+    ]);
+    const port = await metricsPort(server);
+    const conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: server.port,
+    });
+    try {
+      await conn.write(new TextEncoder().encode("ping\n"));
+      const buffer = new Uint8Array(16);
+      assert.equal(await conn.read(buffer), 5);
+      const body = await scrapeUntil(port, "tcpservd_connections_open", 1);
+      await promtoolCheck(body);
+      assert.equal(value(body, "tcpservd_connections_accepted_total"), 1);
+      assert.doesNotMatch(body, /tcpservd_(commands|health|faults|startloops)/);
+    } finally {
+      conn.close();
+    }
+  },
+});
+
 Deno.test("tcpservd --metrics: a bad address or -w is a usage error (64), a taken port an OS error (71)", async () => {
   using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const takenPort = (taken.addr as Deno.NetAddr).port;
