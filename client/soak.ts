@@ -23,9 +23,10 @@ import {
 import {
   formatSummary,
   type SoakDuringSummary,
+  type SoakSummary,
   summarize,
 } from "./soak_summary.ts";
-import type { SoakTimeline } from "./soak_timeline.ts";
+import { type SoakStep, type SoakTimeline, STEP_MS } from "./soak_timeline.ts";
 
 const encoder = new TextEncoder();
 
@@ -167,6 +168,16 @@ class DuringCommand {
   }
 }
 
+/** What --timeline-json writes: the steps and the --during window. */
+function timelineJson(summary: SoakSummary, steps: SoakStep[]): unknown {
+  const d = summary.during;
+  return {
+    stepMs: STEP_MS,
+    during: d === null ? null : { startMs: d.startMs, endMs: d.endMs },
+    steps,
+  };
+}
+
 async function writeOutput(path: string, text: string): Promise<void> {
   if (path === "-") {
     await Deno.stdout.write(encoder.encode(text));
@@ -236,8 +247,7 @@ export async function soakMain(args: string[]): Promise<number> {
     [cli.json, () => `${JSON.stringify(summary)}\n`],
     [
       cli.timelineJson,
-      () =>
-        `${JSON.stringify({ stepMs: 100, steps: result.timeline.steps })}\n`,
+      () => `${JSON.stringify(timelineJson(summary, result.timeline.steps))}\n`,
     ],
   ];
   for (const [path, render] of outputs) {

@@ -348,6 +348,7 @@ Deno.test("soak --json FILE and --timeline-json FILE write the summary and the 1
       await Deno.readTextFile(`${dir}/timeline.json`),
     ) as {
       stepMs: number;
+      during: unknown;
       steps: (Summary["totals"] & {
         t: number;
         p50: number;
@@ -356,6 +357,7 @@ Deno.test("soak --json FILE and --timeline-json FILE write the summary and the 1
       })[];
     };
     assert.equal(timeline.stepMs, 100);
+    assert.equal(timeline.during, null);
     // 400 messages at 400/s: one second of load, in ten steps or a few more.
     assert.ok(timeline.steps.length >= 10, String(timeline.steps.length));
     timeline.steps.forEach((step, i) => assert.equal(step.t, i * 100));
