@@ -684,8 +684,10 @@ export class HandoverOffer {
 }
 
 /** What a handover has sent so far. */
-interface SentTally {
+export interface SentTally {
+  /** Batch frames sent. */
   batches: number;
+  /** Connections described so far. */
   connections: number;
   /** Bytes read but not yet answered, over the connections sent. */
   unreadBytes: number;
@@ -707,7 +709,7 @@ interface PhaseEnds {
  * most `room` of them, and at least one unless `room` is 0, until about
  * {@linkcode BATCH_TARGET_BYTES}. Ones that closed meanwhile are skipped.
  */
-function describeBatch(
+export function describeBatch(
   pending: readonly PausedConnection[],
   from: number,
   room: number,
