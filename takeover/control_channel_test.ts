@@ -4,10 +4,12 @@ import { LIBC_ENV } from "./_env_libc.ts";
 import { ControlChannel } from "./control_channel.ts";
 import {
   type ConnectionRecord,
+  MAX_FDS_PER_FRAME,
   MAX_REQUEST_FRAME_BYTES,
   toBase64,
 } from "./protocol.ts";
 import { TakeoverProtocolError } from "./takeover_error.ts";
+import { within } from "../tests/_helpers.ts";
 
 function connection(id: number, unread: Uint8Array): ConnectionRecord {
   return {
@@ -69,5 +71,39 @@ Deno.test("ControlChannel refuses a frame over its limit from the header, before
     assert.ok(receiver.bufferSize <= MAX_REQUEST_FRAME_BYTES + 8);
   } finally {
     LIBC_ENV.close(a);
+  }
+});
+
+function openFdCount(): number {
+  return [...Deno.readDirSync("/proc/self/fd")].length;
+}
+
+Deno.test("ControlChannel refuses fds that no frame announced past two frames' worth, and closes them", async () => {
+  await using reactor = Reactor.create();
+  const [a, b] = unixSocketPair();
+  const [spare, spareEnd] = unixSocketPair();
+  const before = openFdCount();
+  try {
+    const receiver = new ControlChannel(b, reactor, LIBC_ENV, "pid 9");
+    try {
+      // Three messages of one byte (never a whole header), each with
+      // MAX_FDS_PER_FRAME copies of one fd: more than two frames' worth.
+      const fds = new Array<number>(MAX_FDS_PER_FRAME).fill(spare);
+      for (let i = 0; i < 3; i++) {
+        assert.equal(LIBC_ENV.send(a, new Uint8Array([0]), fds), 1);
+      }
+      await assert.rejects(
+        within(5000, "the refusal", receiver.receive()),
+        (error: unknown) =>
+          error instanceof TakeoverProtocolError &&
+          /^pid 9 sent \d+ fds that no frame announced$/.test(error.message),
+      );
+    } finally {
+      receiver.close();
+    }
+    // Every fd received went with the channel (and its own socket too).
+    assert.equal(openFdCount(), before - 1);
+  } finally {
+    for (const fd of [a, spare, spareEnd]) LIBC_ENV.close(fd);
   }
 });
