@@ -226,11 +226,16 @@ export function formatSummary(s: SoakSummary): string {
   }
   if (s.nodes !== null) {
     lines.push("  replies per node:");
+    const start = s.during?.startMs ?? null;
     for (const n of s.nodes) {
+      // A failover's detection time: the bad node's last reply after CMD.
+      const after = start !== null && n.lastMs >= start
+        ? ` (${seconds(n.lastMs - start)} after --during started)`
+        : "";
       lines.push(
         `    ${n.node.padEnd(20)} ${pad(n.answers, 9)} replies, first ${
           seconds(n.firstMs)
-        }, last ${seconds(n.lastMs)}`,
+        }, last ${seconds(n.lastMs)}${after}`,
       );
     }
   }

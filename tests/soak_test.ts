@@ -5,7 +5,14 @@
  */
 import assert from "node:assert/strict";
 import denoConfig from "../deno.json" with { type: "json" };
-import { CommandProcess, runTcpcli, ServerProcess } from "./_helpers.ts";
+import {
+  CommandProcess,
+  ROOT,
+  runTcpcli,
+  ServerProcess,
+  taskArgs,
+  waitFor,
+} from "./_helpers.ts";
 import {
   openTempDir,
   TAKEOVER_RUN,
@@ -373,4 +380,151 @@ Deno.test("soak --json FILE and --timeline-json FILE write the summary and the 1
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+const HAPROXY = "/usr/sbin/haproxy";
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+/** Which node answers `hostname` on a new connection to `port`. */
+async function nodeBehind(port: number): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(new TextEncoder().encode("hostname\nquit\n"));
+    let text = "";
+    const buf = new Uint8Array(4096);
+    for (let i = 0; i < 100 && !/hostname:\[/.test(text); i++) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      text += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    return text.match(/hostname:\[([^\]]*)\]/)?.[1] ?? "";
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test({
+  name:
+    "soak --by-node through HAProxy: the BAD node's last reply, after --during setbad",
+  ignore: (() => {
+    try {
+      Deno.statSync(HAPROXY);
+      return false;
+    } catch {
+      // deno-lint-ignore no-console -- the reason a test is skipped must be seen
+      console.error(
+        `soak_test: skipping --by-node: no ${HAPROXY} (.ci/run installs haproxy)`,
+      );
+      return true;
+    }
+  })(),
+  fn: async () => {
+    const names = ["node1", "node2", "node3"];
+    const nodes: ServerProcess[] = [];
+    const dir = await Deno.makeTempDir({ prefix: "soak-haproxy-" });
+    let haproxy: CommandProcess | undefined;
+    try {
+      for (const name of names) {
+        nodes.push(
+          await ServerProcess.start(["--name", name, "--agent-port", "0"]),
+        );
+      }
+      const agents: number[] = [];
+      for (const node of nodes) {
+        agents.push(
+          Number((await node.waitForLine(/agent-check on \S+:(\d+)/))[1]),
+        );
+      }
+      const front = freePort();
+      const env = [
+        `HAPROXY_ADMIN_SOCKET=${dir}/admin.sock`,
+        "HAPROXY_LOG=stdout",
+        `TCPKIT_CHECKED_BIND=127.0.0.1:${front}`,
+        `TCPKIT_AGENT_BIND=127.0.0.1:${freePort()}`,
+        ...nodes.flatMap((node, i) => [
+          `TCPKIT_NODE${i + 1}=127.0.0.1:${node.port}`,
+          `TCPKIT_NODE${i + 1}_AGENT=${agents[i]}`,
+        ]),
+      ];
+      haproxy = new CommandProcess(
+        [...env, HAPROXY, "-db", "-f", `${ROOT}contrib/haproxy/haproxy.cfg`],
+        { command: "/usr/bin/env" },
+      );
+      // Every node UP: a few new connections reach all three.
+      await waitFor(async () => {
+        const seen = new Set<string>();
+        for (let i = 0; i < 6; i++) {
+          seen.add(await nodeBehind(front).catch(() => ""));
+        }
+        return names.every((n) => seen.has(n));
+      }, {
+        what: "haproxy sending to all three nodes",
+        ms: 20000,
+        intervalMs: 100,
+      });
+      const setbad = [
+        Deno.execPath(),
+        ...taskArgs("tcpcli"),
+        "-c",
+        "setbad",
+        "127.0.0.1",
+        String(nodes[1]!.port),
+      ].join(" ");
+      const { code, summary, text } = await runSoak([
+        "--by-node",
+        "--mode",
+        "tcpservd",
+        "--conns",
+        "12",
+        "--rate",
+        "300",
+        "--connect-rate",
+        "40",
+        "--duration",
+        "5",
+        "--timeout",
+        "10000",
+        "--during",
+        setbad,
+        "--at",
+        "1",
+        "127.0.0.1",
+        String(front),
+      ]);
+      assert.equal(code, 0, text);
+      assert.equal(summary.failures, 0, text);
+      const byName = new Map(summary.nodes!.map((n) => [n.node, n]));
+      assert.deepEqual([...byName.keys()].sort(), names, text);
+      const total = summary.nodes!.reduce((n, x) => n + x.answers, 0);
+      assert.equal(total, summary.totals.answered);
+      // node2 answered until HAProxy marked it DOWN and its connections
+      // were replaced; the others until the end.
+      const start = summary.during!.startMs!;
+      const bad = byName.get("node2")!;
+      // deno-lint-ignore no-console -- the measured detection time
+      console.log(
+        `node2's last reply came ${
+          ((bad.lastMs - start) / 1000).toFixed(2)
+        } s after --during setbad started`,
+      );
+      assert.ok(bad.lastMs > start, text);
+      for (const name of ["node1", "node3"]) {
+        assert.ok(byName.get(name)!.lastMs > bad.lastMs, text);
+      }
+      assert.match(
+        text,
+        /node2 +\d+ replies, first \d+\.\d\d s, last \d+\.\d\d s \(\d+\.\d\d s after --during started\)/,
+      );
+    } finally {
+      await haproxy?.[Symbol.asyncDispose]();
+      for (const node of nodes) await node[Symbol.asyncDispose]();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
