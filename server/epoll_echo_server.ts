@@ -377,8 +377,9 @@ export class EpollEchoServer extends PolicedServer {
     if (this.#conns.get(conn.fd) !== conn) return;
     this.#conns.delete(conn.fd);
     this.#reactor.unwatch(conn.fd);
-    this.#closeFd(conn.fd, byServer, reset);
+    // While the fd is still ours: the policy's log line names the peer.
     this.#policy.closed(conn);
+    this.#closeFd(conn.fd, byServer, reset);
     this.#finishIfDone();
   }
 
