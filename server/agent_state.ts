@@ -26,7 +26,11 @@ export class AgentState {
   /** The word sent while the health is BAD. */
   readonly badWord: AgentBadWord;
 
-  /** @param badWord What BAD reads as to the balancer. @default {"down"} */
+  /**
+   * Creates the settings: ready, no weight or maxconn sent.
+   *
+   * @param badWord What BAD reads as to the balancer.
+   */
   constructor(badWord: AgentBadWord = "down") {
     this.badWord = badWord;
   }

@@ -68,10 +68,12 @@ interface Node {
   agentPort: number;
 }
 
-async function startNodes(extra: string[] = []): Promise<Node[]> {
+async function startNodes(
+  extra: (name: string) => string[] = () => [],
+): Promise<Node[]> {
   const started = await Promise.allSettled(
     NODES.map((name) =>
-      ServerProcess.start(["--name", name, "--agent-port", "0", ...extra])
+      ServerProcess.start(["--name", name, "--agent-port", "0", ...extra(name)])
     ),
   );
   const servers = started.flatMap((r) =>
@@ -280,7 +282,7 @@ Deno.test("contrib/haproxy/haproxy.cfg is valid for haproxy -c", {
 
 Deno.test({
   name:
-    "HAProxy tcp-check (shipped config): a BAD node gets no new connections within fall x inter + inter, and comes back within rise x inter; the naive config waits for the check timeout",
+    "HAProxy tcp-check (shipped config): a BAD node gets no new connections within fall x inter + inter, and comes back within rise x inter; no log noise on the nodes",
   ignore: whyNoHaproxy !== undefined,
   async fn() {
     const shipped = Deno.readTextFileSync(CONFIG);
@@ -397,13 +399,15 @@ Deno.test({
 
 Deno.test({
   name:
-    "HAProxy agent-check: tcpservd's agent takes a BAD node out and back, drains a node (sessions kept, no new ones), and sets weight and maxconn",
+    "HAProxy agent-check: tcpservd's agent takes a BAD node out and back (down, or drain with --agent-bad drain), drains a node (sessions kept, no new ones), and sets weight and maxconn",
   ignore: whyNoHaproxy !== undefined,
   async fn() {
     const shipped = Deno.readTextFileSync(CONFIG);
     const { interMs, fall, rise } = checkTiming(shipped);
     const agentInterMs = Number(shipped.match(/agent-inter (\d+)ms/)![1]);
-    const nodes = await startNodes();
+    const nodes = await startNodes((name) =>
+      name === "node2" ? ["--agent-bad", "drain"] : []
+    );
     try {
       await using haproxy = new Haproxy(shipped, nodes);
       await haproxy.allUp();
@@ -442,6 +446,27 @@ Deno.test({
         up.stateMs <= rise * Math.max(interMs, agentInterMs) + agentInterMs +
             SLACK_MS,
         `${up.stateMs} ms`,
+      );
+
+      // --agent-bad drain: BAD drains node2 (HAProxy keeps it UP, sends it
+      // nothing new); GOOD makes it READY again.
+      const node2 = nodes[1]!;
+      await tell(node2, "setbad");
+      await waitFor(
+        async () =>
+          (await haproxy.stat("tcpservd_agent", "node2")).status ===
+            "DRAIN (agent)",
+        { what: "node2 in DRAIN while BAD", ms: 10000 },
+      );
+      assert.ok(!(await traffic(port, 9)).includes("node2"));
+      await tell(node2, "setgood");
+      await waitFor(
+        async () =>
+          (await haproxy.stat("tcpservd_agent", "node2")).status === "UP",
+        {
+          what: "node2 UP again",
+          ms: 10000,
+        },
       );
 
       // Drain: a session on node1 stays, new connections go elsewhere.
@@ -506,4 +531,31 @@ Deno.test({
       for (const node of nodes) await node.server[Symbol.asyncDispose]();
     }
   },
+});
+
+Deno.test("tcpservd refuses the agent commands where setgood is refused (--read-only), and answers agentstatus", async () => {
+  await using server = await ServerProcess.start([
+    "--read-only",
+    "--agent-port",
+    "0",
+  ]);
+  const conn = await session(server.port);
+  try {
+    for (
+      const line of ["setdrain", "setready", "setweight 5", "setmaxconn 1"]
+    ) {
+      const name = line.split(" ")[0];
+      assert.equal(
+        await ask(conn, line),
+        `ERR ${name} is not allowed: read-only server\n`,
+      );
+    }
+    assert.equal(await ask(conn, "agentstatus"), "Agent says up ready\n");
+    assert.equal(
+      await ask(conn, "setweight 300"),
+      "ERR setweight: PERCENT must be an integer from 0 to 256\n",
+    );
+  } finally {
+    conn.close();
+  }
 });
