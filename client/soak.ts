@@ -14,6 +14,7 @@ import {
   type SoakCli,
 } from "./soak_cli.ts";
 import { runSoakLoad } from "./soak_load.ts";
+import { renderReport } from "./soak_report.ts";
 import {
   EchoPayload,
   LinePayload,
@@ -250,6 +251,10 @@ export async function soakMain(args: string[]): Promise<number> {
       () => `${JSON.stringify(timelineJson(summary, result.timeline.steps))}\n`,
     ],
   ];
+  outputs.push([
+    cli.report,
+    () => renderReport(summary, result.timeline.steps),
+  ]);
   for (const [path, render] of outputs) {
     if (path === undefined) continue;
     try {

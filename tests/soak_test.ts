@@ -528,3 +528,189 @@ Deno.test({
     }
   },
 });
+
+const CHROMIUM = "/usr/bin/chromium";
+
+/** Runs headless Chromium on a page; its stdout and stderr. */
+async function chromium(
+  args: string[],
+  profile: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  await using browser = new CommandProcess([
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    `--user-data-dir=${profile}`,
+    "--enable-logging=stderr",
+    "--v=0",
+    ...args,
+  ], { command: CHROMIUM });
+  const status = await browser.wait(60000);
+  return { code: status.code, stdout: browser.stdout, stderr: browser.stderr };
+}
+
+/** Decodes an 8-bit RGB or RGBA, non-interlaced PNG into pixel counts per colour. */
+async function pngColours(png: Uint8Array): Promise<Map<string, number>> {
+  const view = new DataView(png.buffer, png.byteOffset, png.byteLength);
+  let width = 0, height = 0, channels = 0;
+  const idat: Uint8Array<ArrayBuffer>[] = [];
+  for (let at = 8; at < png.length;) {
+    const length = view.getUint32(at);
+    const type = new TextDecoder().decode(png.subarray(at + 4, at + 8));
+    const body = png.subarray(at + 8, at + 8 + length);
+    if (type === "IHDR") {
+      width = view.getUint32(at + 8);
+      height = view.getUint32(at + 12);
+      assert.equal(body[8], 8, "8-bit");
+      assert.equal(body[12], 0, "not interlaced");
+      channels = body[9] === 6 ? 4 : body[9] === 2 ? 3 : 0;
+      assert.ok(channels > 0, `colour type ${body[9]}`);
+    } else if (type === "IDAT") idat.push(body.slice());
+    at += 12 + length;
+  }
+  const stream = new Blob(idat).stream().pipeThrough(
+    new DecompressionStream("deflate"),
+  );
+  const raw = new Uint8Array(await new Response(stream).arrayBuffer());
+  const stride = width * channels;
+  assert.equal(raw.length, height * (stride + 1));
+  const counts = new Map<string, number>();
+  let previous = new Uint8Array(stride);
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)]!;
+    const line = raw.slice(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    for (let i = 0; i < stride; i++) {
+      const a = i >= channels ? line[i - channels]! : 0;
+      const b = previous[i]!;
+      const c = i >= channels ? previous[i - channels]! : 0;
+      let add = 0;
+      if (filter === 1) add = a;
+      else if (filter === 2) add = b;
+      else if (filter === 3) add = (a + b) >> 1;
+      else if (filter === 4) {
+        const p = a + b - c;
+        const pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+        add = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      }
+      line[i] = (line[i]! + add) & 0xff;
+    }
+    for (let x = 0; x < width; x++) {
+      const o = x * channels;
+      const hex = "#" + [line[o]!, line[o + 1]!, line[o + 2]!]
+        .map((v) => v.toString(16).padStart(2, "0")).join("");
+      counts.set(hex, (counts.get(hex) ?? 0) + 1);
+    }
+    previous = line;
+  }
+  return counts;
+}
+
+Deno.test({
+  name:
+    "soak --report draws the run in headless Chromium: series in the DOM, a picture, no console error",
+  ignore: (() => {
+    try {
+      Deno.statSync(CHROMIUM);
+      return false;
+    } catch {
+      // deno-lint-ignore no-console -- the reason a test is skipped must be seen
+      console.error(
+        `soak_test: skipping --report: no ${CHROMIUM} (.ci/run installs chromium)`,
+      );
+      return true;
+    }
+  })(),
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "soak-report-" });
+    try {
+      await using server = await ServerProcess.start(["--echo"]);
+      // A 0.4 s stall of the server (SIGSTOP, SIGCONT) with a 200 ms
+      // timeout: latency and time-outs in the window.
+      const { code, summary, text } = await runSoak([
+        "--mode",
+        "echo",
+        "--conns",
+        "5",
+        "--rate",
+        "300",
+        "--duration",
+        "2",
+        "--timeout",
+        "200",
+        "--during",
+        `kill -STOP ${server.pid}; sleep 0.4; kill -CONT ${server.pid}`,
+        "--at",
+        "0.6",
+        "--report",
+        `${dir}/report.html`,
+        "127.0.0.1",
+        String(server.port),
+      ]);
+      assert.equal(code, 1, text);
+      assert.ok(summary.totals.timeout > 0, text);
+      const page = `file://${dir}/report.html`;
+      const dom = await chromium(["--dump-dom", page], `${dir}/profile`);
+      assert.equal(dom.code, 0, dom.stderr);
+      // The page's script ran and drew every series over every step.
+      assert.match(dom.stdout, /<body data-drawn="10">/);
+      const paths = [...dom.stdout.matchAll(
+        /<path d="(M[^"]+)"[^>]*data-series="(\w+)" data-points="(\d+)"/g,
+      )];
+      assert.deepEqual(
+        paths.map((m) => m[2]).sort(),
+        [
+          "answered",
+          "lost",
+          "max",
+          "p50",
+          "p99",
+          "refused",
+          "reset",
+          "sent",
+          "timeout",
+          "wrong",
+        ],
+      );
+      for (const [, d, , points] of paths) {
+        assert.ok(Number(points) >= 20, points);
+        assert.equal(d!.split(/[ML]/).length - 1, Number(points));
+      }
+      assert.equal([...dom.stdout.matchAll(/data-window="during"/g)].length, 3);
+      assert.match(dom.stdout, /LOST \d+/);
+      const consoleLines = dom.stderr.split("\n").filter((l) =>
+        /CONSOLE/.test(l)
+      );
+      assert.deepEqual(
+        consoleLines,
+        [],
+        "no console message, no uncaught error",
+      );
+
+      const shot = await chromium([
+        "--hide-scrollbars",
+        `--screenshot=${dir}/report.png`,
+        "--window-size=1200,1100",
+        page,
+      ], `${dir}/profile`);
+      assert.equal(shot.code, 0, shot.stderr);
+      const colours = await pngColours(
+        await Deno.readFile(`${dir}/report.png`),
+      );
+      const total = [...colours.values()].reduce((n, c) => n + c, 0);
+      assert.equal(total, 1200 * 1100);
+      // Not blank: the series' own colours are painted, in lines, not only
+      // in their legend swatches (12 x 10 px).
+      for (const colour of ["#1f77b4", "#d62728", "#e377c2"]) {
+        assert.ok(
+          (colours.get(colour) ?? 0) > 200,
+          `${colour}: ${colours.get(colour)}`,
+        );
+      }
+      const white = colours.get("#ffffff") ?? 0;
+      assert.ok(white < total * 0.97, "more than text on white");
+      assert.ok(colours.size > 20, `${colours.size} colours`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
