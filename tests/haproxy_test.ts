@@ -178,6 +178,11 @@ class Haproxy implements AsyncDisposable {
   /** Waits until every server of both backends is UP (the checks passed). */
   async allUp(): Promise<void> {
     await waitFor(async () => {
+      if (this.process.exited) {
+        throw new Error(
+          `haproxy exited (${this.process.exited.code}):\n${this.process.stderr}\n${this.process.stdout}`,
+        );
+      }
       try {
         for (const backend of ["tcpservd_checked", "tcpservd_agent"]) {
           const states = await this.servers(backend);
