@@ -269,7 +269,29 @@ class CommandProtocol {
   /** The reply of a command answered at once; logs a change of state. */
   #immediate(conn: ServerConn, command: Command): string | undefined {
     const previous = this.#state.get();
+    const agent = this.#context.agent;
+    const agentBefore = agent?.line(this.#state);
     const reply = immediateReply(command, this.#context);
+    const agentNow = agent?.line(this.#state);
+    // What the balancer will be told changed by a command of its own.
+    if (
+      AGENT_CONTROL.has(command.name) && agentNow !== agentBefore &&
+      this.#state.get() === previous
+    ) {
+      const moreAgent = budget.tail("state");
+      if (moreAgent !== undefined) {
+        log.info(
+          "agent {previous} -> {line} (connection {id} from {peer}){more}",
+          {
+            previous: agentBefore?.trim(),
+            line: agentNow?.trim(),
+            id: conn.id,
+            peer: conn.peer,
+            more: moreAgent,
+          },
+        );
+      }
+    }
     const more = this.#state.get() !== previous
       ? budget.tail("state")
       : undefined;

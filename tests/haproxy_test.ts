@@ -492,6 +492,8 @@ Deno.test({
         assert.deepEqual(await tell(node1, "setdrain"), [
           "Agent says up drain\n",
         ]);
+        // The operator sees it in tcpservd's log.
+        await node1.server.waitForLine(/agent up ready -> up drain/, 5000);
         const drained = await waitFor(async () => {
           const row = (await haproxy.servers("tcpservd_agent")).get("node1")!;
           // The agent's drain: HAProxy's admin state DRAIN (bit 0x08/0x10).
