@@ -205,6 +205,14 @@ export async function soakMain(args: string[]): Promise<number> {
   const during = cli.during === undefined
     ? undefined
     : new DuringCommand(cli.during);
+  // Ctrl-C ends the schedule early and still reports; a second one quits.
+  const stop = new AbortController();
+  const onInterrupt = () => {
+    if (stop.signal.aborted) Deno.exit(130);
+    printErr("tcpcli soak: SIGINT: ending the load early (again to quit)\n");
+    stop.abort();
+  };
+  Deno.addSignalListener("SIGINT", onInterrupt);
   const result = await runSoakLoad({
     hostname: cli.hostname,
     port: cli.port,
@@ -216,6 +224,8 @@ export async function soakMain(args: string[]): Promise<number> {
     timeoutMs: cli.timeoutMs,
     payload: payloadFor(cli),
     byNode: cli.byNode,
+    stop: stop.signal,
+    onError: (message) => printErr(`tcpcli soak: ${message}\n`),
     onStart: (t0, timeline) => {
       if (!cli.quiet) {
         printErr(
@@ -225,6 +235,7 @@ export async function soakMain(args: string[]): Promise<number> {
       during?.schedule(t0, cli.atMs, timeline);
     },
   });
+  Deno.removeSignalListener("SIGINT", onInterrupt);
   if (!cli.quiet) printErr("tcpcli soak: load ended\n");
   await during?.finish();
   const summary = summarize(result, {

@@ -79,8 +79,8 @@ OPTIONS:
       --report FILE        Write a self-contained HTML page plotting the run
   -q, --quiet              No text summary
 
-  Failures are counted where they happen, except time-outs, lost messages
-  and wrong replies, which count at the time their message was due.
+  Failures count when they happen, except time-outs, which count at the
+  time their message was due. Ctrl-C ends the load early and still reports.
 
 EXAMPLE:
   tcpcli soak --conns 50 --rate 2000 --duration 20 \\

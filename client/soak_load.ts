@@ -44,6 +44,10 @@ export interface SoakLoadOptions {
   payload: SoakPayload | ((greeting: Uint8Array | null) => SoakPayload);
   /** Count replies per node. */
   byNode: boolean;
+  /** Ends the schedule early: what is due by then still counts. */
+  stop?: AbortSignal;
+  /** Told once per kind of unusual connection error (not refused or reset). */
+  onError?: (message: string) => void;
   /** Called once the load starts: its start (performance.now() ms) and timeline. */
   onStart?: (t0: number, timeline: SoakTimeline) => void;
 }
@@ -142,12 +146,11 @@ class Slot {
 const MSG_DONE = 2;
 const MSG_SENT = 1;
 
-/** Whether an error means the peer reset or broke the connection. */
-function isBroken(error: unknown): boolean {
+/** Whether an error is a plain reset, too common to report one by one. */
+function isReset(error: unknown): boolean {
   return error instanceof Deno.errors.ConnectionReset ||
     error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.ConnectionAborted ||
-    error instanceof Deno.errors.NotConnected;
+    error instanceof Deno.errors.ConnectionRefused;
 }
 
 /** Runs the load to its end and returns what it measured. */
@@ -180,6 +183,9 @@ class SoakEngine {
   #finished = false;
   #wake: (() => void) | undefined;
   #sendBuffer: Uint8Array;
+  readonly #noted = new Set<string>();
+  /** Messages in the schedule; cut short by `stop`. */
+  #total: number;
 
   constructor(options: SoakLoadOptions) {
     this.#o = options;
@@ -188,6 +194,12 @@ class SoakEngine {
     this.#state = new Uint8Array(options.messages);
     this.#msPerMessage = 1000 / options.rate;
     this.#sendBuffer = new Uint8Array(4096);
+    this.#total = options.messages;
+    options.stop?.addEventListener("abort", () => {
+      // No more messages fall due; those sent still get their answers.
+      this.#total = Math.min(this.#total, this.#next);
+      this.#wakeUp();
+    });
     if (typeof options.payload !== "function") this.#payload = options.payload;
   }
 
@@ -218,12 +230,12 @@ class SoakEngine {
     while (!this.#finished) {
       const now = this.#now();
       this.#tick(now);
-      if (this.#resolved >= o.messages && this.#next >= o.messages) break;
+      if (this.#resolved >= this.#total && this.#next >= this.#total) break;
       if (now > hardCap) {
         this.#giveUp(now);
         break;
       }
-      const wait = this.#next < o.messages
+      const wait = this.#next < this.#total
         ? Math.min(10, Math.max(1, this.#due(this.#next) - now))
         : 10;
       await new Promise<void>((resolve) => {
@@ -249,7 +261,7 @@ class SoakEngine {
       t0: this.#t0,
       startedAt,
       elapsedMs,
-      messages: o.messages,
+      messages: this.#total,
     };
   }
 
@@ -349,8 +361,9 @@ class SoakEngine {
       this.#read(slot, conn, generation, true);
       this.#flush(slot);
       resolve();
-    }, () => {
+    }, (error) => {
       if (slot.generation === generation && !this.#finished) {
+        this.#noteError(error);
         this.#timeline.count("refused", Math.max(0, this.#now()));
         slot.state = "down";
         slot.reopenAt = this.#now() + REOPEN_BACKOFF_MS;
@@ -385,11 +398,16 @@ class SoakEngine {
     slot.reopenAt = now + REOPEN_BACKOFF_MS;
   }
 
+  /**
+   * Message `index` failed. A time-out counts when the message was due (it
+   * is seen only `timeout` later); a loss or a wrong reply when it is seen.
+   */
   #fail(index: number, kind: "lost" | "timeout" | "wrong"): void {
     if (this.#state[index] === MSG_DONE) return;
     this.#state[index] = MSG_DONE;
     this.#resolved++;
-    this.#timeline.count(kind, this.#due(index));
+    const t = kind === "timeout" ? this.#due(index) : this.#now();
+    this.#timeline.count(kind, Math.max(0, t));
   }
 
   async #read(
@@ -408,12 +426,11 @@ class SoakEngine {
           n = await conn.read(buf);
         } catch (error) {
           if (slot.generation !== generation) return;
-          if (isBroken(error) || error instanceof Deno.errors.Interrupted) {
-            this.#broken(slot, "reset", this.#now());
-            return;
-          }
           if (error instanceof Deno.errors.BadResource) return; // We closed it.
-          throw error;
+          // Reset, broken pipe, or any other error: the connection is gone.
+          this.#noteError(error);
+          this.#broken(slot, "reset", this.#now());
+          return;
         }
         if (slot.generation !== generation) return;
         if (n === null) {
@@ -439,11 +456,30 @@ class SoakEngine {
         }
         this.#lines(slot, data);
         if (slot.generation !== generation) return;
-        if (this.#resolved >= this.#o.messages) this.#wakeUp();
+        if (this.#resolved >= this.#total) this.#wakeUp();
+      }
+    } catch (error) {
+      // Nothing may escape a reader: it would end the whole run.
+      if (slot.generation === generation) {
+        this.#noteError(error);
+        this.#broken(slot, "reset", this.#now());
       }
     } finally {
       onGreeting?.();
     }
+  }
+
+  /**
+   * Tells the user, once per kind, about an error that is not a plain
+   * refusal or reset (a name that does not resolve, no route to the host).
+   */
+  #noteError(error: unknown): void {
+    if (isReset(error)) return;
+    const text = error instanceof Error ? error.message : String(error);
+    const kind = error instanceof Error ? error.name : "error";
+    if (this.#noted.has(kind)) return;
+    this.#noted.add(kind);
+    this.#o.onError?.(`${kind}: ${text}`);
   }
 
   /** Runs the loop now rather than at its next timer (the end is near). */
@@ -473,7 +509,7 @@ class SoakEngine {
   #reopenNow(slot: Slot): void {
     this.#close(slot);
     slot.reopenAt = this.#now();
-    if (this.#next < this.#o.messages || slot.queue.length > 0) {
+    if (this.#next < this.#total || slot.queue.length > 0) {
       this.#open(slot);
     }
   }
@@ -540,7 +576,7 @@ class SoakEngine {
     // An echo of another message than the oldest one outstanding.
     if (index < this.#state.length && this.#state[index] === MSG_DONE) {
       this.#faults.duplicate++;
-      this.#timeline.count("wrong", this.#due(index));
+      this.#timeline.count("wrong", Math.max(0, now));
     } else if (slot.outstanding.remove(index)) {
       this.#faults.reordered++;
       this.#fail(index, "wrong");
@@ -611,7 +647,7 @@ class SoakEngine {
     const o = this.#o;
     // Messages now due go to their connection's queue.
     const first = this.#next;
-    while (this.#next < o.messages && this.#due(this.#next) <= now) {
+    while (this.#next < this.#total && this.#due(this.#next) <= now) {
       this.#slots[this.#next % o.conns]!.queue.push(this.#next);
       this.#next++;
     }
@@ -626,7 +662,7 @@ class SoakEngine {
     // Connection churn: replace the next connection in turn.
     while (now >= this.#nextChurn) {
       this.#nextChurn += 1000 / o.connectRate;
-      if (this.#next >= o.messages) continue;
+      if (this.#next >= this.#total) continue;
       const slot = this.#slots[this.#churnSlot]!;
       this.#churnSlot = (this.#churnSlot + 1) % o.conns;
       if (slot.state !== "up") continue;
@@ -666,7 +702,7 @@ class SoakEngine {
       }
       if (
         slot.state === "down" && now >= slot.reopenAt &&
-        (this.#next < this.#o.messages || slot.queue.length > 0)
+        (this.#next < this.#total || slot.queue.length > 0)
       ) {
         this.#open(slot);
       }

@@ -108,9 +108,8 @@ export class SoakTimeline {
 
   /**
    * The --during window once CMD started. An event is attributed when it is
-   * counted: at its time, or for time-outs, losses and wrong replies at the
-   * time its message was due, which is never after the count, so the window
-   * is known by then.
+   * counted: at its time, or for a time-out at the time its message was
+   * due, which is never after the count, so the window is known by then.
    */
   window: SoakWindow | undefined;
   /** The counters before, during and after the window. */
