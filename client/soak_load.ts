@@ -108,12 +108,9 @@ class IndexQueue {
     return index;
   }
 
-  /** Removes `index` from anywhere in the queue; false if it is not there. */
-  remove(index: number): boolean {
-    const at = this.#items.indexOf(index, this.#head);
-    if (at < 0) return false;
-    this.#items.splice(at, 1);
-    return true;
+  /** Whether `index` is in the queue. */
+  includes(index: number): boolean {
+    return this.#items.indexOf(index, this.#head) >= 0;
   }
 
   /** Empties the queue, returning what it held in order. */
@@ -135,6 +132,8 @@ class Slot {
   generation = 0;
   readonly queue = new IndexQueue();
   readonly outstanding = new IndexQueue();
+  /** Sent, overtaken by a later echo, not answered yet (echo mode). */
+  skipped: number[] = [];
   sentOnConn = 0;
   reopenAt = 0;
   writing = false;
@@ -391,7 +390,9 @@ class SoakEngine {
   #broken(slot: Slot, how: "reset" | "timeout", now: number): void {
     const t = Math.max(0, now);
     if (how === "reset") this.#timeline.count("reset", t);
-    for (const index of slot.outstanding.drain()) {
+    const owed = [...slot.skipped, ...slot.outstanding.drain()];
+    slot.skipped = [];
+    for (const index of owed) {
       this.#fail(index, how === "reset" ? "lost" : "timeout");
     }
     this.#close(slot);
@@ -553,33 +554,41 @@ class SoakEngine {
   }
 
   #reply(slot: Slot, line: Uint8Array, now: number): void {
-    if (slot.outstanding.length === 0) {
-      // A reply nobody asked for (or to a message already timed out).
-      this.#faults.unexpected++;
-      this.#timeline.count("wrong", Math.max(0, now));
-      return;
-    }
-    const expected = slot.outstanding.peek();
+    const expected = slot.outstanding.length > 0 ? slot.outstanding.peek() : -1;
     const verdict = this.#p.check(line, expected);
-    if (verdict.kind === "ok") {
+    if (verdict.kind === "ok" && expected >= 0) {
       slot.outstanding.shift();
       this.#answer(verdict.index, now, verdict.node);
       return;
     }
-    const index = verdict.index;
+    const index = verdict.kind === "ok" ? undefined : verdict.index;
     if (index === undefined || !(this.#p instanceof EchoPayload)) {
-      if (verdict.why === "corrupt") this.#faults.corrupt++;
-      else this.#faults.unexpected++;
-      this.#fail(slot.outstanding.shift(), "wrong");
+      if (verdict.kind === "wrong" && verdict.why === "corrupt") {
+        this.#faults.corrupt++;
+      } else this.#faults.unexpected++;
+      // The oldest message got this reply; with none, it is extra.
+      if (expected >= 0) this.#fail(slot.outstanding.shift(), "wrong");
+      else this.#timeline.count("wrong", Math.max(0, now));
       return;
     }
     // An echo of another message than the oldest one outstanding.
-    if (index < this.#state.length && this.#state[index] === MSG_DONE) {
-      this.#faults.duplicate++;
-      this.#timeline.count("wrong", Math.max(0, now));
-    } else if (slot.outstanding.remove(index)) {
+    const skippedAt = slot.skipped.indexOf(index);
+    if (skippedAt >= 0) {
+      // Overtaken earlier, here now: reordered.
+      slot.skipped.splice(skippedAt, 1);
       this.#faults.reordered++;
       this.#fail(index, "wrong");
+    } else if (index < this.#state.length && this.#state[index] === MSG_DONE) {
+      this.#faults.duplicate++;
+      this.#timeline.count("wrong", Math.max(0, now));
+    } else if (slot.outstanding.includes(index)) {
+      // A later message overtook older ones: they are set aside, to be
+      // found reordered if they come, timed out if they never do.
+      while (slot.outstanding.peek() !== index) {
+        slot.skipped.push(slot.outstanding.shift());
+      }
+      slot.outstanding.shift();
+      this.#answer(index, now);
     } else {
       this.#faults.unexpected++;
       this.#timeline.count("wrong", Math.max(0, now));
@@ -685,6 +694,13 @@ class SoakEngine {
         slot.queue.length > 0 && now > this.#due(slot.queue.peek()) + limit
       ) {
         this.#fail(slot.queue.shift(), "timeout");
+      }
+      if (slot.skipped.length > 0) {
+        slot.skipped = slot.skipped.filter((index) => {
+          if (now <= this.#due(index) + limit) return true;
+          this.#fail(index, "timeout");
+          return false;
+        });
       }
       if (
         slot.outstanding.length > 0 &&

@@ -737,3 +737,70 @@ Deno.test("soak: Ctrl-C (SIGINT) ends the load early and still reports", async (
   assert.equal(summary.totals.answered, summary.messages);
   assert.equal(summary.failures, 0);
 });
+
+Deno.test("soak --mode echo finds a duplicated, a corrupted, a reordered and a lost echo", async () => {
+  // A faulty echo server: message 5 twice, 10 corrupted, 21 before 20, 30 never.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served = (async () => {
+    const conn = await listener.accept();
+    const encoder = new TextEncoder();
+    let rest = "";
+    let held = "";
+    const buf = new Uint8Array(4096);
+    try {
+      for (let reads = 0; reads < 10000; reads++) {
+        const n = await conn.read(buf);
+        if (n === null) return;
+        rest += new TextDecoder().decode(buf.subarray(0, n));
+        const lines = rest.split("\n");
+        rest = lines.pop()!;
+        let out = "";
+        for (const line of lines) {
+          const index = Number(line.slice(1, 11));
+          if (index === 5) out += `${line}\n${line}\n`;
+          else if (index === 10) out += `${line.slice(0, -1)}~\n`;
+          else if (index === 20) held = `${line}\n`;
+          else if (index === 21) out += `${line}\n${held}`;
+          else if (index !== 30) out += `${line}\n`;
+        }
+        if (out !== "") await conn.write(encoder.encode(out));
+      }
+    } catch {
+      // soak closed the connection.
+    } finally {
+      conn.close();
+    }
+  })();
+  try {
+    const { code, summary, text } = await runSoak([
+      "--mode",
+      "echo",
+      "--conns",
+      "1",
+      "--count",
+      "50",
+      "--rate",
+      "1000",
+      "--timeout",
+      "1000",
+      "127.0.0.1",
+      String((listener.addr as Deno.NetAddr).port),
+    ]);
+    assert.equal(code, 1, text);
+    const s = summary as Summary & { wrongReplies: Record<string, number> };
+    assert.deepEqual(s.wrongReplies, {
+      corrupt: 1,
+      duplicate: 1,
+      reordered: 1,
+      unexpected: 0,
+    }, text);
+    assert.equal(s.totals.answered, 47, text);
+    assert.equal(s.totals.wrong, 3);
+    assert.equal(s.totals.timeout, 1);
+    assert.equal(s.failures, 4);
+    assert.match(text, /wrong 3 \(corrupt 1, duplicate 1, reordered 1\)/);
+  } finally {
+    listener.close();
+    await served;
+  }
+});
