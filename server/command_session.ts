@@ -51,29 +51,6 @@ export interface CommandObserver {
   loops(running: number, started: boolean): void;
 }
 
-// The agent commands change what the balancer sees, as setgood does: the
-// control rule treats them as setgood (same ranges, same read-only).
-const AGENT_CONTROL = new Set([
-  "setdrain",
-  "setready",
-  "setweight",
-  "setmaxconn",
-]);
-
-/** The control rule's refusal of a command, naming the command itself. */
-function controlRefusal(
-  control: ControlPolicy,
-  name: string,
-  peer: Deno.NetAddr,
-  conn: ServerConn,
-): string | undefined {
-  if (!AGENT_CONTROL.has(name)) return control.check(name, peer, conn);
-  return control.check("setgood", peer, conn)?.replace(
-    "setgood is",
-    `${name} is`,
-  );
-}
-
 /** What a command session needs to know about its server. */
 export interface CommandSessionOptions {
   /** The server-wide health state. */
@@ -273,11 +250,9 @@ class CommandProtocol {
     const agentBefore = agent?.line(this.#state);
     const reply = immediateReply(command, this.#context);
     const agentNow = agent?.line(this.#state);
-    // What the balancer will be told changed by a command of its own.
-    if (
-      AGENT_CONTROL.has(command.name) && agentNow !== agentBefore &&
-      this.#state.get() === previous
-    ) {
+    // What the balancer will be told changed, and not by a health change
+    // (logged below): an agent command did it.
+    if (agentNow !== agentBefore && this.#state.get() === previous) {
       const moreAgent = budget.tail("state");
       if (moreAgent !== undefined) {
         log.info(
@@ -354,8 +329,7 @@ class CommandProtocol {
         id: conn.id,
         command: command.name,
       });
-      const refusal = controlRefusal(
-        this.#control,
+      const refusal = this.#control.check(
         command.name,
         conn.conn.remoteAddr,
         conn,

@@ -1,14 +1,15 @@
 /**
  * Who may change a tcpservd: the commands that change its state
- * (`setbad`, `setgood`, `startloop`, `fault`) checked against the client's
- * address. Reading commands (`getstatus`, `hostname`, `version`, `help`,
+ * (`setbad`, `setgood`, `startloop`, `fault`, and the agent-check's
+ * `setdrain`, `setready`, `setweight`, `setmaxconn`) checked against the
+ * client's address. Reading commands (`getstatus`, `hostname`, `version`, `help`,
  * `quit`, echo) are open to every client.
  *
- * - Default: `fault` only from loopback; `setbad`, `setgood` and
- *   `startloop` from anyone, as the original's contract says.
- * - `controlFrom`: all four only from those ranges (loopback is not added:
- *   list it if the host's own clients need control).
- * - `readOnly`: all four refused, from everyone.
+ * - Default: `fault` only from loopback; the others from anyone, as the
+ *   original's contract says for `setbad`, `setgood` and `startloop`.
+ * - `controlFrom`: all of them only from those ranges (loopback is not
+ *   added: list it if the host's own clients need control).
+ * - `readOnly`: all of them refused, from everyone.
  */
 import { type Cidr, cidrContains, LOOPBACK } from "../common/cidr.ts";
 import { formatAddr, LogBudget } from "../common/mod.ts";
@@ -20,7 +21,15 @@ const log = tcpkitLogger("tcpservd");
 const budget = new LogBudget();
 
 /** The commands a policy decides on. */
-export type ControlCommand = "setbad" | "setgood" | "startloop" | "fault";
+export type ControlCommand =
+  | "setbad"
+  | "setgood"
+  | "startloop"
+  | "fault"
+  | "setdrain"
+  | "setready"
+  | "setweight"
+  | "setmaxconn";
 
 /** Options of {@linkcode ControlPolicy}. */
 export interface ControlPolicyOptions {
@@ -30,7 +39,17 @@ export interface ControlPolicyOptions {
   readOnly?: boolean;
 }
 
-const CONTROL = new Set<string>(["setbad", "setgood", "startloop", "fault"]);
+const CONTROL = new Set<string>([
+  "setbad",
+  "setgood",
+  "startloop",
+  "fault",
+  // What HAProxy's agent-check reports: a balancer acts on it as on health.
+  "setdrain",
+  "setready",
+  "setweight",
+  "setmaxconn",
+]);
 
 /** A tcpservd's control rule. */
 export class ControlPolicy {
@@ -108,9 +127,9 @@ export class ControlPolicy {
   describe(): string {
     if (this.#readOnly) return "read-only: no client may change state";
     if (this.#controlFrom === undefined) {
-      return "fault from loopback only; setbad, setgood, startloop from anyone";
+      return "fault from loopback only; setbad, setgood, startloop and the agent commands from anyone";
     }
-    return `setbad, setgood, startloop, fault from ${
+    return `setbad, setgood, startloop, fault and the agent commands from ${
       this.#controlFrom.map((r) => r.text).join(", ")
     } only`;
   }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseCidrList } from "../common/cidr.ts";
-import { ControlPolicy } from "./control_policy.ts";
+import { type ControlCommand, ControlPolicy } from "./control_policy.ts";
 
 Deno.test("ControlPolicy by default: fault from loopback only, the rest from anyone", () => {
   const policy = new ControlPolicy();
@@ -77,4 +77,21 @@ Deno.test("ControlPolicy.check() passes reading commands and refuses control one
     policy.check("fault", remote, conn),
     "ERR fault commands are not allowed from 192.0.2.7\n",
   );
+});
+
+Deno.test("ControlPolicy decides on the agent commands as on setgood", () => {
+  for (const command of ["setdrain", "setready", "setweight", "setmaxconn"]) {
+    assert.ok(ControlPolicy.isControl(command), command);
+    assert.equal(
+      new ControlPolicy().refusal(command as ControlCommand, "192.0.2.7"),
+      undefined,
+    );
+    assert.equal(
+      new ControlPolicy({ readOnly: true }).refusal(
+        command as ControlCommand,
+        "127.0.0.1",
+      ),
+      `ERR ${command} is not allowed: read-only server\n`,
+    );
+  }
 });

@@ -72,10 +72,11 @@ OPTIONS:
       --max-loops N          startloop commands running at once (default 8)
       --control-from CIDRS   Only clients in these ranges (comma-separated, e.g.
                              127.0.0.0/8,::1,192.0.2.0/24) may send setbad, setgood,
-                             startloop and fault (default: fault from loopback only,
-                             the others from anyone)
-      --read-only            Refuse setbad, setgood, startloop and fault from every
-                             client: a probe endpoint that is safe to expose
+                             startloop, fault and the agent's set commands (default:
+                             fault from loopback only, the others from anyone)
+      --read-only            Refuse setbad, setgood, startloop, fault and the agent's
+                             set commands from every client: a probe endpoint that
+                             is safe to expose
       --framing NAME         tcpkit (default: a reply and the next prompt in one
                              write) or original (every reply padded with NULs to
                              8192 bytes, so the original tcpcli 3.0, which reads
