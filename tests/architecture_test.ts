@@ -12,7 +12,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   common: [],
   ffi: [],
   logging: ["common"],
-  metrics: ["common"],
+  metrics: ["common", "logging"],
   net: ["common", "ffi", "logging"],
   client: ["common", "ffi", "logging"],
   pool: ["common", "ffi", "logging", "net", "metrics"],
