@@ -1,5 +1,7 @@
 /**
- * The connection policies every serving engine applies, in one place:
+ * The connection policies tcpkit's listeners apply, in one place (the
+ * `Deno.listen` engine and the epoll echo engine; the takeover server keeps
+ * its own, since its connections move between processes):
  * counting, refuse-or-pause at `maxConns`, retiring after `maxTotalConns`,
  * backing off after a failed accept, the idle sweep (with the reset of a
  * peer that reads nothing), and the drain deadline. An engine owns its
@@ -124,7 +126,13 @@ export class ListenerPolicy<C extends TrackedConn> {
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
 
-  /** Takes the limits (defaults filled in) and the engine's actions; starts the idle sweep. */
+  /**
+   * Takes the limits (defaults filled in) and the engine's actions; starts
+   * the idle sweep.
+   *
+   * @throws {RangeError} When a limit is negative, not a number, or (for
+   * the counts) not an integer.
+   */
   constructor(limits: ListenerLimits, actions: PolicyActions<C>) {
     this.maxConns = limits.maxConns ?? 10000;
     this.pauseAtLimit = limits.maxConnsPolicy === "pause";
@@ -133,6 +141,22 @@ export class ListenerPolicy<C extends TrackedConn> {
     this.drainTimeoutMs = limits.drainTimeoutMs ?? 10000;
     this.resetOnClose = limits.resetOnClose ?? false;
     this.refusalMessage = limits.refusalMessage ?? "ERR too many connections\n";
+    for (const name of ["maxConns", "maxTotalConns"] as const) {
+      const value = this[name];
+      if (!Number.isSafeInteger(value) || value < 0) {
+        throw new RangeError(
+          `Invalid ${name}: expected an integer >= 0 (0: no limit), got ${value}`,
+        );
+      }
+    }
+    for (const name of ["idleTimeoutMs", "drainTimeoutMs"] as const) {
+      const value = this[name];
+      if (!Number.isFinite(value) || value < 0) {
+        throw new RangeError(
+          `Invalid ${name}: expected a number of ms >= 0, got ${value}`,
+        );
+      }
+    }
     this.#actions = actions;
     const idle = this.idleTimeoutMs;
     if (idle > 0) {

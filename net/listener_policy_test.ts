@@ -147,3 +147,19 @@ Deno.test("ListenerPolicy's sweep closes the idle, resets a non-reader, spares t
     policy.dispose();
   }
 });
+
+Deno.test("ListenerPolicy refuses limits that are not numbers, negative, or fractional counts", () => {
+  const bad: ListenerLimits[] = [
+    { maxConns: Number.NaN },
+    { maxConns: -1 },
+    { maxConns: 1.5 },
+    { maxTotalConns: Number.POSITIVE_INFINITY },
+    { idleTimeoutMs: -5 },
+    { drainTimeoutMs: Number.NaN },
+  ];
+  for (const limits of bad) {
+    assert.throws(() => recorded(limits), RangeError, JSON.stringify(limits));
+  }
+  recorded({ maxConns: 0, maxTotalConns: 0, idleTimeoutMs: 0 }).policy
+    .dispose();
+});

@@ -74,28 +74,21 @@ export class TcpServer extends PolicedServer {
   readonly #refusing = new Set<Promise<void>>();
   readonly #done: Promise<void>;
   #closing = false;
+  // Resolved by shutdown(): a retired server waiting for its last
+  // connections must still drain when asked.
+  readonly #shutdownAsked = Promise.withResolvers<void>();
+  #ungate: (() => void) | undefined;
 
   /**
    * Listens at once (so `addr` is known) and starts accepting.
    *
    * @throws {Deno.errors.AddrInUse} when the address is taken.
+   * @throws {RangeError} when a limit is out of range.
    */
   constructor(handler: ConnectionHandler, options: TcpServerOptions = {}) {
     super();
     this.#handler = handler;
     this.#configure = options.configure;
-    this.#listener = Deno.listen({
-      hostname: options.hostname ?? "0.0.0.0",
-      port: options.port ?? 0,
-      tcpBacklog: options.backlog ?? 511,
-      ...(options.reusePort ? { reusePort: true } : {}),
-    });
-    try {
-      options.configureListener?.(this.#listener);
-    } catch (error) {
-      this.#listener.close();
-      throw error;
-    }
     this.#policy = new ListenerPolicy<ServerConn>(options, {
       setAccepting: (on) => {
         if (!on) return;
@@ -111,10 +104,31 @@ export class TcpServer extends PolicedServer {
       resetStalled: (conn) => conn.closeWithReset(),
       peer: (conn) => conn.peer,
     });
+    // The policy first: it checks the limits before anything is opened.
+    try {
+      this.#listener = Deno.listen({
+        hostname: options.hostname ?? "0.0.0.0",
+        port: options.port ?? 0,
+        tcpBacklog: options.backlog ?? 511,
+        ...(options.reusePort ? { reusePort: true } : {}),
+      });
+    } catch (error) {
+      this.#policy.dispose();
+      throw error;
+    }
+    try {
+      options.configureListener?.(this.#listener);
+    } catch (error) {
+      this.#listener.close();
+      this.#policy.dispose();
+      throw error;
+    }
     const gate = options.acceptGate;
     if (gate) {
       this.#policy.setStalled(gate.stallAccept);
-      gate.onChange(() => this.#policy.setStalled(gate.stallAccept));
+      this.#ungate = gate.onChange(() =>
+        this.#policy.setStalled(gate.stallAccept)
+      );
     }
     this.#done = this.#acceptLoop();
   }
@@ -162,7 +176,9 @@ export class TcpServer extends PolicedServer {
       else this.#admit(conn);
     }
     // Retired: the connections finish on their own, without a drain.
-    if (!this.#closing) await this.#allDone();
+    if (!this.#closing) {
+      await Promise.race([this.#allDone(), this.#shutdownAsked.promise]);
+    }
     await this.#drainConnections();
   }
 
@@ -233,6 +249,7 @@ export class TcpServer extends PolicedServer {
   override shutdown(): Promise<void> {
     if (!this.#closing) {
       this.#closing = true;
+      this.#shutdownAsked.resolve();
       this.#closeListener();
       for (const conn of this.#held.splice(0)) {
         try {
@@ -255,5 +272,6 @@ export class TcpServer extends PolicedServer {
     for (const conn of conns) conn.closeByServer();
     await this.#allDone();
     this.#policy.dispose();
+    this.#ungate?.();
   }
 }

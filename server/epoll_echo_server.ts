@@ -155,14 +155,33 @@ export class EpollEchoServer extends PolicedServer {
       );
     }
     this.#buffer = new Uint8Array(bufferSize);
-    const listener = options.listenFd === undefined
-      ? listenTcp({
-        hostname: resolveHost(options.hostname ?? "0.0.0.0"),
-        port: options.port ?? 0,
-        backlog: options.backlog ?? 511,
-        reusePort: options.reusePort ?? false,
-      })
-      : adoptedListener(options.listenFd);
+    // The policy first: it checks the limits before anything is opened.
+    this.#policy = new ListenerPolicy<EchoConn>(options, {
+      setAccepting: (on) => this.#setAccepting(on),
+      retire: () => this.#stopListening(),
+      closeIdle: (conn) => {
+        // Best effort: a peer that reads nothing does not get to hold us.
+        trySend(conn.fd, IDLE_BYTES);
+        this.#close(conn, true);
+      },
+      resetStalled: (conn) => this.#close(conn, true, true),
+      peer: (conn) => peerOf(conn.fd),
+    });
+    this.#refusal = encoder.encode(this.#policy.refusalMessage);
+    let listener: ReturnType<typeof listenTcp>;
+    try {
+      listener = options.listenFd === undefined
+        ? listenTcp({
+          hostname: resolveHost(options.hostname ?? "0.0.0.0"),
+          port: options.port ?? 0,
+          backlog: options.backlog ?? 511,
+          reusePort: options.reusePort ?? false,
+        })
+        : adoptedListener(options.listenFd);
+    } catch (error) {
+      this.#policy.dispose();
+      throw error;
+    }
     this.#listenFd = listener.fd;
     this.#addr = {
       transport: "tcp",
@@ -187,21 +206,10 @@ export class EpollEchoServer extends PolicedServer {
       });
     } catch (error) {
       closeFd(listener.fd);
+      this.#policy.dispose();
       throw error;
     }
     this.#reactor.watch(this.#listenFd, EPOLLIN, () => this.#acceptSome());
-    this.#policy = new ListenerPolicy<EchoConn>(options, {
-      setAccepting: (on) => this.#setAccepting(on),
-      retire: () => this.#stopListening(),
-      closeIdle: (conn) => {
-        // Best effort: a peer that reads nothing does not get to hold us.
-        trySend(conn.fd, IDLE_BYTES);
-        this.#close(conn, true);
-      },
-      resetStalled: (conn) => this.#close(conn, true, true),
-      peer: (conn) => peerOf(conn.fd),
-    });
-    this.#refusal = encoder.encode(this.#policy.refusalMessage);
   }
 
   /** The address actually bound (port 0 resolved). */
@@ -271,8 +279,22 @@ export class EpollEchoServer extends PolicedServer {
 
   #admit(fd: number): void {
     const policy = this.#policy;
+    let peer: SocketAddress | null;
+    try {
+      peer = getPeerName(fd);
+    } catch {
+      peer = null;
+    }
+    if (peer === null) {
+      // Reset while it waited in the backlog: skipped and not counted, as
+      // the Deno.listen engine skips it (a port scanner retires neither).
+      closeFd(fd);
+      return;
+    }
     // Only under "refuse": "pause" stopped accepting at the limit.
-    if (policy.refuses(() => peerOf(fd))) {
+    if (
+      policy.refuses(() => formatHostPort(formatIp(peer.address), peer.port))
+    ) {
       if (this.#refusal.length > 0) trySend(fd, this.#refusal);
       this.#closeFd(fd, true);
       return;

@@ -358,6 +358,19 @@ function parseAgent(values: Values): {
   return { agentPort, agentBad: agentBad ?? "down" };
 }
 
+// Options the takeover machinery has no counterpart for.
+const TAKEOVER_UNSUPPORTED = [
+  "keepalive",
+  "keepalive-idle",
+  "keepalive-delay",
+  "max-connections",
+  "idle-timeout",
+  "linger-timeout",
+  "nodelay",
+  "send-reset",
+  "drain-timeout",
+] as const;
+
 /** What serves: `--buggy`, `--engine`, `--takeover(-from)`, and which combine. */
 function parseModes(values: Values, faults: readonly string[]): {
   buggy: boolean;
@@ -382,6 +395,15 @@ function parseModes(values: Values, faults: readonly string[]): {
     if (buggy || faults.length > 0) {
       throw new UsageError(
         "--takeover and --takeover-from cannot be combined with --buggy or --fault",
+      );
+    }
+    // What the takeover machinery does not do: refused, not ignored.
+    const unsupported = TAKEOVER_UNSUPPORTED.find((name) =>
+      values[name] !== undefined
+    );
+    if (unsupported !== undefined) {
+      throw new UsageError(
+        `--${unsupported} cannot be combined with --takeover or --takeover-from (the takeover machinery has no idle timeout, RST close, connection total, drain deadline or per-socket options)`,
       );
     }
   }

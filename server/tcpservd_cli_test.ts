@@ -564,3 +564,28 @@ Deno.test("parseTcpservdArgs() reads --metrics HOST:PORT and refuses it with wor
     );
   }
 });
+
+Deno.test("parseTcpservdArgs() refuses, with --takeover, the options the takeover machinery would ignore", () => {
+  for (
+    const option of [
+      ["--idle-timeout", "5"],
+      ["--send-reset"],
+      ["--max-connections", "10"],
+      ["--drain-timeout", "1"],
+      ["--linger-timeout", "1"],
+      ["--nodelay"],
+      ["-k"],
+      ["--keepalive-idle", "30"],
+    ]
+  ) {
+    for (const takeover of ["--takeover", "--takeover-from"]) {
+      assert.throws(
+        () => parseTcpservdArgs([takeover, "/tmp/t.sock", ...option]),
+        (error: unknown) =>
+          error instanceof UsageError &&
+          error.message.includes("cannot be combined with --takeover"),
+        `${takeover} ${option.join(" ")}`,
+      );
+    }
+  }
+});

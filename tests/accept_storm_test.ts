@@ -113,6 +113,17 @@ Deno.test("tcpservd --echo (epoll engine) answers at once after 500 reset connec
   await stormTcpservd(["--echo"], echoProbe);
 });
 
+for (const engine of ["epoll", "deno"] as const) {
+  Deno.test(`tcpservd --echo --engine ${engine}: connects reset in the backlog do not count towards --max-connections`, async () => {
+    // The first real client after the storm is the first served: a scanner
+    // must not retire the server.
+    await stormTcpservd(
+      ["--echo", "--engine", engine, "--max-connections", "1"],
+      echoProbe,
+    );
+  });
+}
+
 Deno.test("tcpservd -w 2 workers answer at once after 500 reset connects", async () => {
   await stormTcpservd(["-w", "2"], promptProbe, true);
 });
