@@ -41,7 +41,12 @@ Deno.test("every source folder imports only the layers below it", () => {
       const text = Deno.readTextFileSync(
         new URL(`${folder}/${entry.name}`, ROOT),
       );
-      for (const match of text.matchAll(/from "\.\.\/([a-z_]+)\//g)) {
+      // Static and dynamic imports alike (`from "../x/…"`, `import("../x/…")`,
+      // over several lines too).
+      const imports = text.matchAll(
+        /(?:\bfrom|\bimport\s*\(|^import)\s*["']\.\.\/([a-z_]+)\//gm,
+      );
+      for (const match of imports) {
         const target = match[1]!;
         if (!allowed.includes(target)) {
           wrong.push(`${folder}/${entry.name} imports ${target}/`);
