@@ -146,6 +146,12 @@ const forceOptions = {
     log.warn("{signal} again: exiting without waiting", { signal }),
 };
 
+/** True when the echo mode runs on the epoll engine (which has no faults). */
+function epollEngineOf(cli: TcpservdCli): boolean {
+  return cli.echo &&
+    (cli.engine ?? (cli.faults.length > 0 ? "deno" : "epoll")) === "epoll";
+}
+
 /** One serving process: the whole server (no master), or one worker. */
 async function serve(cli: TcpservdCli, port: number): Promise<number> {
   const worker = cli.workerId;
@@ -162,6 +168,23 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
     : await import("./server_metrics.ts");
   const metrics = metricsModule &&
     new metricsModule.TcpservdMetrics({ commands: !cli.echo && !cli.buggy });
+  // A worker of a master serving --metrics counts into the master's region.
+  let workerMetrics:
+    | import("./worker_metrics.ts").WorkerMetricsWriter
+    | undefined;
+  if (cli.sharedMetrics !== undefined && worker !== undefined) {
+    const { WorkerMetricsWriter } = await import("./worker_metrics.ts");
+    try {
+      const { path, count } = cli.sharedMetrics;
+      workerMetrics = new WorkerMetricsWriter(path, worker, count);
+    } catch (error) {
+      log.error("cannot open the master's metrics: {error}", {
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return ExitCode.OS_ERROR;
+    }
+  }
+  const observer = metrics ?? workerMetrics;
   try {
     if (cli.sharedState !== undefined) {
       shared = SharedMemory.open(cli.sharedState, 4);
@@ -180,7 +203,7 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
       linger: cli.linger,
       ...(cli.name === undefined ? {} : { serverName: cli.name }),
       ...(agent ? { agent } : {}),
-      ...(metrics ? { commandObserver: metrics } : {}),
+      ...(observer ? { commandObserver: observer } : {}),
       hostname: cli.address,
       port,
       reusePort: worker !== undefined,
@@ -219,15 +242,14 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
     return ExitCode.OS_ERROR;
   }
   let metricsServer: { close(): Promise<void> } | undefined;
+  // The epoll engine (the echo default) cannot inject faults: no series.
+  const faultsToCount = epollEngineOf(cli) ? undefined : faults;
+  workerMetrics?.watch(server.server, faultsToCount);
   if (metricsModule && metrics && cli.metrics) {
     metrics.watch({
       server: server.server,
       ...(cli.echo || cli.buggy ? {} : { state: server.state }),
-      // The epoll engine (the echo default) cannot inject faults: no series.
-      ...(cli.echo && (cli.engine ?? (cli.faults.length ? "deno" : "epoll")) ===
-          "epoll"
-        ? {}
-        : { faults }),
+      ...(faultsToCount ? { faults: faultsToCount } : {}),
     });
     try {
       metricsServer = metricsModule.serveMetrics(
@@ -472,8 +494,9 @@ function workerCommand(
   port: number,
   id: number,
   statePath: string,
+  sharedMetrics?: { count: number; path: string },
 ): Deno.Command {
-  const args = workerArgs(cli, port, id, statePath);
+  const args = workerArgs(cli, port, id, statePath, sharedMetrics);
   let argv: string[];
   if (Deno.build.standalone) {
     argv = args;
@@ -515,9 +538,47 @@ async function master(
   const shared = SharedMemory.create(4, "tcpservd-state");
   shared.int32[0] = cli.initialState === "BAD" ? 1 : 0;
   const bound = reservation.port;
+  // With --metrics the master serves the sums its workers write.
+  let masterMetrics: import("./worker_metrics.ts").MasterMetrics | undefined;
+  let metricsServer: { close(): Promise<void> } | undefined;
+  if (cli.metrics !== undefined) {
+    const { MasterMetrics } = await import("./worker_metrics.ts");
+    const { serveMetrics } = await import("./server_metrics.ts");
+    const commandMode = !cli.echo && !cli.buggy;
+    masterMetrics = new MasterMetrics(
+      count,
+      commandMode ? new HealthState(undefined, shared.int32) : undefined,
+      { commands: commandMode, faults: !epollEngineOf(cli) },
+    );
+    try {
+      metricsServer = serveMetrics(
+        cli.metrics,
+        masterMetrics.registry,
+        "tcpservd",
+      );
+    } catch (error) {
+      log.error("cannot serve metrics on {addr}: {error}", {
+        addr: formatHostPort(cli.metrics.hostname, cli.metrics.port),
+        error: error instanceof Error ? error.message : String(error),
+      });
+      masterMetrics.close();
+      reservation.close();
+      shared.close();
+      return ExitCode.OS_ERROR;
+    }
+  }
+  const region = masterMetrics && { count, path: masterMetrics.path };
   const supervisor = new WorkerSupervisor({
     count,
-    spawn: (id) => workerCommand(cli, bound, id, shared.path).spawn(),
+    spawn: (id) => {
+      const child = workerCommand(cli, bound, id, shared.path, region)
+        .spawn();
+      // A dead worker's connections are gone: its gauges go to 0.
+      if (masterMetrics) {
+        void child.status.then(() => masterMetrics?.workerExited(id));
+      }
+      return child;
+    },
   });
   const cleanups = [
     onStopSignals(["SIGTERM", "SIGINT", "SIGQUIT"], (signal) => {
@@ -548,6 +609,8 @@ async function master(
   }
   const outcome = await supervisor.finished;
   for (const cleanup of cleanups) cleanup();
+  await metricsServer?.close();
+  masterMetrics?.close();
   reservation.close();
   shared.close();
   if (outcome === "crash-loop") {

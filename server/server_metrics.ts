@@ -16,9 +16,36 @@ import {
 } from "../metrics/mod.ts";
 import type { ListeningServer } from "../net/listening_server.ts";
 import type { CommandObserver } from "./command_session.ts";
+import type { Command } from "./commands.ts";
 import type { FaultSet } from "./fault_set.ts";
 import { FAULT_NAMES } from "./fault_spec.ts";
 import type { HealthState } from "./health_state.ts";
+
+// Every command name, checked against the Command type: a new command
+// fails to type-check here until it has its series.
+const COMMAND_SET: Record<Command["name"], true> = {
+  help: true,
+  version: true,
+  hostname: true,
+  getstatus: true,
+  setbad: true,
+  setgood: true,
+  setdrain: true,
+  setready: true,
+  agentstatus: true,
+  quit: true,
+  startloop: true,
+  setweight: true,
+  setmaxconn: true,
+  fault: true,
+  error: true,
+  echo: true,
+};
+
+/** The `command` label values: every name the command parser gives. */
+export const COMMAND_NAMES: readonly string[] = Object.keys(COMMAND_SET);
+/** The label value for a name not in {@linkcode COMMAND_NAMES} (none today). */
+export const OTHER_COMMAND = "other";
 
 /** What the metrics read at each scrape. */
 export interface TcpservdMetricsSources {
@@ -55,6 +82,8 @@ export class TcpservdMetrics implements CommandObserver {
         "Request lines received, by command (echo: a line that is no command; error: a malformed one).",
       labelNames: ["command"],
     });
+    // Every command at 0 from the start: rate() needs the series before the event.
+    for (const command of COMMAND_NAMES) this.#commands.inc({ command }, 0);
     this.#loopsStarted = this.registry.counter({
       name: "tcpservd_startloops",
       help: "startloop commands that started burning CPU.",

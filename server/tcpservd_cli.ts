@@ -95,7 +95,8 @@ HAPROXY AGENT (agent-check, see contrib/haproxy/):
 METRICS:
       --metrics HOST:PORT    Serve Prometheus metrics at http://HOST:PORT/metrics
                              (port 0 picks one; "metrics on HOST:PORT" is logged);
-                             a single process only (no -w, --takeover(-from))
+                             with -w N the master serves the sums over its
+                             workers; not with --takeover(-from)
 
 TAKEOVER (zero-downtime upgrade, see takeover/):
       --takeover PATH        Offer this server (listener, clients, state) on the Unix
@@ -204,6 +205,8 @@ export interface TcpservdCli {
   sharedState: string | undefined;
   /** Where to serve Prometheus metrics, if anywhere. */
   metrics: MetricsAddress | undefined;
+  /** Internal: the master's metrics region, as worker count and path. */
+  sharedMetrics: { count: number; path: string } | undefined;
   /** Name in the reply to `hostname`, if given. */
   name: string | undefined;
   /** Port of the HAProxy agent-check responder, if given. */
@@ -244,6 +247,7 @@ const OPTIONS = {
   framing: { type: "string" },
   "log-format": { type: "string" },
   metrics: { type: "string" },
+  "shared-metrics": { type: "string" },
   fault: { type: "string", multiple: true },
   buggy: { type: "boolean" },
   leak: { type: "string", short: "L" },
@@ -472,18 +476,30 @@ function parseCommandModeOptions(values: Values): {
   return { controlFrom, readOnly, framing };
 }
 
+/** Internal `--shared-metrics COUNT:PATH`: a worker's metrics region. */
+function parseSharedMetrics(
+  text: string | undefined,
+): { count: number; path: string } | undefined {
+  if (text === undefined) return undefined;
+  const colon = text.indexOf(":");
+  if (colon < 0) {
+    throw new UsageError(`Invalid value for --shared-metrics: "${text}"`);
+  }
+  const count = parseNumberOption("--shared-metrics", text.slice(0, colon), {
+    min: 1,
+    max: 256,
+  });
+  const path = checkPath("--shared-metrics", text.slice(colon + 1))!;
+  return { count, path };
+}
+
 /**
- * `--metrics HOST:PORT`. One process only: workers count apart, and the
- * takeover machinery serves without the engine the metrics read.
+ * `--metrics HOST:PORT`. Not with a takeover: the takeover machinery
+ * serves without the engine the metrics read.
  */
 function parseMetrics(values: Values): MetricsAddress | undefined {
   if (values.metrics === undefined) return undefined;
   const address = parseMetricsAddress(values.metrics);
-  if (values.workers !== undefined && values.workers !== "1") {
-    throw new UsageError(
-      "--metrics needs a single process (no -w): each worker counts apart",
-    );
-  }
   if (values.takeover !== undefined || values["takeover-from"] !== undefined) {
     throw new UsageError(
       "--metrics cannot be combined with --takeover or --takeover-from",
@@ -610,6 +626,7 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
     workerId: optional("--worker", values.worker, { min: 1, max: 256 }),
     sharedState,
     metrics,
+    sharedMetrics: parseSharedMetrics(values["shared-metrics"]),
     name: parseName(values.name),
     agentPort,
     agentBad,
@@ -635,6 +652,7 @@ export function workerArgs(
   port: number,
   workerId: number,
   sharedState: string,
+  sharedMetrics?: { count: number; path: string },
 ): string[] {
   const args = [
     "-a",
@@ -671,6 +689,12 @@ export function workerArgs(
     cli.framing,
   ];
   for (const spec of cli.faults) args.push("--fault", spec);
+  if (sharedMetrics !== undefined) {
+    args.push(
+      "--shared-metrics",
+      `${sharedMetrics.count}:${sharedMetrics.path}`,
+    );
+  }
   if (cli.name !== undefined) args.push("--name", cli.name);
   if (cli.controlFrom !== undefined) {
     args.push("--control-from", cli.controlFrom.map((r) => r.text).join(","));

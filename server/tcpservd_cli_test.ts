@@ -51,6 +51,7 @@ Deno.test("parseTcpservdArgs() returns the defaults for no arguments", () => {
     workerId: undefined,
     sharedState: undefined,
     metrics: undefined,
+    sharedMetrics: undefined,
     name: undefined,
     agentPort: undefined,
     agentBad: "down",
@@ -538,7 +539,7 @@ Deno.test("parseTcpservdArgs() reads the agent options and refuses what cannot g
   }
 });
 
-Deno.test("parseTcpservdArgs() reads --metrics HOST:PORT and refuses it with workers or takeover", () => {
+Deno.test("parseTcpservdArgs() reads --metrics HOST:PORT and refuses it with a takeover", () => {
   assert.deepEqual(parseTcpservdArgs(["--metrics", "127.0.0.1:0"]).metrics, {
     hostname: "127.0.0.1",
     port: 0,
@@ -552,8 +553,8 @@ Deno.test("parseTcpservdArgs() reads --metrics HOST:PORT and refuses it with wor
     const [args, message] of [
       [["--metrics", "9100"], /Invalid value for --metrics/],
       [["--metrics", "127.0.0.1:99999"], /Invalid value for --metrics/],
-      [["--metrics", "127.0.0.1:0", "-w", "2"], /single process/],
-      [["--metrics", "127.0.0.1:0", "-w", "0"], /single process/],
+      [["--shared-metrics", "/proc/1/fd/3"], /--shared-metrics/],
+      [["--shared-metrics", "0:/proc/1/fd/3"], /--shared-metrics/],
       [["--metrics", "127.0.0.1:0", "--takeover", "/tmp/x"], /--takeover/],
     ] as const
   ) {
@@ -588,4 +589,16 @@ Deno.test("parseTcpservdArgs() refuses, with --takeover, the options the takeove
       );
     }
   }
+});
+
+Deno.test("workerArgs() passes the master's metrics region, and workers read it back", () => {
+  const cli = parseTcpservdArgs(["-w", "2", "--metrics", "127.0.0.1:0"]);
+  assert.deepEqual(cli.metrics, { hostname: "127.0.0.1", port: 0 });
+  const region = { count: 2, path: "/proc/1/fd/7" };
+  const args = workerArgs(cli, 1971, 2, "/proc/1/fd/6", region);
+  assert.ok(!args.includes("--metrics"), "workers serve no endpoint");
+  const worker = parseTcpservdArgs(args);
+  assert.deepEqual(worker.sharedMetrics, region);
+  assert.equal(worker.metrics, undefined);
+  assert.ok(!workerArgs(cli, 1971, 2, "/x").includes("--shared-metrics"));
 });

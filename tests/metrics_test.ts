@@ -209,15 +209,79 @@ Deno.test({
   },
 });
 
-Deno.test("tcpservd --metrics: a bad address or -w is a usage error (64), a taken port an OS error (71)", async () => {
+Deno.test({
+  name:
+    "tcpservd -w 2 --metrics: the master serves the sums over its workers, respawned ones included",
+  ignore: whyNoPromtool !== undefined,
+  fn: async () => {
+    // Each worker retires after 3 connections and is replaced: totals must
+    // carry on across the respawns, and both workers must be counted.
+    await using server = await ServerProcess.start([
+      "-w",
+      "2",
+      "--max-connections",
+      "3",
+      "--metrics",
+      "127.0.0.1:0",
+    ]);
+    const port = await metricsPort(server);
+    const total = 10;
+    for (let i = 0; i < total; i++) {
+      // A worker retiring may close the listener under a new connection:
+      // retry that one (bounded), as a client would.
+      await waitFor(async () => {
+        try {
+          const conn = await session(server.port);
+          try {
+            await ask(conn, "getstatus");
+          } finally {
+            conn.close();
+          }
+          return true;
+        } catch {
+          return false;
+        }
+      }, { what: `connection ${i}`, ms: 10000, intervalMs: 50 });
+    }
+    const conn = await session(server.port);
+    try {
+      await ask(conn, "setbad");
+    } finally {
+      conn.close();
+    }
+    const body = await scrapeUntil(
+      port,
+      'tcpservd_commands_total{command="getstatus"}',
+      total,
+    );
+    await promtoolCheck(body);
+    assert.equal(value(body, "tcpservd_workers"), 2);
+    assert.equal(value(body, 'tcpservd_commands_total{command="setbad"}'), 1);
+    assert.equal(value(body, 'tcpservd_health{state="BAD"}'), 1);
+    // Connection counts reach the master within a publish interval.
+    await waitFor(async () => {
+      const accepted = value(
+        await scrape(port),
+        "tcpservd_connections_accepted_total",
+      )!;
+      return accepted >= total + 1;
+    }, { what: `${total + 1} connections accepted`, ms: 10000 });
+    // More than the two first workers served: respawns happened.
+    const started = server.lines.filter((l) => /worker \d+ started/.test(l));
+    assert.ok(started.length > 2, server.stderr);
+    await scrapeUntil(port, "tcpservd_connections_open", 0);
+  },
+});
+
+Deno.test("tcpservd --metrics: a bad address or a takeover is a usage error (64), a taken port an OS error (71)", async () => {
   using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const takenPort = (taken.addr as Deno.NetAddr).port;
   const cases: [string[], number, RegExp][] = [
     [["--metrics", "9100"], 64, /Invalid value for --metrics: "9100"/],
     [
-      ["--metrics", "127.0.0.1:0", "-w", "2"],
+      ["--metrics", "127.0.0.1:0", "--takeover", "/tmp/unused.sock"],
       64,
-      /--metrics needs a single process/,
+      /--metrics cannot be combined with --takeover/,
     ],
     [
       ["--metrics", `127.0.0.1:${takenPort}`],
