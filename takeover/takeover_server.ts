@@ -354,6 +354,8 @@ export class TakeoverServer {
             `fd ${fd} is not a bound socket: cannot serve it`,
           );
         }
+        // As listen() does: accepted connections inherit TCP_NODELAY.
+        setSocketOption(fd, "TCP_NODELAY", 1);
         const addr = toNetAddr(address);
         server.#addListener({
           fd,

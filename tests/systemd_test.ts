@@ -10,12 +10,16 @@ import dgram from "node:dgram";
 import denoConfig from "../deno.json" with { type: "json" };
 import { closeFd, constants, EAGAIN, Reactor, tryRead } from "../ffi/mod.ts";
 import { bindUnixDatagram } from "../ffi/unix_datagram.ts";
+import { parseIotcpdArgs } from "../pool/iotcpd_cli.ts";
+import { parseTcpservdArgs } from "../server/tcpservd_cli.ts";
+import { parseServerArgs } from "../takeover/server_cli.ts";
 import {
   ask,
   CommandProcess,
   connect,
   readToEnd,
   readUntil,
+  ROOT,
   session,
   within,
 } from "./_helpers.ts";
@@ -464,4 +468,373 @@ done
   iotcpd.kill("SIGTERM");
   await notify.waitFor(/^STOPPING=1$/m, 15000, ready + 1);
   assert.equal((await iotcpd.wait()).code, 0);
+});
+
+// ---------------------------------------------------------------------------
+// The units in contrib/systemd.
+
+const UNITS_DIR = `${ROOT}contrib/systemd/`;
+const UNIT_FILES = [
+  "tcpservd.socket",
+  "tcpservd.service",
+  "iotcpd.service",
+  "takeover.socket",
+  "takeover.service",
+];
+const SERVICES = UNIT_FILES.filter((name) => name.endsWith(".service"));
+const ANALYZE = "/usr/bin/systemd-analyze";
+const SYSTEM_UNITS = "/usr/lib/systemd/system";
+const analyzeMissing = await Deno.stat(ANALYZE).then(() => false, () => true);
+if (analyzeMissing) {
+  // deno-lint-ignore no-console -- the reason a test is skipped must be seen
+  console.log(
+    `systemd_test: ${ANALYZE} is missing (Debian package systemd): skipping the unit checks`,
+  );
+}
+
+/** A unit file's settings: section, then key, then every value given. */
+type Unit = Map<string, Map<string, string[]>>;
+
+async function readUnit(name: string): Promise<Unit> {
+  const unit: Unit = new Map();
+  let section: Map<string, string[]> | undefined;
+  for (const raw of (await Deno.readTextFile(UNITS_DIR + name)).split("\n")) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#") || line.startsWith(";")) continue;
+    const header = line.match(/^\[(.+)\]$/);
+    if (header) {
+      section = new Map();
+      unit.set(header[1]!, section);
+      continue;
+    }
+    const eq = line.indexOf("=");
+    assert.ok(
+      section && eq > 0,
+      `${name}: a setting outside a section: ${line}`,
+    );
+    const key = line.slice(0, eq);
+    section.set(key, [...(section.get(key) ?? []), line.slice(eq + 1)]);
+  }
+  return unit;
+}
+
+function setting(unit: Unit, section: string, key: string): string | undefined {
+  return unit.get(section)?.get(key)?.at(-1);
+}
+
+async function run(
+  command: string,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(command, { args, stdin: "null" })
+    .output();
+  return {
+    code: out.code,
+    stdout: decoder.decode(out.stdout),
+    stderr: decoder.decode(out.stderr),
+  };
+}
+
+/** The ExecStart= command line, split as systemd splits a plain one. */
+function execStart(unit: Unit): string[] {
+  const line = setting(unit, "Service", "ExecStart");
+  assert.ok(line !== undefined);
+  assert.doesNotMatch(line, /["'\\$%;]/, "a plain command line");
+  return line.split(/\s+/);
+}
+
+Deno.test({
+  name:
+    "systemd: the contrib/systemd units pass systemd-analyze verify, and a misspelt key would not",
+  ignore: analyzeMissing,
+  async fn() {
+    const root = await Deno.makeTempDir({ prefix: "tcpkit_units_" });
+    try {
+      // An offline root: systemd's own units, ours, and the installed
+      // commands as runnable wrappers around this checkout.
+      await Deno.mkdir(`${root}/usr/lib/systemd`, { recursive: true });
+      assert.equal(
+        (await run("cp", ["-r", SYSTEM_UNITS, `${root}/usr/lib/systemd/`]))
+          .code,
+        0,
+      );
+      await Deno.mkdir(`${root}/usr/local/bin`, { recursive: true });
+      for (const name of ["tcpservd", "iotcpd", "takeover"] as const) {
+        const words = task(name).map((word) => `'${word}'`).join(" ");
+        await Deno.writeTextFile(
+          `${root}/usr/local/bin/${name}`,
+          `#!/bin/sh\ncd '${ROOT}' && exec '${Deno.execPath()}' ${words} "$@"\n`,
+          { mode: 0o755 },
+        );
+      }
+      const etc = `${root}/etc/systemd/system`;
+      await Deno.mkdir(etc, { recursive: true });
+      for (const name of UNIT_FILES) {
+        await Deno.copyFile(UNITS_DIR + name, `${etc}/${name}`);
+      }
+      const verify = () =>
+        run(ANALYZE, ["verify", `--root=${root}`, ...UNIT_FILES]);
+      const good = await verify();
+      assert.equal(good.stderr.trim(), "", good.stderr);
+      assert.equal(good.code, 0);
+
+      const text = await Deno.readTextFile(`${etc}/tcpservd.service`);
+      await Deno.writeTextFile(
+        `${etc}/tcpservd.service`,
+        text.replace("WatchdogSec=", "WatchdogSecs="),
+      );
+      assert.match((await verify()).stderr, /Unknown key 'WatchdogSecs'/);
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test("systemd: each unit's ExecStart runs an installed command with flags its parser accepts", async () => {
+  const parsers: Record<string, (args: string[]) => unknown> = {
+    "/usr/local/bin/tcpservd": parseTcpservdArgs,
+    "/usr/local/bin/iotcpd": parseIotcpdArgs,
+    // takeover.service requires takeover.socket: it runs socket-activated.
+    "/usr/local/bin/takeover": (args) => {
+      assert.equal(args[0], "server");
+      return parseServerArgs(args.slice(1), { socketActivated: true });
+    },
+  };
+  for (const name of SERVICES) {
+    const [program, ...args] = execStart(await readUnit(name));
+    const parse = parsers[program!];
+    assert.ok(parse, `${name}: ExecStart runs ${program}`);
+    parse(args);
+  }
+  // The check can fail: a flag the parser does not know.
+  assert.throws(() => parseTcpservdArgs(["-p", "1971", "--no-such-flag"]));
+});
+
+Deno.test("systemd: the services are Type=notify with a watchdog and the hardening that fits (no MemoryDenyWriteExecute)", async () => {
+  for (const name of SERVICES) {
+    const unit = await readUnit(name);
+    const expect = (key: string, value: string) =>
+      assert.equal(setting(unit, "Service", key), value, `${name}: ${key}`);
+    expect("Type", "notify");
+    expect("NotifyAccess", "main");
+    expect("WatchdogSec", "30s");
+    expect("DynamicUser", "yes");
+    expect("NoNewPrivileges", "yes");
+    expect("RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX");
+    expect("ProtectSystem", "strict");
+    expect("ProtectHome", "yes");
+    expect("PrivateTmp", "yes");
+    expect("LockPersonality", "yes");
+    expect("RestrictRealtime", "yes");
+    expect("RestrictNamespaces", "yes");
+    expect("SystemCallFilter", "@system-service @pkey");
+    expect("SystemCallErrorNumber", "EPERM");
+    assert.equal(
+      unit.get("Service")?.has("MemoryDenyWriteExecute"),
+      false,
+      `${name}: V8's JIT needs W+X pages`,
+    );
+  }
+  for (const name of UNIT_FILES.filter((n) => n.endsWith(".socket"))) {
+    const unit = await readUnit(name);
+    assert.match(setting(unit, "Socket", "ListenStream") ?? "", /^\d+$/);
+    assert.ok(SERVICES.includes(name.replace(".socket", ".service")));
+    assert.equal(setting(unit, "Install", "WantedBy"), "sockets.target");
+  }
+});
+
+/** The syscalls a unit's SystemCallFilter= allows, expanded by systemd-analyze. */
+async function allowedSyscalls(filter: string): Promise<Set<string>> {
+  const listing = await run(ANALYZE, ["syscall-filter"]);
+  assert.equal(listing.code, 0, listing.stderr);
+  const groups = new Map<string, string[]>();
+  let group: string[] | undefined;
+  for (const line of listing.stdout.split("\n")) {
+    if (line.startsWith("@")) {
+      group = [];
+      groups.set(line.split(/\s/)[0]!, group);
+    } else if (group && line.trim() && !line.trim().startsWith("#")) {
+      group.push(line.trim().split(/\s/)[0]!);
+    }
+  }
+  const allowed = new Set<string>();
+  const seen = new Set<string>();
+  const add = (entry: string) => {
+    if (!entry.startsWith("@")) return void allowed.add(entry);
+    if (seen.has(entry)) return;
+    seen.add(entry);
+    const members = groups.get(entry);
+    assert.ok(members, `systemd-analyze knows ${entry}`);
+    members.forEach(add);
+  };
+  // systemd adds @default to every allow-list.
+  ["@default", ...filter.split(/\s+/)].forEach(add);
+  return allowed;
+}
+
+/** The syscalls in an `strace -f` log, from the exec of deno on. */
+function syscallsAfterDeno(log: string): Set<string> {
+  const lines = log.split("\n");
+  const start = lines.findIndex((line) =>
+    line.includes(`execve("${Deno.execPath()}"`)
+  );
+  assert.ok(start >= 0, "strace saw deno start");
+  const used = new Set<string>();
+  for (const line of lines.slice(start)) {
+    const match = line.match(/^\d+\s+([a-z_0-9]+)\(/);
+    if (match) used.add(match[1]!);
+  }
+  return used;
+}
+
+const STRACE = "/usr/bin/strace";
+
+/**
+ * Stops what strace traces (its child, the command: strace itself would
+ * only detach on a signal) and waits for both, bounded.
+ */
+async function stopTraced(strace: CommandProcess): Promise<number> {
+  const ps = await run("ps", ["-o", "pid=", "--ppid", String(strace.pid)]);
+  const pid = Number(ps.stdout.trim().split(/\s+/)[0]);
+  assert.ok(pid > 0, `strace's child: ${ps.stdout}`);
+  Deno.kill(pid, "SIGTERM");
+  try {
+    return (await strace.wait(30000)).code;
+  } catch (error) {
+    Deno.kill(pid, "SIGKILL");
+    throw error;
+  }
+}
+const straceProblem = await (async () => {
+  if (await Deno.stat(STRACE).then(() => false, () => true)) {
+    return `${STRACE} is missing (Debian package strace)`;
+  }
+  const probe = await run(STRACE, ["-f", "-o", "/dev/null", "/bin/true"]);
+  return probe.code === 0
+    ? undefined
+    : `strace cannot trace here: ${probe.stderr.trim()}`;
+})();
+if (straceProblem !== undefined && !analyzeMissing) {
+  // deno-lint-ignore no-console -- the reason a test is skipped must be seen
+  console.log(
+    `systemd_test: ${straceProblem}: skipping the syscall filter check`,
+  );
+}
+
+Deno.test({
+  name:
+    "systemd: every syscall the three commands make under socket activation is in the units' SystemCallFilter",
+  ignore: activateMissing || analyzeMissing || straceProblem !== undefined,
+  async fn() {
+    // The filter of every service (the hardening test checks they agree).
+    const filter = setting(
+      await readUnit("tcpservd.service"),
+      "Service",
+      "SystemCallFilter",
+    );
+    assert.ok(filter !== undefined);
+    const allowed = await allowedSyscalls(filter);
+    const dir = await Deno.makeTempDir({ prefix: "tcpkit_strace_" });
+    const used = new Set<string>();
+    // Each scenario: strace follows systemd-socket-activate into the command.
+    const scenarios: {
+      command: string[];
+      client: (port: number) => Promise<void>;
+    }[] = [
+      {
+        command: [...task("tcpservd")],
+        client: async (port) => {
+          using conn = await session(port);
+          assert.equal(await ask(conn, "getstatus"), "GOOD\n");
+        },
+      },
+      {
+        command: [...task("tcpservd"), "--echo"],
+        client: async (port) => {
+          using conn = await connect(port);
+          await conn.write(encoder.encode("echo\n"));
+          await readUntil(conn, (t) => t === "echo\n");
+        },
+      },
+      {
+        command: [...task("takeover"), "server"],
+        client: async (port) => {
+          using conn = await connect(port);
+          await conn.write(new Uint8Array([0, 0, 0, 1]));
+          await readUntil(conn, (t) => t.length === 4);
+        },
+      },
+    ];
+    try {
+      await using notify = await NotifyListener.create();
+      for (const [i, { command, client }] of scenarios.entries()) {
+        const port = freePort();
+        const log = `${dir}/${i}.strace`;
+        await using traced = new CommandProcess([
+          "-f",
+          "-qq",
+          "-o",
+          log,
+          ACTIVATE,
+          "-l",
+          `127.0.0.1:${port}`,
+          "--fdname=traced",
+          ...passedEnv(),
+          "-E",
+          `NOTIFY_SOCKET=${notify.path}`,
+          "-E",
+          "WATCHDOG_USEC=200000",
+          "--",
+          Deno.execPath(),
+          ...command,
+        ], { command: STRACE });
+        await traced.waitForLine(/Listening on 127\.0\.0\.1:\d+ as 3/, 30000);
+        await client(port);
+        await traced.waitForLine(/listening on/, 30000);
+        assert.equal(await stopTraced(traced), 0, traced.stderr);
+        for (const name of syscallsAfterDeno(await Deno.readTextFile(log))) {
+          used.add(name);
+        }
+      }
+      // iotcpd listens itself (no .socket unit), and starts its daemons.
+      const log = `${dir}/iotcpd.strace`;
+      await using iotcpd = new CommandProcess([
+        "-f",
+        "-qq",
+        "-o",
+        log,
+        "/usr/bin/env",
+        `NOTIFY_SOCKET=${notify.path}`,
+        Deno.execPath(),
+        ...task("iotcpd"),
+        "-n",
+        "1",
+        "-d",
+        "cat",
+        "-p",
+        "0",
+      ], { command: STRACE });
+      const match = await iotcpd.waitForLine(
+        /listening on 127\.0\.0\.1:(\d+)/,
+        30000,
+      );
+      const conn = await connect(Number(match[1]));
+      await conn.write(encoder.encode("line\n"));
+      assert.equal(await readToEnd(conn), "line\n");
+      conn.close();
+      assert.equal(await stopTraced(iotcpd), 0, iotcpd.stderr);
+      for (const name of syscallsAfterDeno(await Deno.readTextFile(log))) {
+        used.add(name);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+    assert.ok(used.has("accept4") && used.has("sendto"), [...used].join(" "));
+    const denied = [...used].filter((name) => !allowed.has(name)).sort();
+    assert.deepEqual(
+      denied,
+      [],
+      `not in SystemCallFilter=${filter}: ${denied}`,
+    );
+  },
 });
