@@ -123,6 +123,13 @@ Prints "listening on HOST:PORT" on stderr once it accepts. SIGTERM, SIGINT or
 SIGQUIT drain the connections, then exit 0. SIGUSR1 logs connection counts.
 SIGHUP clears every runtime fault (the operator's way out of stall-accept or
 hang, which no new connection can undo).
+
+Under systemd (contrib/systemd/): a listening TCP socket passed by socket
+activation (LISTEN_FDS, LISTEN_PID) is served instead of -a/-p by the command
+mode, --echo and --takeover PATH; --buggy, --fault, --engine deno,
+--agent-port, -w N and --takeover-from refuse one (exit 64). With
+NOTIFY_SOCKET: READY=1 once listening, STATUS=, STOPPING=1 on a stop signal,
+and WATCHDOG=1 every WATCHDOG_USEC/2.
 `;
 
 /** The parsed command line. */

@@ -10,9 +10,9 @@ import dgram from "node:dgram";
 import denoConfig from "../deno.json" with { type: "json" };
 import { closeFd, constants, EAGAIN, Reactor, tryRead } from "../ffi/mod.ts";
 import { bindUnixDatagram } from "../ffi/unix_datagram.ts";
-import { parseIotcpdArgs } from "../pool/iotcpd_cli.ts";
-import { parseTcpservdArgs } from "../server/tcpservd_cli.ts";
-import { parseServerArgs } from "../takeover/server_cli.ts";
+import { IOTCPD_USAGE, parseIotcpdArgs } from "../pool/iotcpd_cli.ts";
+import { parseTcpservdArgs, TCPSERVD_USAGE } from "../server/tcpservd_cli.ts";
+import { parseServerArgs, SERVER_USAGE } from "../takeover/server_cli.ts";
 import {
   ask,
   CommandProcess,
@@ -468,6 +468,82 @@ done
   iotcpd.kill("SIGTERM");
   await notify.waitFor(/^STOPPING=1$/m, 15000, ready + 1);
   assert.equal((await iotcpd.wait()).code, 0);
+});
+
+Deno.test({
+  name:
+    "systemd: a socket-activated tcpservd --takeover PATH hands the passed listener, a client and the state to a new process",
+  ignore: activateMissing,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "tcpkit_systemd_" });
+    try {
+      const path = `${dir}/ctl.sock`;
+      const port = freePort();
+      await using old = await activate(
+        [...task("tcpservd"), "--takeover", path],
+        { port, name: "tcpservd" },
+      );
+      using conn = await session(port);
+      assert.equal(await ask(conn, "setbad"), "Status is BAD\n");
+      await old.waitForLine(/offering takeover on/);
+      await using next = new CommandProcess([
+        ...task("tcpservd"),
+        "--takeover-from",
+        path,
+      ]);
+      await next.waitForLine(/took over 1 connections/);
+      assert.equal((await old.wait()).code, 0);
+      assert.match(old.stderr, /handed over: exiting/);
+      // The same client, and a new one, now talk to the new process.
+      assert.equal(await ask(conn, "getstatus"), "BAD\n");
+      using second = await session(port);
+      assert.equal(await ask(second, "getstatus"), "BAD\n");
+      assert.deepEqual(await listeningPorts(next.pid), [port]);
+      next.kill("SIGTERM");
+      assert.equal((await next.wait()).code, 0);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("systemd: with -w 2 the master alone sends READY=1 (once, after its workers), then STOPPING=1", async () => {
+  await using notify = await NotifyListener.create();
+  await using master = startWithEnv(`NOTIFY_SOCKET=${notify.path}`, [
+    ...task("tcpservd"),
+    "-w",
+    "2",
+    "-a",
+    "127.0.0.1",
+    "-p",
+    "0",
+  ]);
+  const match = await master.waitForLine(/listening on 127\.0\.0\.1:(\d+)/);
+  const ready = await notify.waitFor(/^READY=1$/m);
+  // A worker's datagram would have come first: each is ready before the master.
+  assert.equal(ready, 0, JSON.stringify(notify.messages));
+  assert.match(
+    notify.messages[ready]!,
+    new RegExp(`STATUS=serving on 127\\.0\\.0\\.1:${match[1]} with 2 workers`),
+  );
+  master.kill("SIGTERM");
+  await notify.waitFor(/^STOPPING=1\nSTATUS=SIGTERM: stopping 2 workers$/);
+  assert.equal((await master.wait()).code, 0);
+  assert.equal(
+    notify.messages.filter((m) => /^READY=1$/m.test(m)).length,
+    1,
+  );
+});
+
+Deno.test("systemd: each command's help says what it does under systemd", () => {
+  for (const usage of [TCPSERVD_USAGE, IOTCPD_USAGE, SERVER_USAGE]) {
+    assert.match(usage, /LISTEN_FDS/);
+    assert.match(
+      usage,
+      /NOTIFY_SOCKET: READY=1|NOTIFY_SOCKET it sends READY=1|NOTIFY_SOCKET, READY=1/,
+    );
+    assert.match(usage, /WATCHDOG=1/);
+  }
 });
 
 // ---------------------------------------------------------------------------
