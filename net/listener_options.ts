@@ -5,7 +5,6 @@
 import {
   getSocketOption,
   setSocketOption,
-  socketFdOf,
   type SocketOption,
 } from "../ffi/mod.ts";
 
@@ -22,17 +21,19 @@ export interface ListenerSocketOptions {
 }
 
 /**
- * Sets the options on a Deno listener and reads each one back.
+ * Sets the options on a listener whose fd `listenerFd()` finds, and reads
+ * each one back. The fd is looked up only when an option is wanted (for a
+ * `Deno.listen` listener that is a scan of the process's fds).
  *
  * @returns The values read back with getsockopt, by option name, for logs.
  */
 export function applyListenerOptions(
-  listener: Deno.TcpListener,
+  listenerFd: () => number,
   options: ListenerSocketOptions,
 ): Partial<Record<SocketOption, number>> {
   const wanted = wantedOptions(options);
   // One synchronous block: the fd number is used at once, never kept.
-  return wanted.length === 0 ? {} : setAll(socketFdOf(listener), wanted);
+  return wanted.length === 0 ? {} : setAll(listenerFd(), wanted);
 }
 
 /**

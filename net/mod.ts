@@ -7,6 +7,9 @@
  * retire after a total, back off after a failed accept, the idle sweep and
  * the drain deadline). Faults and other bends reach a connection only
  * through its {@linkcode WriteHook} and the server's {@linkcode AcceptGate}.
+ * A listening socket handed over by fd (systemd's socket activation) is
+ * served through {@linkcode FdListener} and {@linkcode FdConn}, since
+ * `Deno.listen` cannot adopt one.
  *
  * @example
  * ```ts ignore
@@ -20,6 +23,7 @@
  * @module
  */
 export { type AcceptErrorAction, acceptErrorAction } from "./accept_error.ts";
+export { FdConn, FdListener, type StreamConn } from "./fd_conn.ts";
 export {
   applyListenerOptions,
   applySocketOptions,

@@ -4,6 +4,7 @@
  */
 import { formatAddr, writeAll } from "../common/mod.ts";
 import { closeWithReset } from "../ffi/mod.ts";
+import { FdConn, type StreamConn } from "./fd_conn.ts";
 
 const encoder = new TextEncoder();
 
@@ -36,8 +37,8 @@ export interface ServerConnOptions {
  * `busy` marks a command in progress, which the sweep leaves alone.
  */
 export class ServerConn {
-  /** The underlying Deno connection. */
-  readonly conn: Deno.TcpConn;
+  /** The underlying connection: Deno's, or an adopted fd's ({@linkcode FdConn}). */
+  readonly conn: StreamConn;
   /** Sequence number of this connection on its server, from 1. */
   readonly id: number;
   /** Settles when the server is done with the connection (set by the server). */
@@ -70,7 +71,7 @@ export class ServerConn {
   #drainWaiter: PromiseWithResolvers<void> | undefined;
 
   /** Wraps an accepted connection. */
-  constructor(conn: Deno.TcpConn, id: number, options: ServerConnOptions = {}) {
+  constructor(conn: StreamConn, id: number, options: ServerConnOptions = {}) {
     this.conn = conn;
     this.id = id;
     this.#resetOnClose = options.resetOnClose ?? false;
@@ -171,7 +172,9 @@ export class ServerConn {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      closeWithReset(this.conn);
+      if (this.conn instanceof FdConn) this.conn.closeWithReset();
+      // The only other kind the machinery makes: Deno's own.
+      else closeWithReset(this.conn as Deno.TcpConn);
     } catch {
       // The socket is gone already; make sure Deno's resource is too.
       try {

@@ -2,9 +2,12 @@
  * The `Deno.listen` engine: an accept loop that runs a handler per
  * connection under the shared {@linkcode ListenerPolicy} (limits, idle
  * sweep, back-off, drain). tcpservd's command and fault modes and iotcpd
- * serve on it.
+ * serve on it. It can also serve a listening socket it is given by fd
+ * (systemd's): then on raw sockets ({@linkcode FdListener}), since
+ * `Deno.listen` cannot adopt an fd.
  */
 import { formatAddr } from "../common/mod.ts";
+import { Reactor, setNonBlocking, socketFdOf } from "../ffi/mod.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
 import {
   IDLE_MESSAGE,
@@ -12,6 +15,7 @@ import {
   ListenerPolicy,
   type TrackedConn,
 } from "./listener_policy.ts";
+import { FdListener, type StreamConn } from "./fd_conn.ts";
 import { PolicedServer } from "./policed_server.ts";
 import { ServerConn } from "./server_conn.ts";
 
@@ -41,10 +45,20 @@ export interface TcpServerOptions extends ListenerLimits {
   backlog?: number;
   /** Set SO_REUSEPORT (needs `--unstable-net`). @default {false} */
   reusePort?: boolean;
-  /** Called once on the new listener, e.g. to set socket options accepted sockets inherit. */
-  configureListener?: (listener: Deno.TcpListener) => void;
+  /**
+   * Serve this listening TCP socket instead of listening (systemd's socket
+   * activation): `hostname`, `port`, `backlog` and `reusePort` are then
+   * ignored, and the server owns the fd. Needs `--allow-ffi`.
+   */
+  listenFd?: number;
+  /**
+   * Called once with a way to find the listening socket's fd, e.g. to set
+   * socket options that accepted sockets inherit. Call `listenerFd()` only
+   * when needed: for a `Deno.listen` listener it scans the process's fds.
+   */
+  configureListener?: (listenerFd: () => number) => void;
   /** Called on every accepted connection before the handler. */
-  configure?: (conn: Deno.TcpConn) => void;
+  configure?: (conn: StreamConn) => void;
   /** Holds accepting while it says so (tcpservd's `stall-accept` fault). */
   acceptGate?: AcceptGate;
 }
@@ -63,12 +77,14 @@ export interface TcpServerOptions extends ListenerLimits {
  * ```
  */
 export class TcpServer extends PolicedServer {
-  readonly #listener: Deno.TcpListener;
+  readonly #listener: Deno.TcpListener | FdListener;
+  // The adopted listener's reactor (thread-pool), closed at the end.
+  readonly #reactor: Reactor | undefined;
   readonly #handler: ConnectionHandler;
-  readonly #configure: ((conn: Deno.TcpConn) => void) | undefined;
+  readonly #configure: ((conn: StreamConn) => void) | undefined;
   readonly #policy: ListenerPolicy<ServerConn>;
   // Accepted while accepting was held (a stall): kept, unserved, like the backlog.
-  readonly #held: Deno.TcpConn[] = [];
+  readonly #held: StreamConn[] = [];
   #resume: (() => void) | undefined;
   // Closes of refused connections still in progress.
   readonly #refusing = new Set<Promise<void>>();
@@ -105,21 +121,31 @@ export class TcpServer extends PolicedServer {
       peer: (conn) => conn.peer,
     });
     // The policy first: it checks the limits before anything is opened.
+    let reactor: Reactor | undefined;
     try {
-      this.#listener = Deno.listen({
-        hostname: options.hostname ?? "0.0.0.0",
-        port: options.port ?? 0,
-        tcpBacklog: options.backlog ?? 511,
-        ...(options.reusePort ? { reusePort: true } : {}),
-      });
+      if (options.listenFd === undefined) {
+        this.#listener = Deno.listen({
+          hostname: options.hostname ?? "0.0.0.0",
+          port: options.port ?? 0,
+          tcpBacklog: options.backlog ?? 511,
+          ...(options.reusePort ? { reusePort: true } : {}),
+        });
+      } else {
+        setNonBlocking(options.listenFd);
+        reactor = Reactor.create();
+        this.#listener = new FdListener(options.listenFd, reactor);
+      }
     } catch (error) {
+      void reactor?.close();
       this.#policy.dispose();
       throw error;
     }
+    this.#reactor = reactor;
     try {
-      options.configureListener?.(this.#listener);
+      options.configureListener?.(() => this.listenerFd);
     } catch (error) {
       this.#listener.close();
+      void reactor?.close();
       this.#policy.dispose();
       throw error;
     }
@@ -138,9 +164,11 @@ export class TcpServer extends PolicedServer {
     return this.#listener.addr;
   }
 
-  /** The raw listener, e.g. to read its fd through `ffi/`. */
-  get listener(): Deno.TcpListener {
-    return this.#listener;
+  /** The listening socket's fd (found through `ffi/` for Deno's listener). */
+  get listenerFd(): number {
+    return this.#listener instanceof FdListener
+      ? this.#listener.fd
+      : socketFdOf(this.#listener);
   }
 
   /** The policy the engine reports to. */
@@ -160,7 +188,7 @@ export class TcpServer extends PolicedServer {
         await new Promise<void>((resolve) => this.#resume = resolve);
         continue;
       }
-      let conn: Deno.TcpConn;
+      let conn: StreamConn;
       try {
         conn = await this.#listener.accept();
       } catch (error) {
@@ -182,7 +210,7 @@ export class TcpServer extends PolicedServer {
     await this.#drainConnections();
   }
 
-  #admit(conn: Deno.TcpConn): void {
+  #admit(conn: StreamConn): void {
     const policy = this.#policy;
     const resetOnClose = policy.resetOnClose;
     if (policy.refuses(() => formatAddr(conn.remoteAddr))) {
@@ -273,5 +301,6 @@ export class TcpServer extends PolicedServer {
     await this.#allDone();
     this.#policy.dispose();
     this.#ungate?.();
+    await this.#reactor?.close();
   }
 }

@@ -3,7 +3,7 @@
  * byte-transparent echo server, on the shared listener machinery.
  */
 import { VERSION } from "../common/mod.ts";
-import { getSocketOption, setSocketOption, socketFdOf } from "../ffi/mod.ts";
+import { getSocketOption, setSocketOption } from "../ffi/mod.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
 import type { AgentState } from "./agent_state.ts";
 import { buggySession } from "./buggy_session.ts";
@@ -154,14 +154,14 @@ export class Tcpservd {
     this.#server = new TcpServer(handler, {
       ...options,
       ...(options.faults ? { acceptGate: options.faults } : {}),
-      configureListener: (listener) => {
-        const applied = applyListenerOptions(listener, options);
+      configureListener: (listenerFd) => {
+        const applied = applyListenerOptions(listenerFd, options);
         if (Object.keys(applied).length > 0) {
           log.debug("listener socket options (getsockopt): {applied}", {
             applied,
           });
         }
-        if (options.reuseAddr) reportReuseAddr(socketFdOf(listener));
+        if (options.reuseAddr) reportReuseAddr(listenerFd());
       },
     });
   }
