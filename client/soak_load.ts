@@ -152,6 +152,17 @@ function isReset(error: unknown): boolean {
     error instanceof Deno.errors.ConnectionRefused;
 }
 
+/**
+ * Whether a failed connect was in fact accepted and then reset: a server
+ * that resets at once can do so before Deno.connect returns.
+ */
+function acceptedThenBroken(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.NotConnected ||
+    error instanceof Deno.errors.ConnectionAborted;
+}
+
 /** Runs the load to its end and returns what it measured. */
 export async function runSoakLoad(
   options: SoakLoadOptions,
@@ -363,7 +374,14 @@ class SoakEngine {
     }, (error) => {
       if (slot.generation === generation && !this.#finished) {
         this.#noteError(error);
-        this.#timeline.count("refused", Math.max(0, this.#now()));
+        const t = Math.max(0, this.#now());
+        if (acceptedThenBroken(error)) {
+          // Accepted, then reset before Deno handed the connection over.
+          this.#timeline.count("opened", t);
+          this.#timeline.count("reset", t);
+        } else {
+          this.#timeline.count("refused", t);
+        }
         slot.state = "down";
         slot.reopenAt = this.#now() + REOPEN_BACKOFF_MS;
       }
