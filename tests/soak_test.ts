@@ -734,6 +734,8 @@ Deno.test("soak: Ctrl-C (SIGINT) ends the load early and still reports", async (
   assert.equal(code, 0, text);
   assert.match(text, /SIGINT: ending the load early/);
   assert.ok(summary.messages < 6000, String(summary.messages));
+  // Every message that fell due before the SIGINT was sent and answered.
+  assert.equal(summary.totals.sent, summary.messages);
   assert.equal(summary.totals.answered, summary.messages);
   assert.equal(summary.failures, 0);
 });
