@@ -62,6 +62,12 @@ export interface IotcpdOptions {
   hostname6?: string;
   /** Port; 0 picks a free one (the extra listener takes the same). @default {9991} */
   port?: number;
+  /**
+   * Serve these listening sockets (systemd's, see
+   * `net/socket_activation.ts`) instead of listening: `hostname`,
+   * `hostname6` and `port` are then ignored. iotcpd owns them.
+   */
+  listenFds?: readonly number[];
   /** Number of daemons, 1 to 1024. @default {4} */
   numDaemons?: number;
   /** A daemon busy longer than this is killed, its request answered `ERR`, in ms. @default {15000} */
@@ -177,7 +183,10 @@ export class Iotcpd {
   static async start(options: IotcpdOptions = {}): Promise<Iotcpd> {
     const command = options.command ?? DEFAULT_COMMAND;
     const hostname = options.hostname ?? "127.0.0.1";
-    if (hostname === "" && options.hostname6 === undefined) {
+    if (
+      hostname === "" && options.hostname6 === undefined &&
+      !options.listenFds?.length
+    ) {
       throw new TypeError("No address to listen on");
     }
     const maxLine = options.maxLine ?? 4096;
@@ -244,6 +253,14 @@ export class Iotcpd {
       drainTimeoutMs: this.#drainGraceMs +
         Math.max(queueMs + busyMs + 2 * tickMs, LINGER_MS) + 1000,
     } as const;
+    if (options.listenFds?.length) {
+      for (const listenFd of options.listenFds) {
+        this.#servers.push(
+          new TcpServer(this.#handle, { ...common, listenFd }),
+        );
+      }
+      return;
+    }
     let port = options.port ?? DEFAULT_PORT;
     if (hostname !== "") {
       const server = new TcpServer(this.#handle, {

@@ -75,10 +75,10 @@ SIGNALS:
             second later exits at once
 
 Prints "listening on HOST:PORT" on stderr once per listener, when ready.
-Under systemd (contrib/systemd/iotcpd.service): with NOTIFY_SOCKET, READY=1
-once listening, STATUS=, STOPPING=1 on a stop signal, WATCHDOG=1 every
-WATCHDOG_USEC/2. Sockets passed by socket activation (LISTEN_FDS) are
-refused (exit 64): iotcpd listens itself.
+Under systemd (contrib/systemd/): listening TCP sockets passed by socket
+activation (LISTEN_FDS, LISTEN_PID) are served instead of -i/-I/-p. With
+NOTIFY_SOCKET: READY=1 once listening, STATUS=, STOPPING=1 on a stop
+signal, WATCHDOG=1 every WATCHDOG_USEC/2.
 `;
 
 /** The parsed command line. */

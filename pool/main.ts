@@ -26,6 +26,7 @@ import {
 import { setupLogging, tcpkitLogger } from "../logging/mod.ts";
 import { ServiceNotifier } from "../net/service_notifier.ts";
 import {
+  type ActivatedSocket,
   SocketActivationError,
   takeActivatedSockets,
 } from "../net/socket_activation.ts";
@@ -42,16 +43,15 @@ import { writeJsonFile } from "./statistics.ts";
 const log = tcpkitLogger("iotcpd");
 
 /**
- * Reads (and removes, before any daemon starts) systemd's variables:
- * notifications work; passed sockets are refused, since iotcpd's listeners
- * are `Deno.listen`, which cannot adopt an fd.
+ * Reads (and removes, before any daemon starts) systemd's variables: where
+ * to notify, and the listening sockets passed, if any.
  */
-function systemdNotifier(): ServiceNotifier | string {
+function systemdSide():
+  | { notifier: ServiceNotifier; sockets: ActivatedSocket[] | null }
+  | string {
   const notifier = ServiceNotifier.fromEnv();
   try {
-    const sockets = takeActivatedSockets();
-    if (sockets === null) return notifier;
-    return `iotcpd cannot serve the ${sockets.length} socket(s) systemd passed (Deno.listen cannot adopt an fd): run iotcpd.service without a .socket unit, with -i/-p`;
+    return { notifier, sockets: takeActivatedSockets() };
   } catch (error) {
     if (error instanceof SocketActivationError) return error.message;
     throw error;
@@ -61,10 +61,21 @@ function systemdNotifier(): ServiceNotifier | string {
 async function run(cli: IotcpdCli): Promise<number> {
   let iotcpd: Iotcpd | undefined;
   let stopRequested = false;
-  const notifier = systemdNotifier();
-  if (typeof notifier === "string") {
-    log.error("socket activation: {message}", { message: notifier });
+  const systemd = systemdSide();
+  if (typeof systemd === "string") {
+    log.error("socket activation: {message}", { message: systemd });
     return ExitCode.USAGE;
+  }
+  const { notifier, sockets } = systemd;
+  if (sockets !== null) {
+    log.info("socket activation: serving {sockets}{ignored}", {
+      sockets: sockets.map((socket) =>
+        `fd ${socket.fd} "${socket.name}" ${
+          formatHostPort(socket.addr.hostname, socket.addr.port)
+        }`
+      ).join(", "),
+      ignored: " (-i, -I and -p ignored)",
+    });
   }
   const writeStats = async (): Promise<void> => {
     if (cli.statsJson === undefined || iotcpd === undefined) return;
@@ -110,7 +121,12 @@ async function run(cli: IotcpdCli): Promise<number> {
   ];
   try {
     try {
-      iotcpd = await Iotcpd.start(iotcpdOptionsOf(cli));
+      iotcpd = await Iotcpd.start({
+        ...iotcpdOptionsOf(cli),
+        ...(sockets === null
+          ? {}
+          : { listenFds: sockets.map((socket) => socket.fd) }),
+      });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       if (error instanceof DaemonSpawnError) {

@@ -111,9 +111,10 @@ function announceService(addr: string, connections: () => number): () => void {
 
 /**
  * Why this command line cannot serve the sockets systemd passed, or
- * `undefined` when it can: the epoll echo engine and the takeover
- * machinery serve raw fds; `Deno.listen` (faults, --buggy, --engine deno,
- * the agent port beside it) cannot adopt one, and workers listen on their own.
+ * `undefined` when it can: every engine serves a passed fd (the epoll echo
+ * engine, `FdListener` under the others, the takeover machinery), but
+ * workers listen on their own, and only the takeover machinery serves
+ * more than one socket.
  */
 function activationProblem(
   cli: TcpservdCli,
@@ -124,18 +125,8 @@ function activationProblem(
     return "--takeover-from takes the listener from the old process";
   }
   if (count > 1) return "-w N: each worker opens its own listener; use -w 1";
-  if (cli.buggy) return "--buggy runs on Deno.listen, which cannot adopt an fd";
-  if (cli.faults.length > 0) {
-    return "--fault runs on Deno.listen, which cannot adopt an fd";
-  }
-  if (cli.engine === "deno") {
-    return "--engine deno is Deno.listen, which cannot adopt an fd";
-  }
-  if (cli.agentPort !== undefined) {
-    return "--agent-port runs on Deno.listen, which cannot adopt an fd";
-  }
-  if (cli.echo && cli.takeoverPath === undefined && sockets.length > 1) {
-    return `--echo serves one socket, ${sockets.length} were passed`;
+  if (cli.takeoverPath === undefined && sockets.length > 1) {
+    return `one socket is served (${sockets.length} were passed) unless --takeover PATH`;
   }
   return undefined;
 }
@@ -660,9 +651,7 @@ export async function main(args: string[]): Promise<number> {
         }`
       ).join(", "),
     });
-    // The echo engine adopts the fd; every other mode runs on the
-    // takeover machinery, which serves raw fds (and --takeover PATH too).
-    return cli.echo && cli.takeoverPath === undefined
+    return cli.takeoverPath === undefined
       ? await serve(cli, 0)
       : await serveWithTakeover(cli, 0);
   }

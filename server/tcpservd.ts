@@ -76,11 +76,6 @@ export interface TcpservdOptions
   commandObserver?: CommandObserver;
   /** HAProxy agent settings the agent commands change (see `agent_state.ts`). */
   agent?: AgentState;
-  /**
-   * Serve this listening socket (systemd's) instead of listening; the
-   * epoll engine only (`Deno.listen` cannot adopt an fd).
-   */
-  listenFd?: number;
 }
 
 /**
@@ -103,7 +98,7 @@ export class Tcpservd {
    *
    * @throws {Deno.errors.AddrInUse} When the port is taken.
    * @throws {RangeError} For the epoll engine with faults, or with a mode
-   * other than echo; for `listenFd` without the epoll engine.
+   * other than echo.
    */
   constructor(options: TcpservdOptions = {}) {
     this.state = options.stateCell
@@ -120,11 +115,6 @@ export class Tcpservd {
       if (options.reuseAddr) reportReuseAddr(server.listenerFd);
       this.#server = server;
       return;
-    }
-    if (options.listenFd !== undefined) {
-      throw new RangeError(
-        "Only the epoll engine can serve an inherited socket (listenFd)",
-      );
     }
     const inner = options.mode === "echo"
       ? echoSession()

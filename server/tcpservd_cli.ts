@@ -125,11 +125,10 @@ SIGHUP clears every runtime fault (the operator's way out of stall-accept or
 hang, which no new connection can undo).
 
 Under systemd (contrib/systemd/): a listening TCP socket passed by socket
-activation (LISTEN_FDS, LISTEN_PID) is served instead of -a/-p by the command
-mode, --echo and --takeover PATH; --buggy, --fault, --engine deno,
---agent-port, -w N and --takeover-from refuse one (exit 64). With
-NOTIFY_SOCKET: READY=1 once listening, STATUS=, STOPPING=1 on a stop signal,
-and WATCHDOG=1 every WATCHDOG_USEC/2.
+activation (LISTEN_FDS, LISTEN_PID) is served instead of -a/-p, in every
+mode but -w N and --takeover-from (exit 64); several only with --takeover
+PATH. With NOTIFY_SOCKET: READY=1 once listening, STATUS=, STOPPING=1 on a
+stop signal, and WATCHDOG=1 every WATCHDOG_USEC/2.
 `;
 
 /** The parsed command line. */

@@ -131,17 +131,19 @@ class NotifyListener {
 async function activate(
   command: string[],
   options: {
-    port: number;
+    /** One socket per port, fds 3, 4, … in this order. */
+    port: number | number[];
+    /** Their names, `:`-separated. */
     name: string;
     env?: string[];
     datagram?: boolean;
   },
 ): Promise<CommandProcess> {
   const env = (options.env ?? []).flatMap((entry) => ["-E", entry]);
+  const ports = [options.port].flat();
   const proc = new CommandProcess([
     ...(options.datagram ? ["--datagram"] : []),
-    "-l",
-    `127.0.0.1:${options.port}`,
+    ...ports.flatMap((port) => ["-l", `127.0.0.1:${port}`]),
     `--fdname=${options.name}`,
     ...passedEnv(),
     ...env,
@@ -150,7 +152,9 @@ async function activate(
     ...command,
   ], { command: ACTIVATE });
   try {
-    await proc.waitForLine(/Listening on 127\.0\.0\.1:\d+ as 3/);
+    await proc.waitForLine(
+      new RegExp(`Listening on 127\\.0\\.0\\.1:\\d+ as ${2 + ports.length}\\.`),
+    );
   } catch (error) {
     await proc[Symbol.asyncDispose]();
     throw error;
@@ -226,7 +230,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "systemd: tcpservd command mode serves the passed socket on the takeover machinery",
+    "systemd: tcpservd command mode serves the passed socket (FdListener under the Deno engine)",
   ignore: activateMissing,
   async fn() {
     await using notify = await NotifyListener.create();
@@ -317,22 +321,26 @@ Deno.test({
     "systemd: modes that cannot serve a passed socket exit 64 naming why instead of listening elsewhere",
   ignore: activateMissing,
   async fn() {
-    const cases: [string[], RegExp][] = [
-      [[...task("tcpservd"), "--buggy"], /--buggy runs on Deno\.listen/],
+    const cases: [string[], RegExp, number][] = [
+      [[...task("tcpservd"), "-w", "2"], /-w N: each worker opens its own/, 1],
       [
-        [...task("tcpservd"), "--echo", "--fault", "delay ms=10"],
-        /--fault runs on Deno\.listen/,
+        [...task("tcpservd"), "--takeover-from", "/nonexistent/ctl.sock"],
+        /--takeover-from takes the listener from the old process/,
+        1,
       ],
-      [[...task("tcpservd"), "-w", "2"], /-w N: each worker opens its own/],
       [
-        [...task("iotcpd"), "-n", "1"],
-        /iotcpd cannot serve the 1 socket\(s\) systemd passed/,
+        [...task("tcpservd"), "--echo"],
+        /one socket is served \(2 were passed\) unless --takeover PATH/,
+        2,
       ],
     ];
-    for (const [command, pattern] of cases) {
-      const port = freePort();
-      await using proc = await activate(command, { port, name: "x" });
-      const conn = await connect(port);
+    for (const [command, pattern, count] of cases) {
+      const ports = Array.from({ length: count }, freePort);
+      await using proc = await activate(command, {
+        port: ports,
+        name: ports.map(() => "x").join(":"),
+      });
+      const conn = await connect(ports[0]!);
       try {
         const status = await proc.wait();
         assert.equal(status.code, 64, proc.stderr);
@@ -342,6 +350,85 @@ Deno.test({
         conn.close();
       }
     }
+  },
+});
+
+Deno.test({
+  name:
+    "systemd: tcpservd --buggy and --fault (the Deno engine) serve the passed socket",
+  ignore: activateMissing,
+  async fn() {
+    const buggyPort = freePort();
+    await using buggy = await activate([...task("tcpservd"), "--buggy"], {
+      port: buggyPort,
+      name: "buggy",
+    });
+    {
+      using conn = await connect(buggyPort);
+      await conn.write(encoder.encode("ping\n"));
+      assert.equal(
+        (await readUntil(conn, (t) => t.endsWith("\n"))).text,
+        "pong\n",
+      );
+      assert.deepEqual(await listeningPorts(buggy.pid), [buggyPort]);
+    }
+    buggy.kill("SIGTERM");
+    assert.equal((await buggy.wait()).code, 0);
+
+    const faultPort = freePort();
+    await using faulty = await activate(
+      [...task("tcpservd"), "--echo", "--fault", "close after=3"],
+      { port: faultPort, name: "faulty" },
+    );
+    {
+      using conn = await connect(faultPort);
+      await conn.write(encoder.encode("hello\n"));
+      // The fault cuts the echo: 3 bytes, then the server's FIN.
+      assert.equal(await readToEnd(conn), "hel");
+      assert.match(faulty.stderr, /fault close after=3 .*applied/);
+      assert.deepEqual(await listeningPorts(faulty.pid), [faultPort]);
+    }
+    faulty.kill("SIGTERM");
+    assert.equal((await faulty.wait()).code, 0);
+  },
+});
+
+Deno.test({
+  name:
+    "systemd: iotcpd serves the two sockets passed, with READY and STOPPING",
+  ignore: activateMissing,
+  async fn() {
+    await using notify = await NotifyListener.create();
+    const ports = [freePort(), freePort()];
+    await using iotcpd = await activate(
+      [...task("iotcpd"), "-n", "2", "-d", "cat"],
+      {
+        port: ports,
+        name: "first:second",
+        env: [`NOTIFY_SOCKET=${notify.path}`],
+      },
+    );
+    for (const port of ports) {
+      const conn = await connect(port);
+      await conn.write(encoder.encode(`to ${port}\n`));
+      assert.equal(await readToEnd(conn), `to ${port}\n`);
+      conn.close();
+    }
+    await iotcpd.waitForLine(
+      new RegExp(
+        `serving fd 3 "first" 127\\.0\\.0\\.1:${
+          ports[0]
+        }, fd 4 "second" 127\\.0\\.0\\.1:${ports[1]}`,
+      ),
+    );
+    const ready = await notify.waitFor(/^READY=1$/m);
+    assert.deepEqual(
+      await listeningPorts(iotcpd.pid),
+      [...ports].sort((a, b) => a - b),
+    );
+    iotcpd.kill("SIGTERM");
+    await notify.waitFor(/^STOPPING=1$/m, 15000, ready + 1);
+    assert.equal((await iotcpd.wait()).code, 0);
   },
 });
 
@@ -553,6 +640,7 @@ const UNITS_DIR = `${ROOT}contrib/systemd/`;
 const UNIT_FILES = [
   "tcpservd.socket",
   "tcpservd.service",
+  "iotcpd.socket",
   "iotcpd.service",
   "takeover.socket",
   "takeover.service",
@@ -713,7 +801,10 @@ Deno.test("systemd: the services are Type=notify with a watchdog and the hardeni
   }
   for (const name of UNIT_FILES.filter((n) => n.endsWith(".socket"))) {
     const unit = await readUnit(name);
-    assert.match(setting(unit, "Socket", "ListenStream") ?? "", /^\d+$/);
+    assert.match(
+      setting(unit, "Socket", "ListenStream") ?? "",
+      /^(\S+:)?\d+$/,
+    );
     assert.ok(SERVICES.includes(name.replace(".socket", ".service")));
     assert.equal(setting(unit, "Install", "WantedBy"), "sockets.target");
   }
@@ -840,6 +931,24 @@ Deno.test({
           await readUntil(conn, (t) => t.length === 4);
         },
       },
+      {
+        // The Deno engine on FdListener, and the daemons iotcpd starts.
+        command: [...task("iotcpd"), "-n", "1", "-d", "cat"],
+        client: async (port) => {
+          const conn = await connect(port);
+          await conn.write(encoder.encode("line\n"));
+          assert.equal(await readToEnd(conn), "line\n");
+          conn.close();
+        },
+      },
+      {
+        command: [...task("tcpservd"), "--buggy"],
+        client: async (port) => {
+          using conn = await connect(port);
+          await conn.write(encoder.encode("ping\n"));
+          await readUntil(conn, (t) => t.endsWith("\n"));
+        },
+      },
     ];
     try {
       await using notify = await NotifyListener.create();
@@ -871,36 +980,6 @@ Deno.test({
         for (const name of syscallsAfterDeno(await Deno.readTextFile(log))) {
           used.add(name);
         }
-      }
-      // iotcpd listens itself (no .socket unit), and starts its daemons.
-      const log = `${dir}/iotcpd.strace`;
-      await using iotcpd = new CommandProcess([
-        "-f",
-        "-qq",
-        "-o",
-        log,
-        "/usr/bin/env",
-        `NOTIFY_SOCKET=${notify.path}`,
-        Deno.execPath(),
-        ...task("iotcpd"),
-        "-n",
-        "1",
-        "-d",
-        "cat",
-        "-p",
-        "0",
-      ], { command: STRACE });
-      const match = await iotcpd.waitForLine(
-        /listening on 127\.0\.0\.1:(\d+)/,
-        30000,
-      );
-      const conn = await connect(Number(match[1]));
-      await conn.write(encoder.encode("line\n"));
-      assert.equal(await readToEnd(conn), "line\n");
-      conn.close();
-      assert.equal(await stopTraced(iotcpd), 0, iotcpd.stderr);
-      for (const name of syscallsAfterDeno(await Deno.readTextFile(log))) {
-        used.add(name);
       }
     } finally {
       await Deno.remove(dir, { recursive: true });
