@@ -9,7 +9,9 @@
  * through its {@linkcode WriteHook} and the server's {@linkcode AcceptGate}.
  * A listening socket handed over by fd (systemd's socket activation) is
  * served through {@linkcode FdListener} and {@linkcode FdConn}, since
- * `Deno.listen` cannot adopt one.
+ * `Deno.listen` cannot adopt one; {@linkcode takeActivatedSockets} takes
+ * such sockets from systemd, and {@linkcode ServiceNotifier} tells systemd
+ * how the service is doing (`sd_notify`, the watchdog).
  *
  * @example
  * ```ts ignore
@@ -39,6 +41,25 @@ export {
 } from "./listener_policy.ts";
 export type { ListeningServer } from "./listening_server.ts";
 export { PolicedServer } from "./policed_server.ts";
+export {
+  NOTIFY_ENV,
+  type NotifyConfig,
+  parseNotifyEnv,
+  ServiceNotifier,
+  STATUS_INTERVAL_MS,
+} from "./service_notifier.ts";
+export {
+  type ActivatedSocket,
+  LISTEN_ENV,
+  LISTEN_FDS_START,
+  type ListenFds,
+  MAX_LISTEN_FDS,
+  parseListenFds,
+  SocketActivationError,
+  socketsPassed,
+  takeActivatedSockets,
+  takeEnv,
+} from "./socket_activation.ts";
 export {
   type LingeringCloseOptions,
   ServerConn,

@@ -87,7 +87,11 @@ export class ServiceNotifier {
   readonly #watchdogUsec: number | undefined;
   #failed = false;
 
-  /** @param config Where to send, and the watchdog period. */
+  /**
+   * A notifier for the given settings (see {@linkcode ServiceNotifier.fromEnv}).
+   *
+   * @param config Where to send, and the watchdog period.
+   */
   constructor(config: NotifyConfig) {
     this.#socket = config.socket;
     this.#watchdogUsec = config.watchdogUsec;

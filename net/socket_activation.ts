@@ -33,7 +33,11 @@ export const LISTEN_ENV = [
 
 /** A malformed `LISTEN_*` variable, or an fd that is not a listening TCP socket. */
 export class SocketActivationError extends Error {
-  /** @param message What is wrong, naming the variable or the fd. */
+  /**
+   * An error with the given message.
+   *
+   * @param message What is wrong, naming the variable or the fd.
+   */
   constructor(message: string) {
     super(message);
     this.name = "SocketActivationError";
