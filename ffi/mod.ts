@@ -141,10 +141,3 @@ export {
   unixSocketPair,
   type UnixSocketPairOptions,
 } from "./unix_socket_pair.ts";
-export {
-  bindUnixDatagram,
-  encodeUnixAddress,
-  sendUnixDatagram,
-  type UnixAddress,
-} from "./unix_datagram.ts";
-export { isCloseOnExec, setCloseOnExec } from "./close_on_exec.ts";
