@@ -253,37 +253,48 @@ Deno.test({
 
 Deno.test({
   name:
-    "systemd: takeover server needs no -a/-p under socket activation and echoes seqnums on the passed socket",
+    "systemd: takeover server needs no -a/-p under socket activation and echoes seqnums on both sockets passed",
   ignore: activateMissing,
   async fn() {
     await using notify = await NotifyListener.create();
-    const port = freePort();
+    const ports = [freePort(), freePort()];
     await using server = await activate(
       [...task("takeover"), "server"],
-      { port, name: "seqnum", env: [`NOTIFY_SOCKET=${notify.path}`] },
+      {
+        port: ports,
+        name: "seqnum:seqnum2",
+        env: [`NOTIFY_SOCKET=${notify.path}`],
+      },
     );
-    using conn = await connect(port);
-    const seqnum = new Uint8Array([0, 0, 1, 2]);
-    await conn.write(seqnum);
-    const echoed = new Uint8Array(4);
-    let got = 0;
-    await within(
-      10000,
-      "the seqnum echo",
-      (async () => {
-        while (got < 4) {
-          const n = await conn.read(echoed.subarray(got));
-          if (n === null) throw new Error("EOF before the echo");
-          got += n;
-        }
-      })(),
-    );
-    assert.deepEqual(echoed, seqnum);
+    for (const [i, port] of ports.entries()) {
+      using conn = await connect(port);
+      const seqnum = new Uint8Array([0, 0, 1, i]);
+      await conn.write(seqnum);
+      const echoed = new Uint8Array(4);
+      let got = 0;
+      await within(
+        10000,
+        "the seqnum echo",
+        (async () => {
+          while (got < 4) {
+            const n = await conn.read(echoed.subarray(got));
+            if (n === null) throw new Error("EOF before the echo");
+            got += n;
+          }
+        })(),
+      );
+      assert.deepEqual(echoed, seqnum);
+    }
     await server.waitForLine(
-      new RegExp(`serving fd 3 "seqnum" 127\\.0\\.0\\.1:${port}`),
+      new RegExp(
+        `serving fd 3 "seqnum" 127\\.0\\.0\\.1:${ports[0]}, fd 4 "seqnum2"`,
+      ),
     );
     await notify.waitFor(/^READY=1$/m);
-    assert.deepEqual(await listeningPorts(server.pid), [port]);
+    assert.deepEqual(
+      await listeningPorts(server.pid),
+      [...ports].sort((a, b) => a - b),
+    );
     server.kill("SIGTERM");
     await notify.waitFor(/^STOPPING=1$/m);
     assert.equal((await server.wait()).code, 0);
