@@ -406,13 +406,28 @@ Deno.test({
 
 Deno.test({
   name:
-    "systemd: iotcpd serves the two sockets passed, with READY and STOPPING",
+    "systemd: iotcpd serves the two sockets passed, with READY and STOPPING; its daemons do not inherit them",
   ignore: activateMissing,
   async fn() {
     await using notify = await NotifyListener.create();
+    // The daemon answers whether it holds fds 3 and 4 (systemd's sockets,
+    // passed without close-on-exec).
+    const script = `${notify.path}.sh`;
+    await Deno.writeTextFile(
+      script,
+      `#!/bin/sh
+while read -r line; do
+  for fd in 3 4; do
+    if [ -e /proc/$$/fd/$fd ]; then printf "$fd:open "; else printf "$fd:closed "; fi
+  done
+  echo "$line"
+done
+`,
+      { mode: 0o755 },
+    );
     const ports = [freePort(), freePort()];
     await using iotcpd = await activate(
-      [...task("iotcpd"), "-n", "2", "-d", "cat"],
+      [...task("iotcpd"), "-n", "2", "-d", script],
       {
         port: ports,
         name: "first:second",
@@ -422,7 +437,7 @@ Deno.test({
     for (const port of ports) {
       const conn = await connect(port);
       await conn.write(encoder.encode(`to ${port}\n`));
-      assert.equal(await readToEnd(conn), `to ${port}\n`);
+      assert.equal(await readToEnd(conn), `3:closed 4:closed to ${port}\n`);
       conn.close();
     }
     await iotcpd.waitForLine(
