@@ -9,7 +9,7 @@ import {
   toBase64,
 } from "./protocol.ts";
 import { TakeoverProtocolError } from "./takeover_error.ts";
-import { within } from "../tests/_helpers.ts";
+import { fdCountOf, within } from "../tests/_helpers.ts";
 
 function connection(id: number, unread: Uint8Array): ConnectionRecord {
   return {
@@ -74,15 +74,11 @@ Deno.test("ControlChannel refuses a frame over its limit from the header, before
   }
 });
 
-function openFdCount(): number {
-  return [...Deno.readDirSync("/proc/self/fd")].length;
-}
-
 Deno.test("ControlChannel refuses fds that no frame announced past two frames' worth, and closes them", async () => {
   await using reactor = Reactor.create();
   const [a, b] = unixSocketPair();
   const [spare, spareEnd] = unixSocketPair();
-  const before = openFdCount();
+  const before = await fdCountOf(Deno.pid);
   try {
     const receiver = new ControlChannel(b, reactor, LIBC_ENV, "pid 9");
     try {
@@ -102,7 +98,7 @@ Deno.test("ControlChannel refuses fds that no frame announced past two frames' w
       receiver.close();
     }
     // Every fd received went with the channel (and its own socket too).
-    assert.equal(openFdCount(), before - 1);
+    assert.equal(await fdCountOf(Deno.pid), before - 1);
   } finally {
     for (const fd of [a, spare, spareEnd]) LIBC_ENV.close(fd);
   }
