@@ -166,11 +166,18 @@ async function runServer(cli: ServerCli): Promise<number> {
         ? " (-a and -p ignored)"
         : "",
     });
-    server = TakeoverServer.adopt(activated.map((socket) => socket.fd), {
-      handler: service.handler,
-      ...maxConnections,
-      ...metricsHooks,
-    });
+    try {
+      server = TakeoverServer.adopt(activated.map((socket) => socket.fd), {
+        handler: service.handler,
+        ...maxConnections,
+        ...metricsHooks,
+      });
+    } catch (error) {
+      log.error("cannot serve the sockets systemd passed: {error}", {
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return ExitCode.OS_ERROR;
+    }
   } else {
     try {
       server = TakeoverServer.listen({
