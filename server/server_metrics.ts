@@ -108,36 +108,12 @@ export class TcpservdMetrics implements CommandObserver {
   /** Adds the series read from the server, its state and its faults. */
   watch(sources: TcpservdMetricsSources): void {
     const { server, state, faults } = sources;
-    this.registry.gauge({
-      name: "tcpservd_connections_open",
-      help: "Client connections open now.",
-      collect: () => server.connectionCount,
+    registerServerSeries(this.registry, {
+      open: () => server.connectionCount,
+      accepted: () => server.acceptedCount,
+      refused: () => server.refusedCount,
+      ...(state !== undefined ? { state } : {}),
     });
-    this.registry.counter({
-      name: "tcpservd_connections_accepted",
-      help: "Client connections accepted and served since start.",
-      collect: () => server.acceptedCount,
-    });
-    this.registry.counter({
-      name: "tcpservd_connections_refused",
-      help: "Client connections refused at the connection limit since start.",
-      collect: () => server.refusedCount,
-    });
-    if (state !== undefined) {
-      this.registry.gauge({
-        name: "tcpservd_health",
-        help:
-          "The health state clients read with getstatus: 1 for the current one.",
-        labelNames: ["state"],
-        collect: () => {
-          const now = state.get();
-          return [
-            [{ state: "GOOD" }, now === "GOOD" ? 1 : 0],
-            [{ state: "BAD" }, now === "BAD" ? 1 : 0],
-          ];
-        },
-      });
-    }
     if (faults !== undefined) {
       const applied = this.registry.counter({
         name: "tcpservd_faults_applied",
@@ -171,3 +147,56 @@ export class TcpservdMetrics implements CommandObserver {
 }
 
 export { serveMetrics } from "../metrics/serve_metrics.ts";
+
+/** Where the connection counts and the health state come from. */
+export interface ServerSeriesSources {
+  /** Connections open now. */
+  open: () => number;
+  /** Connections accepted since start. */
+  accepted: () => number;
+  /** Connections refused since start. */
+  refused: () => number;
+  /** The health state, in the command mode. */
+  state?: HealthState;
+}
+
+/**
+ * Registers the connection series and the health gauge, read from
+ * `sources` at each scrape: one process's own counts, or a master's sums
+ * over its workers.
+ */
+export function registerServerSeries(
+  registry: Registry,
+  sources: ServerSeriesSources,
+): void {
+  registry.gauge({
+    name: "tcpservd_connections_open",
+    help: "Client connections open now.",
+    collect: sources.open,
+  });
+  registry.counter({
+    name: "tcpservd_connections_accepted",
+    help: "Client connections accepted and served since start.",
+    collect: sources.accepted,
+  });
+  registry.counter({
+    name: "tcpservd_connections_refused",
+    help: "Client connections refused at the connection limit since start.",
+    collect: sources.refused,
+  });
+  const state = sources.state;
+  if (state === undefined) return;
+  registry.gauge({
+    name: "tcpservd_health",
+    help:
+      "The health state clients read with getstatus: 1 for the current one.",
+    labelNames: ["state"],
+    collect: () => {
+      const now = state.get();
+      return [
+        [{ state: "GOOD" }, now === "GOOD" ? 1 : 0],
+        [{ state: "BAD" }, now === "BAD" ? 1 : 0],
+      ];
+    },
+  });
+}

@@ -21,7 +21,11 @@ import type { CommandObserver } from "./command_session.ts";
 import type { FaultSet } from "./fault_set.ts";
 import { FAULT_NAMES } from "./fault_spec.ts";
 import type { HealthState } from "./health_state.ts";
-import { COMMAND_NAMES, OTHER_COMMAND } from "./server_metrics.ts";
+import {
+  COMMAND_NAMES,
+  OTHER_COMMAND,
+  registerServerSeries,
+} from "./server_metrics.ts";
 
 /** How often a worker copies its connection counts into its slot, in ms. */
 export const PUBLISH_INTERVAL_MS = 200;
@@ -203,36 +207,12 @@ export class MasterMetrics {
         collect: () => sum(OFFSET.scalar("loopsRunning")),
       });
     }
-    r.gauge({
-      name: "tcpservd_connections_open",
-      help: "Client connections open now.",
-      collect: () => sum(OFFSET.scalar("open")),
+    registerServerSeries(r, {
+      open: () => sum(OFFSET.scalar("open")),
+      accepted: () => sum(OFFSET.scalar("accepted")),
+      refused: () => sum(OFFSET.scalar("refused")),
+      ...(state !== undefined ? { state } : {}),
     });
-    r.counter({
-      name: "tcpservd_connections_accepted",
-      help: "Client connections accepted and served since start.",
-      collect: () => sum(OFFSET.scalar("accepted")),
-    });
-    r.counter({
-      name: "tcpservd_connections_refused",
-      help: "Client connections refused at the connection limit since start.",
-      collect: () => sum(OFFSET.scalar("refused")),
-    });
-    if (state !== undefined) {
-      r.gauge({
-        name: "tcpservd_health",
-        help:
-          "The health state clients read with getstatus: 1 for the current one.",
-        labelNames: ["state"],
-        collect: () => {
-          const now = state.get();
-          return [
-            [{ state: "GOOD" }, now === "GOOD" ? 1 : 0],
-            [{ state: "BAD" }, now === "BAD" ? 1 : 0],
-          ];
-        },
-      });
-    }
     if (options.faults) {
       r.counter({
         name: "tcpservd_faults_applied",
