@@ -367,6 +367,20 @@ export const LIBC_SYMBOLS = {
     ],
     result: "i32",
   },
+  /** `char *mkdtemp(char *template)`: fills in the template's XXXXXX; the directory is mode 0700 */
+  mkdtemp: {
+    parameters: [
+      "buffer", // char *template (NUL-terminated, ends in XXXXXX; rewritten)
+    ],
+    result: "pointer",
+  },
+  /** `int rmdir(const char *pathname)` */
+  rmdir: {
+    parameters: [
+      "buffer", // const char *pathname (NUL-terminated)
+    ],
+    result: "i32",
+  },
   /** `int getrlimit(int resource, struct rlimit *rlim)` */
   getrlimit: {
     parameters: [
