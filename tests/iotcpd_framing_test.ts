@@ -4,7 +4,7 @@
  * `ERR`, and the idle timeout counts complete lines only.
  */
 import assert from "node:assert/strict";
-import { readUntil } from "./_helpers.ts";
+import { readUntil, waitFor } from "./_helpers.ts";
 import {
   ask,
   bytes,
@@ -24,15 +24,20 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 }
 
 /**
- * What the daemon (`tee FILE`, one of it) has read so far. tee writes its
- * stdout before the file, so a reply does not prove the file written:
- * the reply to a later request does.
+ * What the daemon (`tee FILE`, one of it) has read before a `sync` line.
+ * tee writes its stdout before the file, so the reply to `sync` does not
+ * prove the file written yet: wait (bounded) until the file ends with it.
  */
 async function daemonInput(port: number, file: string): Promise<Uint8Array> {
   assert.equal(await ask(port, "sync"), "sync\n");
-  const seen = await Deno.readFile(file);
   const sync = bytes("sync\n");
-  assert.deepEqual(seen.subarray(seen.length - sync.length), sync);
+  const seen = await waitFor(async () => {
+    const now = await Deno.readFile(file);
+    const tail = now.subarray(now.length - sync.length);
+    return tail.length === sync.length && tail.every((b, i) => b === sync[i])
+      ? now
+      : undefined;
+  }, { what: "tee to write the sync line to its file" });
   return seen.subarray(0, seen.length - sync.length);
 }
 
