@@ -14,6 +14,7 @@
 import {
   commandPrologue,
   ExitCode,
+  type ExitCodeValue,
   formatHostPort,
   onSignal,
   onStopSignals,
@@ -27,7 +28,11 @@ import {
   SocketActivationError,
   takeActivatedSockets,
 } from "../net/socket_activation.ts";
-import { TakeoverRefusedError, TakeoverServer } from "../takeover/mod.ts";
+import {
+  type ConnectionHandler,
+  TakeoverRefusedError,
+  TakeoverServer,
+} from "../takeover/mod.ts";
 import { AgentResponder } from "./agent_responder.ts";
 import { AgentState } from "./agent_state.ts";
 import { ControlPolicy } from "./control_policy.ts";
@@ -40,7 +45,8 @@ import {
   takeoverCommandHandler,
   takeoverEchoHandler,
 } from "./takeover_session.ts";
-import { Tcpservd } from "./tcpservd.ts";
+import type { CommandObserver } from "./command_session.ts";
+import { Tcpservd, type TcpservdOptions } from "./tcpservd.ts";
 import {
   FALLBACK_PORT,
   idleTimeoutOf,
@@ -143,87 +149,116 @@ function epollEngineOf(cli: TcpservdCli): boolean {
     (cli.engine ?? (cli.faults.length > 0 ? "deno" : "epoll")) === "epoll";
 }
 
-/** One serving process: the whole server (no master), or one worker. */
-async function serve(cli: TcpservdCli, port: number): Promise<number> {
-  const worker = cli.workerId;
-  let shared: SharedMemory | undefined;
-  let server: Tcpservd;
-  const faults = new FaultSet();
-  const agent = cli.agentPort === undefined
-    ? undefined
-    : new AgentState(cli.agentBad);
-  let responder: AgentResponder | undefined;
-  // Loaded only with --metrics, so start-up without it does not pay for it.
-  const metricsModule = cli.metrics === undefined
+/** The metrics of one serving process: its own (--metrics), or its share of its master's. */
+interface ServeMetrics {
+  module: typeof import("./server_metrics.ts") | undefined;
+  own: import("./server_metrics.ts").TcpservdMetrics | undefined;
+  worker: import("./worker_metrics.ts").WorkerMetricsWriter | undefined;
+}
+
+/** Loads the metrics code, only when asked for, so start-up without it does not pay for it. */
+async function openServeMetrics(
+  cli: TcpservdCli,
+): Promise<ServeMetrics | ExitCodeValue> {
+  const module = cli.metrics === undefined
     ? undefined
     : await import("./server_metrics.ts");
-  const metrics = metricsModule &&
-    new metricsModule.TcpservdMetrics({ commands: !cli.echo && !cli.buggy });
+  const own = module &&
+    new module.TcpservdMetrics({ commands: !cli.echo && !cli.buggy });
   // A worker of a master serving --metrics counts into the master's region.
-  let workerMetrics:
-    | import("./worker_metrics.ts").WorkerMetricsWriter
-    | undefined;
-  if (cli.sharedMetrics !== undefined && worker !== undefined) {
-    const { WorkerMetricsWriter } = await import("./worker_metrics.ts");
-    try {
-      const { path, count } = cli.sharedMetrics;
-      workerMetrics = new WorkerMetricsWriter(path, worker, count);
-    } catch (error) {
-      log.error("cannot open the master's metrics: {error}", {
-        error: error instanceof Error ? error.message : String(error),
-      });
-      return ExitCode.OS_ERROR;
-    }
+  if (cli.sharedMetrics === undefined || cli.workerId === undefined) {
+    return { module, own, worker: undefined };
   }
-  const observer = metrics ?? workerMetrics;
+  const { WorkerMetricsWriter } = await import("./worker_metrics.ts");
+  try {
+    const { path, count } = cli.sharedMetrics;
+    const worker = new WorkerMetricsWriter(path, cli.workerId, count);
+    return { module, own, worker };
+  } catch (error) {
+    log.error("cannot open the master's metrics: {error}", {
+      error: error instanceof Error ? error.message : String(error),
+    });
+    return ExitCode.OS_ERROR;
+  }
+}
+
+/** The engine's options, as the command line asks. */
+function tcpservdOptions(
+  cli: TcpservdCli,
+  port: number,
+  faults: FaultSet,
+  agent: AgentState | undefined,
+  observer: CommandObserver | undefined,
+  shared: SharedMemory | undefined,
+): TcpservdOptions {
+  return {
+    mode: cli.buggy ? "buggy" : cli.echo ? "echo" : "command",
+    // The fastest echo, unless faults need the Deno.listen engine.
+    engine: cli.engine ??
+      (cli.echo && cli.faults.length === 0 ? "epoll" : "deno"),
+    faults,
+    control: controlPolicyOf(cli),
+    framing: cli.framing,
+    leakBits: cli.leakBits,
+    linger: cli.linger,
+    ...(cli.name === undefined ? {} : { serverName: cli.name }),
+    ...(agent ? { agent } : {}),
+    ...(observer ? { commandObserver: observer } : {}),
+    hostname: cli.address,
+    port,
+    reusePort: cli.workerId !== undefined,
+    ...(activated === null ? {} : { listenFd: activated[0]!.fd }),
+    backlog: cli.backlog,
+    initialState: cli.initialState,
+    ...(shared ? { stateCell: shared.int32 } : {}),
+    badQuit: cli.badQuit,
+    maxConns: cli.maxConcurrentConns > 0
+      ? cli.maxConcurrentConns
+      : maxConnsOf(cli),
+    maxConnsPolicy: cli.maxConcurrentConns > 0 ? "pause" : "refuse",
+    ...(cli.echo ? { refusalMessage: "" } : {}),
+    maxTotalConns: cli.maxTotalConns,
+    maxLine: cli.maxLine,
+    maxLoops: cli.maxLoops,
+    idleTimeoutMs: idleTimeoutOf(cli) * 1000,
+    drainTimeoutMs: cli.drainTimeoutSecs * 1000,
+    resetOnClose: cli.sendReset,
+    keepAlive: cli.keepAlive,
+    noDelay: cli.noDelay,
+    reuseAddr: cli.reuseAddr,
+    ...(cli.keepAliveIdleSecs === undefined
+      ? {}
+      : { keepAliveIdleSecs: cli.keepAliveIdleSecs }),
+    ...(cli.lingerTimeoutSecs === undefined
+      ? {}
+      : { finTimeoutSecs: cli.lingerTimeoutSecs }),
+  };
+}
+
+/** One serving process's engine, and the master's shared state it reads. */
+interface Engine {
+  server: Tcpservd;
+  shared: SharedMemory | undefined;
+}
+
+/** Opens the shared state and starts the engine listening; logs why not. */
+function startEngine(
+  cli: TcpservdCli,
+  port: number,
+  faults: FaultSet,
+  agent: AgentState | undefined,
+  observer: CommandObserver | undefined,
+): Engine | ExitCodeValue {
+  let shared: SharedMemory | undefined;
   try {
     if (cli.sharedState !== undefined) {
       shared = SharedMemory.open(cli.sharedState, 4);
     }
     for (const spec of cli.faults) faults.add(parseFaultSpec(spec));
-    const control = controlPolicyOf(cli);
-    server = new Tcpservd({
-      mode: cli.buggy ? "buggy" : cli.echo ? "echo" : "command",
-      // The fastest echo, unless faults need the Deno.listen engine.
-      engine: cli.engine ??
-        (cli.echo && cli.faults.length === 0 ? "epoll" : "deno"),
-      faults,
-      control,
-      framing: cli.framing,
-      leakBits: cli.leakBits,
-      linger: cli.linger,
-      ...(cli.name === undefined ? {} : { serverName: cli.name }),
-      ...(agent ? { agent } : {}),
-      ...(observer ? { commandObserver: observer } : {}),
-      hostname: cli.address,
-      port,
-      reusePort: worker !== undefined,
-      ...(activated === null ? {} : { listenFd: activated[0]!.fd }),
-      backlog: cli.backlog,
-      initialState: cli.initialState,
-      ...(shared ? { stateCell: shared.int32 } : {}),
-      badQuit: cli.badQuit,
-      maxConns: cli.maxConcurrentConns > 0
-        ? cli.maxConcurrentConns
-        : maxConnsOf(cli),
-      maxConnsPolicy: cli.maxConcurrentConns > 0 ? "pause" : "refuse",
-      ...(cli.echo ? { refusalMessage: "" } : {}),
-      maxTotalConns: cli.maxTotalConns,
-      maxLine: cli.maxLine,
-      maxLoops: cli.maxLoops,
-      idleTimeoutMs: idleTimeoutOf(cli) * 1000,
-      drainTimeoutMs: cli.drainTimeoutSecs * 1000,
-      resetOnClose: cli.sendReset,
-      keepAlive: cli.keepAlive,
-      noDelay: cli.noDelay,
-      reuseAddr: cli.reuseAddr,
-      ...(cli.keepAliveIdleSecs === undefined
-        ? {}
-        : { keepAliveIdleSecs: cli.keepAliveIdleSecs }),
-      ...(cli.lingerTimeoutSecs === undefined
-        ? {}
-        : { finTimeoutSecs: cli.lingerTimeoutSecs }),
-    });
+    const server = new Tcpservd(
+      tcpservdOptions(cli, port, faults, agent, observer, shared),
+    );
+    return { server, shared };
   } catch (error) {
     shared?.close();
     log.error("cannot listen on {addr}: {error}", {
@@ -232,51 +267,68 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
     });
     return ExitCode.OS_ERROR;
   }
-  let metricsServer: { close(): Promise<void> } | undefined;
+}
+
+/** Feeds the metrics from the engine and serves --metrics; `null` (logged) if it cannot. */
+function serveProcessMetrics(
+  cli: TcpservdCli,
+  server: Tcpservd,
+  faults: FaultSet,
+  metrics: ServeMetrics,
+): { close(): Promise<void> } | undefined | null {
   // The epoll engine (the echo default) cannot inject faults: no series.
   const faultsToCount = epollEngineOf(cli) ? undefined : faults;
-  workerMetrics?.watch(server.server, faultsToCount);
-  if (metricsModule && metrics && cli.metrics) {
-    metrics.watch({
-      server: server.server,
-      ...(cli.echo || cli.buggy ? {} : { state: server.state }),
-      ...(faultsToCount ? { faults: faultsToCount } : {}),
+  metrics.worker?.watch(server.server, faultsToCount);
+  if (!metrics.module || !metrics.own || !cli.metrics) return undefined;
+  metrics.own.watch({
+    server: server.server,
+    ...(cli.echo || cli.buggy ? {} : { state: server.state }),
+    ...(faultsToCount ? { faults: faultsToCount } : {}),
+  });
+  try {
+    return metrics.module.serveMetrics(
+      cli.metrics,
+      metrics.own.registry,
+      "tcpservd",
+    );
+  } catch (error) {
+    log.error("cannot serve metrics on {addr}: {error}", {
+      addr: formatHostPort(cli.metrics.hostname, cli.metrics.port),
+      error: error instanceof Error ? error.message : String(error),
     });
-    try {
-      metricsServer = metricsModule.serveMetrics(
-        cli.metrics,
-        metrics.registry,
-        "tcpservd",
-      );
-    } catch (error) {
-      log.error("cannot serve metrics on {addr}: {error}", {
-        addr: formatHostPort(cli.metrics.hostname, cli.metrics.port),
-        error: error instanceof Error ? error.message : String(error),
-      });
-      await server.shutdown();
-      shared?.close();
-      return ExitCode.OS_ERROR;
-    }
+    return null;
   }
-  if (agent !== undefined) {
-    try {
-      responder = new AgentResponder({
-        hostname: cli.address,
-        port: cli.agentPort!,
-        state: server.state,
-        agent,
-      });
-    } catch (error) {
-      log.error("cannot listen for the agent on {addr}: {error}", {
-        addr: formatHostPort(cli.address, cli.agentPort!),
-        error: error instanceof Error ? error.message : String(error),
-      });
-      await server.shutdown();
-      await metricsServer?.close();
-      shared?.close();
-      return ExitCode.OS_ERROR;
-    }
+}
+
+/** Starts the HAProxy agent-check responder; `null` (logged) if it cannot listen. */
+function startAgent(
+  cli: TcpservdCli,
+  server: Tcpservd,
+  agent: AgentState,
+): AgentResponder | null {
+  try {
+    return new AgentResponder({
+      hostname: cli.address,
+      port: cli.agentPort!,
+      state: server.state,
+      agent,
+    });
+  } catch (error) {
+    log.error("cannot listen for the agent on {addr}: {error}", {
+      addr: formatHostPort(cli.address, cli.agentPort!),
+      error: error instanceof Error ? error.message : String(error),
+    });
+    return null;
   }
+}
+
+/** The stop, count and fault-clearing signals of one serving process; returns their cleanups. */
+function serveSignals(
+  cli: TcpservdCli,
+  server: Tcpservd,
+  faults: FaultSet,
+  responder: AgentResponder | undefined,
+): (() => void)[] {
   const tcp = server.server;
   const stop = (why: string) => {
     log.info("{why}: draining {count} connections", {
@@ -287,10 +339,9 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
     void responder?.close();
     void server.shutdown();
   };
-  // Signals first: a supervisor may signal as soon as it reads the line.
   const cleanups = [
     onStopSignals(
-      worker === undefined
+      cli.workerId === undefined
         ? ["SIGTERM", "SIGINT", "SIGQUIT"]
         : ["SIGTERM", "SIGQUIT"],
       stop,
@@ -310,36 +361,81 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
       faults.clear();
     }),
   ];
-  const { hostname, port: bound } = server.addr;
-  if (worker === undefined) {
-    log.info(`listening on ${formatHostPort(hostname, bound)}`);
-    if (!cli.echo) log.info("state is {state}", { state: server.state.get() });
-    cleanups.push(
-      announceService(
-        formatHostPort(hostname, bound),
-        () => tcp.connectionCount,
-      ),
-    );
-    if (responder) {
-      const { hostname: host, port: agentPort } = responder.addr;
-      log.info("agent-check on {addr}: {line}", {
-        addr: formatHostPort(host, agentPort),
-        line: agent!.line(server.state).trim(),
-      });
-    }
-  } else {
+  if (cli.workerId !== undefined) {
     // The master tells INT to every worker itself; a terminal's Ctrl-C reaches us too.
     cleanups.push(
       onSignal("SIGINT", () => log.debug("SIGINT ignored: the master decides")),
     );
+    watchMaster(() => stop("master gone"));
+  }
+  return cleanups;
+}
+
+/** Says that the process serves: to the log and systemd, or to the master; returns a cleanup. */
+function announceServing(
+  cli: TcpservdCli,
+  server: Tcpservd,
+  agent: AgentState | undefined,
+  responder: AgentResponder | undefined,
+): () => void {
+  const { hostname, port: bound } = server.addr;
+  const tcp = server.server;
+  if (cli.workerId !== undefined) {
     log.info("worker {worker} (pid {pid}) accepting on {addr}", {
-      worker,
+      worker: cli.workerId,
       pid: Deno.pid,
       addr: formatHostPort(hostname, bound),
     });
-    watchMaster(() => stop("master gone"));
     announceReady();
+    return () => {};
   }
+  log.info(`listening on ${formatHostPort(hostname, bound)}`);
+  if (!cli.echo) log.info("state is {state}", { state: server.state.get() });
+  const cleanup = announceService(
+    formatHostPort(hostname, bound),
+    () => tcp.connectionCount,
+  );
+  if (responder) {
+    const { hostname: host, port: agentPort } = responder.addr;
+    log.info("agent-check on {addr}: {line}", {
+      addr: formatHostPort(host, agentPort),
+      line: agent!.line(server.state).trim(),
+    });
+  }
+  return cleanup;
+}
+
+/** One serving process: the whole server (no master), or one worker. */
+async function serve(cli: TcpservdCli, port: number): Promise<number> {
+  const metrics = await openServeMetrics(cli);
+  if (typeof metrics === "number") return metrics;
+  const faults = new FaultSet();
+  const agent = cli.agentPort === undefined
+    ? undefined
+    : new AgentState(cli.agentBad);
+  const engine = startEngine(
+    cli,
+    port,
+    faults,
+    agent,
+    metrics.own ?? metrics.worker,
+  );
+  if (typeof engine === "number") return engine;
+  const { server, shared } = engine;
+  const metricsServer = serveProcessMetrics(cli, server, faults, metrics);
+  const responder = metricsServer === null || agent === undefined
+    ? undefined
+    : startAgent(cli, server, agent);
+  if (metricsServer === null || responder === null) {
+    await server.shutdown();
+    await metricsServer?.close();
+    shared?.close();
+    return ExitCode.OS_ERROR;
+  }
+  // Signals first: a supervisor may signal as soon as it reads the line.
+  const cleanups = serveSignals(cli, server, faults, responder);
+  cleanups.push(announceServing(cli, server, agent, responder));
+  const tcp = server.server;
   await tcp.finished;
   await responder?.close();
   await metricsServer?.close();
@@ -353,16 +449,18 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
 const EXIT_TAKEOVER_REFUSED = 77;
 const EXIT_TAKEOVER_FAILED = 69;
 
-/**
- * `--takeover` / `--takeover-from`: serve through the takeover machinery, so
- * the listener, the clients and the GOOD/BAD state can move to a new process.
- */
-async function serveWithTakeover(
+/** What every way of starting a takeover server passes on: the handler and the limit. */
+interface TakeoverParts {
+  handler: ConnectionHandler;
+  maxConnections?: number;
+}
+
+/** The handler of a takeover-capable tcpservd: echo, or the commands on the shared state. */
+function takeoverHandlerOf(
   cli: TcpservdCli,
-  port: number,
-): Promise<number> {
-  const state = new HealthState(cli.initialState);
-  const handler = cli.echo ? takeoverEchoHandler() : takeoverCommandHandler({
+  state: HealthState,
+): ConnectionHandler {
+  return cli.echo ? takeoverEchoHandler() : takeoverCommandHandler({
     state,
     control: controlPolicyOf(cli),
     framing: cli.framing,
@@ -372,62 +470,72 @@ async function serveWithTakeover(
     maxLine: cli.maxLine,
     maxLoops: cli.maxLoops,
   });
-  // --max-conns: past it, new connections wait in the listen queue (the
-  // takeover machinery pauses accepting; it has no refusal message).
-  const maxConns = maxConnsOf(cli);
-  const limits = maxConns > 0 ? { maxConnections: maxConns } : {};
+}
+
+/** `--takeover-from PATH`: takes the server over; logs and returns an exit code if not. */
+async function takeOverTcpservd(
+  from: string,
+  cli: TcpservdCli,
+  parts: TakeoverParts,
+  state: HealthState,
+): Promise<TakeoverServer | number> {
   let server: TakeoverServer;
-  if (cli.takeoverFrom !== undefined) {
-    try {
-      server = await TakeoverServer.takeOver(cli.takeoverFrom, {
-        handler,
-        ...limits,
-        timeoutMs: cli.handoverTimeoutMs,
-        restore: (snapshot) => restoreHealth(state, snapshot),
-      });
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      log.error("takeover from {path} failed: {message}", {
-        path: cli.takeoverFrom,
-        message,
-      });
-      return error instanceof TakeoverRefusedError
-        ? EXIT_TAKEOVER_REFUSED
-        : EXIT_TAKEOVER_FAILED;
-    }
-    const info = server.tookOver!;
-    log.info(
-      "took over {connections} connections from {path} (pid {pid}) in {ms} ms",
-      {
-        connections: info.connections,
-        path: info.path,
-        pid: info.fromPid,
-        ms: info.elapsedMs.toFixed(1),
-      },
-    );
-  } else {
-    try {
-      server = activated === null
-        ? TakeoverServer.listen({
-          hostname: cli.address,
-          port,
-          backlog: cli.backlog,
-          handler,
-          ...limits,
-        })
-        : TakeoverServer.adopt(activated.map((socket) => socket.fd), {
-          handler,
-          ...limits,
-        });
-    } catch (error) {
-      log.error("cannot listen on {addr}: {error}", {
-        addr: formatHostPort(cli.address, port),
-        error: error instanceof Error ? error.message : String(error),
-      });
-      return ExitCode.OS_ERROR;
-    }
+  try {
+    server = await TakeoverServer.takeOver(from, {
+      ...parts,
+      timeoutMs: cli.handoverTimeoutMs,
+      restore: (snapshot) => restoreHealth(state, snapshot),
+    });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    log.error("takeover from {path} failed: {message}", {
+      path: from,
+      message,
+    });
+    return error instanceof TakeoverRefusedError
+      ? EXIT_TAKEOVER_REFUSED
+      : EXIT_TAKEOVER_FAILED;
   }
-  const cleanups = [
+  const info = server.tookOver!;
+  log.info(
+    "took over {connections} connections from {path} (pid {pid}) in {ms} ms",
+    {
+      connections: info.connections,
+      path: info.path,
+      pid: info.fromPid,
+      ms: info.elapsedMs.toFixed(1),
+    },
+  );
+  return server;
+}
+
+/** Listens on `-a`/`-p`, or adopts the sockets systemd passed; logs and returns an exit code if not. */
+function listenTakeover(
+  cli: TcpservdCli,
+  port: number,
+  parts: TakeoverParts,
+): TakeoverServer | number {
+  try {
+    return activated === null
+      ? TakeoverServer.listen({
+        hostname: cli.address,
+        port,
+        backlog: cli.backlog,
+        ...parts,
+      })
+      : TakeoverServer.adopt(activated.map((socket) => socket.fd), parts);
+  } catch (error) {
+    log.error("cannot listen on {addr}: {error}", {
+      addr: formatHostPort(cli.address, port),
+      error: error instanceof Error ? error.message : String(error),
+    });
+    return ExitCode.OS_ERROR;
+  }
+}
+
+/** The takeover server's stop and count signals; returns their cleanups. */
+function takeoverSignals(server: TakeoverServer): (() => void)[] {
+  return [
     onStopSignals(["SIGTERM", "SIGINT", "SIGQUIT"], (signal) => {
       log.info("{signal}: closing {count} connections", {
         signal,
@@ -445,23 +553,59 @@ async function serveWithTakeover(
       });
     }),
   ];
+}
+
+/** Offers the server on PATH to a next process; `false` (logged) if it cannot. */
+function offerTcpservd(
+  path: string,
+  cli: TcpservdCli,
+  server: TakeoverServer,
+  state: HealthState,
+): boolean {
+  try {
+    server.offer(path, {
+      timeoutMs: cli.handoverTimeoutMs,
+      appState: () => healthSnapshot(state),
+    });
+    log.info("offering takeover on {path}", { path });
+    return true;
+  } catch (error) {
+    log.error("cannot offer takeover on {path}: {error}", {
+      path,
+      error: error instanceof Error ? error.message : String(error),
+    });
+    return false;
+  }
+}
+
+/**
+ * `--takeover` / `--takeover-from`: serve through the takeover machinery, so
+ * the listener, the clients and the GOOD/BAD state can move to a new process.
+ */
+async function serveWithTakeover(
+  cli: TcpservdCli,
+  port: number,
+): Promise<number> {
+  const state = new HealthState(cli.initialState);
+  // --max-conns: past it, new connections wait in the listen queue (the
+  // takeover machinery pauses accepting; it has no refusal message).
+  const maxConns = maxConnsOf(cli);
+  const parts: TakeoverParts = {
+    handler: takeoverHandlerOf(cli, state),
+    ...(maxConns > 0 ? { maxConnections: maxConns } : {}),
+  };
+  const server = cli.takeoverFrom !== undefined
+    ? await takeOverTcpservd(cli.takeoverFrom, cli, parts, state)
+    : listenTakeover(cli, port, parts);
+  if (typeof server === "number") return server;
+  const cleanups = takeoverSignals(server);
   const offerPath = cli.takeoverPath ?? cli.takeoverFrom;
-  if (offerPath !== undefined) {
-    try {
-      server.offer(offerPath, {
-        timeoutMs: cli.handoverTimeoutMs,
-        appState: () => healthSnapshot(state),
-      });
-      log.info("offering takeover on {path}", { path: offerPath });
-    } catch (error) {
-      log.error("cannot offer takeover on {path}: {error}", {
-        path: offerPath,
-        error: error instanceof Error ? error.message : String(error),
-      });
-      for (const cleanup of cleanups) cleanup();
-      await server.close();
-      return ExitCode.OS_ERROR;
-    }
+  if (
+    offerPath !== undefined && !offerTcpservd(offerPath, cli, server, state)
+  ) {
+    for (const cleanup of cleanups) cleanup();
+    await server.close();
+    return ExitCode.OS_ERROR;
   }
   const { hostname, port: bound } = server.addr;
   log.info(`listening on ${formatHostPort(hostname, bound)}`);
@@ -508,6 +652,103 @@ function workerCommand(
   });
 }
 
+/** The master's metrics: the sums its workers write, served on --metrics. */
+interface MasterMetricsServer {
+  metrics: import("./worker_metrics.ts").MasterMetrics;
+  server: { close(): Promise<void> };
+}
+
+/** Serves the workers' sums on --metrics, if asked; logs and returns an exit code if it cannot. */
+async function serveMasterMetrics(
+  cli: TcpservdCli,
+  count: number,
+  shared: SharedMemory,
+): Promise<MasterMetricsServer | undefined | ExitCodeValue> {
+  if (cli.metrics === undefined) return undefined;
+  const { MasterMetrics } = await import("./worker_metrics.ts");
+  const { serveMetrics } = await import("./server_metrics.ts");
+  const commandMode = !cli.echo && !cli.buggy;
+  const metrics = new MasterMetrics(
+    count,
+    commandMode ? new HealthState(undefined, shared.int32) : undefined,
+    { commands: commandMode, faults: !epollEngineOf(cli) },
+  );
+  try {
+    return {
+      metrics,
+      server: serveMetrics(cli.metrics, metrics.registry, "tcpservd"),
+    };
+  } catch (error) {
+    log.error("cannot serve metrics on {addr}: {error}", {
+      addr: formatHostPort(cli.metrics.hostname, cli.metrics.port),
+      error: error instanceof Error ? error.message : String(error),
+    });
+    metrics.close();
+    return ExitCode.OS_ERROR;
+  }
+}
+
+/** The supervisor of `count` workers, each started on `bound` with the shared state. */
+function workerSupervisor(
+  cli: TcpservdCli,
+  bound: number,
+  count: number,
+  shared: SharedMemory,
+  masterMetrics: import("./worker_metrics.ts").MasterMetrics | undefined,
+): WorkerSupervisor {
+  const region = masterMetrics && { count, path: masterMetrics.path };
+  return new WorkerSupervisor({
+    count,
+    spawn: (id) => {
+      const child = workerCommand(cli, bound, id, shared.path, region)
+        .spawn();
+      // A dead worker's connections are gone: its gauges go to 0.
+      if (masterMetrics) {
+        void child.status.then(() => masterMetrics.workerExited(id));
+      }
+      return child;
+    },
+  });
+}
+
+/** The master's signals: stop the workers, or pass USR1 and HUP on; returns their cleanups. */
+function masterSignals(
+  supervisor: WorkerSupervisor,
+  count: number,
+): (() => void)[] {
+  return [
+    onStopSignals(["SIGTERM", "SIGINT", "SIGQUIT"], (signal) => {
+      log.info("{signal}: stopping {count} workers", { signal, count });
+      notifier.stopping(`${signal}: stopping ${count} workers`);
+      void supervisor.stop();
+    }, forceOptions),
+    onSignal("SIGUSR1", () => supervisor.signal("SIGUSR1")),
+    onSignal("SIGHUP", () => supervisor.signal("SIGHUP")),
+  ];
+}
+
+/** Starts the workers and, once each is ready, tells the log and systemd; returns a cleanup. */
+async function startWorkers(
+  supervisor: WorkerSupervisor,
+  count: number,
+  addr: string,
+  shared: SharedMemory,
+): Promise<() => void> {
+  try {
+    await supervisor.start();
+  } catch {
+    // Stopped or crash-looping before all were ready: the outcome says which.
+    return () => {};
+  }
+  log.info("{count} workers ready; state is {state}", {
+    count,
+    state: shared.int32[0] === 1 ? "BAD" : "GOOD",
+  });
+  log.info(`listening on ${addr}`);
+  notifier.ready(`serving on ${addr} with ${count} workers`);
+  return notifier.keepAlive(() => `serving on ${addr} with ${count} workers`);
+}
+
 /** The master: reserve the port, share the state, keep the workers running. */
 async function master(
   cli: TcpservdCli,
@@ -529,79 +770,32 @@ async function master(
   const shared = SharedMemory.create(4, "tcpservd-state");
   shared.int32[0] = cli.initialState === "BAD" ? 1 : 0;
   const bound = reservation.port;
-  // With --metrics the master serves the sums its workers write.
-  let masterMetrics: import("./worker_metrics.ts").MasterMetrics | undefined;
-  let metricsServer: { close(): Promise<void> } | undefined;
-  if (cli.metrics !== undefined) {
-    const { MasterMetrics } = await import("./worker_metrics.ts");
-    const { serveMetrics } = await import("./server_metrics.ts");
-    const commandMode = !cli.echo && !cli.buggy;
-    masterMetrics = new MasterMetrics(
-      count,
-      commandMode ? new HealthState(undefined, shared.int32) : undefined,
-      { commands: commandMode, faults: !epollEngineOf(cli) },
-    );
-    try {
-      metricsServer = serveMetrics(
-        cli.metrics,
-        masterMetrics.registry,
-        "tcpservd",
-      );
-    } catch (error) {
-      log.error("cannot serve metrics on {addr}: {error}", {
-        addr: formatHostPort(cli.metrics.hostname, cli.metrics.port),
-        error: error instanceof Error ? error.message : String(error),
-      });
-      masterMetrics.close();
-      reservation.close();
-      shared.close();
-      return ExitCode.OS_ERROR;
-    }
+  const metrics = await serveMasterMetrics(cli, count, shared);
+  if (typeof metrics === "number") {
+    reservation.close();
+    shared.close();
+    return metrics;
   }
-  const region = masterMetrics && { count, path: masterMetrics.path };
-  const supervisor = new WorkerSupervisor({
+  const supervisor = workerSupervisor(
+    cli,
+    bound,
     count,
-    spawn: (id) => {
-      const child = workerCommand(cli, bound, id, shared.path, region)
-        .spawn();
-      // A dead worker's connections are gone: its gauges go to 0.
-      if (masterMetrics) {
-        void child.status.then(() => masterMetrics?.workerExited(id));
-      }
-      return child;
-    },
-  });
-  const cleanups = [
-    onStopSignals(["SIGTERM", "SIGINT", "SIGQUIT"], (signal) => {
-      log.info("{signal}: stopping {count} workers", { signal, count });
-      notifier.stopping(`${signal}: stopping ${count} workers`);
-      void supervisor.stop();
-    }, forceOptions),
-    onSignal("SIGUSR1", () => supervisor.signal("SIGUSR1")),
-    onSignal("SIGHUP", () => supervisor.signal("SIGHUP")),
-  ];
-  try {
-    await supervisor.start();
-    log.info("{count} workers ready; state is {state}", {
+    shared,
+    metrics?.metrics,
+  );
+  const cleanups = masterSignals(supervisor, count);
+  cleanups.push(
+    await startWorkers(
+      supervisor,
       count,
-      state: shared.int32[0] === 1 ? "BAD" : "GOOD",
-    });
-    log.info(`listening on ${formatHostPort(cli.address, bound)}`);
-    notifier.ready(
-      `serving on ${formatHostPort(cli.address, bound)} with ${count} workers`,
-    );
-    cleanups.push(
-      notifier.keepAlive(() =>
-        `serving on ${formatHostPort(cli.address, bound)} with ${count} workers`
-      ),
-    );
-  } catch {
-    // Stopped or crash-looping before all were ready: the outcome says which.
-  }
+      formatHostPort(cli.address, bound),
+      shared,
+    ),
+  );
   const outcome = await supervisor.finished;
   for (const cleanup of cleanups) cleanup();
-  await metricsServer?.close();
-  masterMetrics?.close();
+  await metrics?.server.close();
+  metrics?.metrics.close();
   reservation.close();
   shared.close();
   if (outcome === "crash-loop") {

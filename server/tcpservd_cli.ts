@@ -514,17 +514,12 @@ function parseMetrics(values: Values): MetricsAddress | undefined {
   return address;
 }
 
-/**
- * Parses tcpservd's arguments. The original's short flags keep their
- * meaning and combine (`-dkr`).
- *
- * @throws {UsageError} for unknown options, bad values or extra arguments.
- */
-export function parseTcpservdArgs(args: string[]): TcpservdCli {
-  const { values, positionals } = parseCommandLine(args, OPTIONS);
-  if (positionals.length > 0) {
-    throw new UsageError(`Unexpected argument: ${positionals[0]}`);
-  }
+/** `--log-format`, `--initial-state` and `--service`. */
+function parseGeneral(values: Values): {
+  logFormat: LogFormat;
+  initialState: Health;
+  service: string;
+} {
   const logFormat = parseLogFormat(values["log-format"]);
   const stateText = values["initial-state"] ?? "good";
   const initialState = parseHealth(stateText);
@@ -537,35 +532,23 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
   if (service.trim() === "" || service.includes("\0")) {
     throw new UsageError(`Invalid service name: "${service}"`);
   }
-  const keepAliveIdleSecs = parseKeepAliveIdle(values);
-  const faults = parseFaults(values);
-  const { buggy, engine, takeoverPath, takeoverFrom } = parseModes(
-    values,
-    faults,
-  );
-  const { controlFrom, readOnly, framing } = parseCommandModeOptions(values);
-  const sharedState = checkPath("--shared-state", values["shared-state"]);
-  const metrics = parseMetrics(values);
-  const { agentPort, agentBad } = parseAgent(values);
+  return { logFormat, initialState, service };
+}
+
+/** Where and how to listen: `-p`, `-a`, `-w`, `--connection-backlog`. */
+function parseListen(values: Values, buggy: boolean): {
+  port: number | undefined;
+  address: string;
+  workers: number;
+  backlog: number;
+} {
   return {
-    help: values.help ?? false,
-    version: values.version ?? false,
-    debug: values.debug ?? false,
-    logFormat,
-    reuseAddr: values.reuseaddr ?? false,
-    keepAlive: (values.keepalive ?? false) || keepAliveIdleSecs !== undefined,
-    keepAliveIdleSecs,
-    badQuit: values["bad-quit"] ?? false,
-    service,
     port: values.port !== undefined
       ? parsePort(values.port)
       : buggy && values.service === undefined
       ? BUGGY_PORT
       : undefined,
     address: parseHost(values.address ?? "0.0.0.0"),
-    initialState,
-    echo: values.echo ?? false,
-    engine,
     workers: parseNumberOption("--workers", values.workers ?? "1", {
       max: 256,
     }),
@@ -577,15 +560,28 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
         max: 65535,
       },
     ),
+  };
+}
+
+/** The limits: connections, line length, timeouts, startloops, handover. */
+function parseLimits(values: Values): {
+  maxConns: number | undefined;
+  maxConcurrentConns: number;
+  maxTotalConns: number;
+  maxLine: number;
+  idleTimeoutSecs: number | undefined;
+  lingerTimeoutSecs: number | undefined;
+  drainTimeoutSecs: number;
+  maxLoops: number;
+  handoverTimeoutMs: number;
+} {
+  return {
     maxConns: optional("--max-conns", values["max-conns"], { max: 1 << 20 }),
     maxConcurrentConns: parseNumberOption(
       "--max-concurrent-connections",
       values["max-concurrent-connections"] ?? "0",
       { max: 1 << 20 },
     ),
-    controlFrom,
-    readOnly,
-    framing,
     maxTotalConns: parseNumberOption(
       "--max-connections",
       values["max-connections"] ?? "0",
@@ -602,8 +598,6 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
       min: 1,
       max: 32767,
     }),
-    noDelay: values.nodelay ?? false,
-    sendReset: values["send-reset"] ?? false,
     drainTimeoutSecs: parseNumberOption(
       "--drain-timeout",
       values["drain-timeout"] ?? "10",
@@ -615,27 +609,74 @@ export function parseTcpservdArgs(args: string[]): TcpservdCli {
     maxLoops: parseNumberOption("--max-loops", values["max-loops"] ?? "8", {
       max: 1024,
     }),
-    faults,
-    buggy,
-    leakBits: parseNumberOption("--leak", values.leak ?? "0", { max: 3 }),
-    linger: parseNumberOption("--linger", values.linger ?? "0", {
-      min: -1,
-      max: 32767,
-    }),
-    takeoverPath,
-    takeoverFrom,
     handoverTimeoutMs: parseNumberOption(
       "--handover-timeout",
       values["handover-timeout"] ?? "5000",
       { min: 1, max: 3_600_000 },
     ),
+  };
+}
+
+/** The flags a master passes to its workers: `--worker`, `--shared-state`, `--shared-metrics`. */
+function parseWorkerFlags(values: Values): {
+  workerId: number | undefined;
+  sharedState: string | undefined;
+  sharedMetrics: { count: number; path: string } | undefined;
+} {
+  return {
     workerId: optional("--worker", values.worker, { min: 1, max: 256 }),
-    sharedState,
-    metrics,
+    sharedState: checkPath("--shared-state", values["shared-state"]),
     sharedMetrics: parseSharedMetrics(values["shared-metrics"]),
+  };
+}
+
+/**
+ * Parses tcpservd's arguments. The original's short flags keep their
+ * meaning and combine (`-dkr`).
+ *
+ * @throws {UsageError} for unknown options, bad values or extra arguments.
+ */
+export function parseTcpservdArgs(args: string[]): TcpservdCli {
+  const { values, positionals } = parseCommandLine(args, OPTIONS);
+  if (positionals.length > 0) {
+    throw new UsageError(`Unexpected argument: ${positionals[0]}`);
+  }
+  const general = parseGeneral(values);
+  const keepAliveIdleSecs = parseKeepAliveIdle(values);
+  const faults = parseFaults(values);
+  const modes = parseModes(values, faults);
+  const commandMode = parseCommandModeOptions(values);
+  const workerFlags = parseWorkerFlags(values);
+  const metrics = parseMetrics(values);
+  const agent = parseAgent(values);
+  const listen = parseListen(values, modes.buggy);
+  const limits = parseLimits(values);
+  return {
+    help: values.help ?? false,
+    version: values.version ?? false,
+    debug: values.debug ?? false,
+    ...general,
+    reuseAddr: values.reuseaddr ?? false,
+    keepAlive: (values.keepalive ?? false) || keepAliveIdleSecs !== undefined,
+    keepAliveIdleSecs,
+    badQuit: values["bad-quit"] ?? false,
+    ...listen,
+    echo: values.echo ?? false,
+    ...modes,
+    ...commandMode,
+    ...limits,
+    noDelay: values.nodelay ?? false,
+    sendReset: values["send-reset"] ?? false,
+    faults,
+    leakBits: parseNumberOption("--leak", values.leak ?? "0", { max: 3 }),
+    linger: parseNumberOption("--linger", values.linger ?? "0", {
+      min: -1,
+      max: 32767,
+    }),
+    ...workerFlags,
+    metrics,
     name: parseName(values.name),
-    agentPort,
-    agentBad,
+    ...agent,
   };
 }
 

@@ -43,6 +43,7 @@ import { SeqnumClient } from "./seqnum_client.ts";
 import { SeqnumService } from "./seqnum_server.ts";
 import { parseServerArgs, SERVER_USAGE, type ServerCli } from "./server_cli.ts";
 import { TakeoverRefusedError } from "./takeover_error.ts";
+import type { TakeoverMetrics } from "./takeover_metrics.ts";
 import { TakeoverServer } from "./takeover_server.ts";
 
 /** Exit status of a refused takeover (sysexits EX_NOPERM). */
@@ -89,35 +90,32 @@ function offerPathProblem(path: string): string | undefined {
   return undefined;
 }
 
-async function runServer(cli: ServerCli): Promise<number> {
-  setupLogging({ debug: cli.debug, format: cli.logFormat });
-  // systemd's variables, read and removed at once (see contrib/systemd/).
-  const notifier = ServiceNotifier.fromEnv();
-  let activated: ActivatedSocket[] | null;
+/** The sockets systemd passed, `null` for none, or the usage exit code (logged) for bad ones. */
+function takeSystemdSockets(): ActivatedSocket[] | null | number {
   try {
-    activated = takeActivatedSockets();
+    return takeActivatedSockets();
   } catch (error) {
     if (!(error instanceof SocketActivationError)) throw error;
     log.error("socket activation: {message}", { message: error.message });
     return ExitCode.USAGE;
   }
-  const service = new SeqnumService({ logSeqnums: cli.logSeqnums });
-  // Loaded only with --metrics, so start-up without it does not pay for it.
-  const metricsModule = cli.metrics === undefined
-    ? undefined
-    : await import("./takeover_metrics.ts");
-  const metrics = metricsModule && new metricsModule.TakeoverMetrics();
-  const metricsHooks = metrics
-    ? { onEvent: metrics.onEvent.bind(metrics) }
-    : {};
-  const maxConnections = cli.maxConns === undefined
-    ? {}
-    : { maxConnections: cli.maxConns };
-  let server: TakeoverServer;
-  if (
-    cli.takeoverFrom !== undefined && cli.offerPath !== undefined &&
-    cli.offerPath !== cli.takeoverFrom
-  ) {
+}
+
+/** What every way of starting the server passes on: the handler, the limit, the metrics hook. */
+interface ServerParts {
+  handler: SeqnumService["handler"];
+  maxConnections?: number;
+  onEvent?: TakeoverMetrics["onEvent"];
+}
+
+/** `-T PATH`: takes the server over from the process offering PATH; logs and returns an exit code if not. */
+async function takeOverServer(
+  cli: ServerCli,
+  from: string,
+  service: SeqnumService,
+  parts: ServerParts,
+): Promise<TakeoverServer | number> {
+  if (cli.offerPath !== undefined && cli.offerPath !== from) {
     // Checked before anything moves: an offer that fails after the takeover
     // would close every connection just taken over.
     const problem = offerPathProblem(cli.offerPath);
@@ -129,75 +127,87 @@ async function runServer(cli: ServerCli): Promise<number> {
       return ExitCode.OS_ERROR;
     }
   }
-  if (cli.takeoverFrom !== undefined) {
-    try {
-      server = await TakeoverServer.takeOver(cli.takeoverFrom, {
-        handler: service.handler,
-        timeoutMs: cli.handoverTimeoutMs,
-        restore: (state) => service.restore(state),
-        ...maxConnections,
-        ...metricsHooks,
-      });
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      if (error instanceof TakeoverRefusedError) {
-        log.error("takeover refused: {message}", { message });
-        return EXIT_TAKEOVER_REFUSED;
-      }
-      log.error("takeover failed: {message}", { message });
-      return EXIT_TAKEOVER_FAILED;
-    }
-    const info = server.tookOver!;
-    log.info(
-      `took over ${info.connections} connections and ${info.listeners} listener${
-        info.listeners === 1 ? "" : "s"
-      } from ${info.path} (pid ${info.fromPid}) in ${
-        info.elapsedMs.toFixed(1)
-      } ms; ${service.echoedBefore} seqnums echoed before`,
-    );
-  } else if (activated !== null) {
-    log.info("socket activation: serving {sockets}{ignored}", {
-      sockets: activated.map((socket) =>
-        `fd ${socket.fd} "${socket.name}" ${
-          formatHostPort(socket.addr.hostname, socket.addr.port)
-        }`
-      ).join(", "),
-      ignored: cli.address !== undefined || cli.port !== undefined
-        ? " (-a and -p ignored)"
-        : "",
+  let server: TakeoverServer;
+  try {
+    server = await TakeoverServer.takeOver(from, {
+      ...parts,
+      timeoutMs: cli.handoverTimeoutMs,
+      restore: (state) => service.restore(state),
     });
-    try {
-      server = TakeoverServer.adopt(activated.map((socket) => socket.fd), {
-        handler: service.handler,
-        ...maxConnections,
-        ...metricsHooks,
-      });
-    } catch (error) {
-      log.error("cannot serve the sockets systemd passed: {error}", {
-        error: error instanceof Error ? error.message : String(error),
-      });
-      return ExitCode.OS_ERROR;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (error instanceof TakeoverRefusedError) {
+      log.error("takeover refused: {message}", { message });
+      return EXIT_TAKEOVER_REFUSED;
     }
-  } else {
-    try {
-      server = TakeoverServer.listen({
-        hostname: cli.address!,
-        port: cli.port!,
-        backlog: cli.backlog,
-        handler: service.handler,
-        ...maxConnections,
-        ...metricsHooks,
-      });
-    } catch (error) {
-      log.error("cannot listen on {addr}: {error}", {
-        addr: formatHostPort(cli.address!, cli.port!),
-        error: error instanceof Error ? error.message : String(error),
-      });
-      return ExitCode.OS_ERROR;
-    }
+    log.error("takeover failed: {message}", { message });
+    return EXIT_TAKEOVER_FAILED;
   }
-  const { hostname, port } = server.addr;
-  const cleanups = [
+  const info = server.tookOver!;
+  log.info(
+    `took over ${info.connections} connections and ${info.listeners} listener${
+      info.listeners === 1 ? "" : "s"
+    } from ${info.path} (pid ${info.fromPid}) in ${
+      info.elapsedMs.toFixed(1)
+    } ms; ${service.echoedBefore} seqnums echoed before`,
+  );
+  return server;
+}
+
+/** Serves the sockets systemd passed; logs and returns an exit code if it cannot. */
+function adoptSystemdSockets(
+  cli: ServerCli,
+  activated: readonly ActivatedSocket[],
+  parts: ServerParts,
+): TakeoverServer | number {
+  log.info("socket activation: serving {sockets}{ignored}", {
+    sockets: activated.map((socket) =>
+      `fd ${socket.fd} "${socket.name}" ${
+        formatHostPort(socket.addr.hostname, socket.addr.port)
+      }`
+    ).join(", "),
+    ignored: cli.address !== undefined || cli.port !== undefined
+      ? " (-a and -p ignored)"
+      : "",
+  });
+  try {
+    return TakeoverServer.adopt(activated.map((socket) => socket.fd), parts);
+  } catch (error) {
+    log.error("cannot serve the sockets systemd passed: {error}", {
+      error: error instanceof Error ? error.message : String(error),
+    });
+    return ExitCode.OS_ERROR;
+  }
+}
+
+/** Listens on `-a`/`-p`; logs and returns an exit code if it cannot. */
+function listenOwn(
+  cli: ServerCli,
+  parts: ServerParts,
+): TakeoverServer | number {
+  try {
+    return TakeoverServer.listen({
+      hostname: cli.address!,
+      port: cli.port!,
+      backlog: cli.backlog,
+      ...parts,
+    });
+  } catch (error) {
+    log.error("cannot listen on {addr}: {error}", {
+      addr: formatHostPort(cli.address!, cli.port!),
+      error: error instanceof Error ? error.message : String(error),
+    });
+    return ExitCode.OS_ERROR;
+  }
+}
+
+/** The server's stop and count signals; returns their cleanups. */
+function serverSignals(
+  server: TakeoverServer,
+  service: SeqnumService,
+  notifier: ServiceNotifier,
+): (() => void)[] {
+  return [
     onStopSignals(["SIGTERM", "SIGINT"], (signal) => {
       log.info("{signal}: closing {count} connections", {
         signal,
@@ -223,50 +233,101 @@ async function runServer(cli: ServerCli): Promise<number> {
       );
     }),
   ];
-  // Offer first: once "listening on" is out, everything is ready.
-  if (cli.offerPath !== undefined) {
-    try {
-      server.offer(cli.offerPath, {
-        timeoutMs: cli.handoverTimeoutMs,
-        appState: () => service.snapshot(),
-      });
-      log.info("offering takeover on {path}", { path: cli.offerPath });
-    } catch (error) {
-      log.error("cannot offer takeover on {path}: {error}", {
-        path: cli.offerPath,
-        error: error instanceof Error ? error.message : String(error),
-      });
-      for (const cleanup of cleanups) cleanup();
-      await server.close();
-      return ExitCode.OS_ERROR;
-    }
+}
+
+/** `-t PATH`: offers the server to a next process; `false` (logged) if it cannot. */
+function offerServer(
+  cli: ServerCli,
+  server: TakeoverServer,
+  service: SeqnumService,
+): boolean {
+  if (cli.offerPath === undefined) return true;
+  try {
+    server.offer(cli.offerPath, {
+      timeoutMs: cli.handoverTimeoutMs,
+      appState: () => service.snapshot(),
+    });
+    log.info("offering takeover on {path}", { path: cli.offerPath });
+    return true;
+  } catch (error) {
+    log.error("cannot offer takeover on {path}: {error}", {
+      path: cli.offerPath,
+      error: error instanceof Error ? error.message : String(error),
+    });
+    return false;
   }
-  let metricsServer: { close(): Promise<void> } | undefined;
-  if (metricsModule && metrics && cli.metrics) {
-    metrics.watch(server, service);
-    try {
-      // After a takeover the old process may hold the address a moment longer.
-      metricsServer = cli.takeoverFrom === undefined
-        ? metricsModule.serveMetrics(cli.metrics, metrics.registry, "takeover")
-        : await metricsModule.serveMetricsAfterTakeover(
-          cli.metrics,
-          metrics.registry,
-          cli.handoverTimeoutMs,
-        );
-      // The new process takes the address over once this one has handed over.
-      metrics.onHandedOver = () => void metricsServer?.close();
-    } catch (error) {
-      log.error("cannot serve metrics on {addr}: {error}", {
-        addr: formatHostPort(cli.metrics.hostname, cli.metrics.port),
-        error: error instanceof Error ? error.message : String(error),
-      });
-      // Connections taken over are served on, without metrics.
-      if (cli.takeoverFrom === undefined) {
-        for (const cleanup of cleanups) cleanup();
-        await server.close();
-        return ExitCode.OS_ERROR;
-      }
-    }
+}
+
+/**
+ * `--metrics`: serves them, once the old process has let the address go
+ * after a takeover; `null` (logged) when it cannot, `undefined` without.
+ */
+async function serveServerMetrics(
+  cli: ServerCli,
+  server: TakeoverServer,
+  service: SeqnumService,
+  metricsModule: typeof import("./takeover_metrics.ts") | undefined,
+  metrics: TakeoverMetrics | undefined,
+): Promise<{ close(): Promise<void> } | undefined | null> {
+  if (!metricsModule || !metrics || !cli.metrics) return undefined;
+  metrics.watch(server, service);
+  try {
+    // After a takeover the old process may hold the address a moment longer.
+    const metricsServer = cli.takeoverFrom === undefined
+      ? metricsModule.serveMetrics(cli.metrics, metrics.registry, "takeover")
+      : await metricsModule.serveMetricsAfterTakeover(
+        cli.metrics,
+        metrics.registry,
+        cli.handoverTimeoutMs,
+      );
+    // The new process takes the address over once this one has handed over.
+    metrics.onHandedOver = () => void metricsServer.close();
+    return metricsServer;
+  } catch (error) {
+    log.error("cannot serve metrics on {addr}: {error}", {
+      addr: formatHostPort(cli.metrics.hostname, cli.metrics.port),
+      error: error instanceof Error ? error.message : String(error),
+    });
+    return null;
+  }
+}
+
+/** `takeover server`: take over, adopt or listen, offer, serve metrics, then serve until stopped. */
+async function runServer(cli: ServerCli): Promise<number> {
+  setupLogging({ debug: cli.debug, format: cli.logFormat });
+  // systemd's variables, read and removed at once (see contrib/systemd/).
+  const notifier = ServiceNotifier.fromEnv();
+  const activated = takeSystemdSockets();
+  if (typeof activated === "number") return activated;
+  const service = new SeqnumService({ logSeqnums: cli.logSeqnums });
+  // Loaded only with --metrics, so start-up without it does not pay for it.
+  const metricsModule = cli.metrics === undefined
+    ? undefined
+    : await import("./takeover_metrics.ts");
+  const metrics = metricsModule && new metricsModule.TakeoverMetrics();
+  const parts: ServerParts = {
+    handler: service.handler,
+    ...(cli.maxConns === undefined ? {} : { maxConnections: cli.maxConns }),
+    ...(metrics ? { onEvent: metrics.onEvent.bind(metrics) } : {}),
+  };
+  const server = cli.takeoverFrom !== undefined
+    ? await takeOverServer(cli, cli.takeoverFrom, service, parts)
+    : activated !== null
+    ? adoptSystemdSockets(cli, activated, parts)
+    : listenOwn(cli, parts);
+  if (typeof server === "number") return server;
+  const { hostname, port } = server.addr;
+  const cleanups = serverSignals(server, service, notifier);
+  // Offer first: once "listening on" is out, everything is ready.
+  const offered = offerServer(cli, server, service);
+  const metricsServer = offered
+    ? await serveServerMetrics(cli, server, service, metricsModule, metrics)
+    : undefined;
+  // Connections taken over are served on, without metrics.
+  if (!offered || (metricsServer === null && cli.takeoverFrom === undefined)) {
+    for (const cleanup of cleanups) cleanup();
+    await server.close();
+    return ExitCode.OS_ERROR;
   }
   log.info(`listening on ${formatHostPort(hostname, port)}`);
   const serving = server.addrs.map((addr) =>
