@@ -2,7 +2,8 @@
  * `tcpservd`: a test TCP server whose health (GOOD/BAD) is flipped by its
  * clients, for proving that load balancers and cluster monitors react; with
  * `--echo`, a byte-transparent echo server; with `-w N`, a master and N
- * worker processes on one port (SO_REUSEPORT).
+ * worker processes on one port (SO_REUSEPORT, or the one socket systemd
+ * passed, which the master hands to each worker).
  *
  * ```sh
  * deno run --allow-net --allow-ffi --allow-sys=hostname --allow-run --unstable-net \
@@ -57,6 +58,7 @@ import {
   workerArgs,
 } from "./tcpservd_cli.ts";
 import { announceReady, watchMaster } from "./worker_link.ts";
+import { ListenerHandOff, receiveListener } from "./worker_listener.ts";
 import { WorkerSupervisor } from "./worker_supervisor.ts";
 
 const log = tcpkitLogger("tcpservd");
@@ -118,19 +120,17 @@ function announceService(addr: string, connections: () => number): () => void {
 /**
  * Why this command line cannot serve the sockets systemd passed, or
  * `undefined` when it can: every engine serves a passed fd (the epoll echo
- * engine, `FdListener` under the others, the takeover machinery), but
- * workers listen on their own, and only the takeover machinery serves
- * more than one socket.
+ * engine, `FdListener` under the others, the takeover machinery; with
+ * `-w N` each worker gets a copy from the master), but only the takeover
+ * machinery serves more than one socket.
  */
 function activationProblem(
   cli: TcpservdCli,
   sockets: readonly ActivatedSocket[],
 ): string | undefined {
-  const count = cli.workers === 0 ? navigator.hardwareConcurrency : cli.workers;
   if (cli.takeoverFrom !== undefined) {
     return "--takeover-from takes the listener from the old process";
   }
-  if (count > 1) return "-w N: each worker opens its own listener; use -w 1";
   if (cli.takeoverPath === undefined && sockets.length > 1) {
     return `one socket is served (${sockets.length} were passed) unless --takeover PATH`;
   }
@@ -190,6 +190,7 @@ function tcpservdOptions(
   agent: AgentState | undefined,
   observer: CommandObserver | undefined,
   shared: SharedMemory | undefined,
+  listenFd: number | undefined,
 ): TcpservdOptions {
   return {
     mode: cli.buggy ? "buggy" : cli.echo ? "echo" : "command",
@@ -207,7 +208,7 @@ function tcpservdOptions(
     hostname: cli.address,
     port,
     reusePort: cli.workerId !== undefined,
-    ...(activated === null ? {} : { listenFd: activated[0]!.fd }),
+    ...(listenFd === undefined ? {} : { listenFd }),
     backlog: cli.backlog,
     initialState: cli.initialState,
     ...(shared ? { stateCell: shared.int32 } : {}),
@@ -241,10 +242,11 @@ interface Engine {
   shared: SharedMemory | undefined;
 }
 
-/** Opens the shared state and starts the engine listening; logs why not. */
+/** Opens the shared state and starts the engine listening (or on `listenFd`); logs why not. */
 function startEngine(
   cli: TcpservdCli,
   port: number,
+  listenFd: number | undefined,
   faults: FaultSet,
   agent: AgentState | undefined,
   observer: CommandObserver | undefined,
@@ -256,7 +258,7 @@ function startEngine(
     }
     for (const spec of cli.faults) faults.add(parseFaultSpec(spec));
     const server = new Tcpservd(
-      tcpservdOptions(cli, port, faults, agent, observer, shared),
+      tcpservdOptions(cli, port, faults, agent, observer, shared, listenFd),
     );
     return { server, shared };
   } catch (error) {
@@ -405,8 +407,30 @@ function announceServing(
   return cleanup;
 }
 
+/**
+ * The listening socket to serve instead of listening: the one systemd
+ * passed, or a worker's copy of it from its master; `null` (logged) when
+ * the master's could not be had.
+ */
+async function passedListenFd(
+  cli: TcpservdCli,
+): Promise<number | undefined | null> {
+  if (activated !== null) return activated[0]!.fd;
+  if (cli.listenerFrom === undefined) return undefined;
+  try {
+    return await receiveListener(cli.listenerFrom);
+  } catch (error) {
+    log.error("cannot take the listener from the master: {error}", {
+      error: error instanceof Error ? error.message : String(error),
+    });
+    return null;
+  }
+}
+
 /** One serving process: the whole server (no master), or one worker. */
 async function serve(cli: TcpservdCli, port: number): Promise<number> {
+  const listenFd = await passedListenFd(cli);
+  if (listenFd === null) return ExitCode.OS_ERROR;
   const metrics = await openServeMetrics(cli);
   if (typeof metrics === "number") return metrics;
   const faults = new FaultSet();
@@ -416,6 +440,7 @@ async function serve(cli: TcpservdCli, port: number): Promise<number> {
   const engine = startEngine(
     cli,
     port,
+    listenFd,
     faults,
     agent,
     metrics.own ?? metrics.worker,
@@ -630,8 +655,16 @@ function workerCommand(
   id: number,
   statePath: string,
   sharedMetrics?: { count: number; path: string },
+  listenerFrom?: string,
 ): Deno.Command {
-  const args = workerArgs(cli, port, id, statePath, sharedMetrics);
+  const args = workerArgs(
+    cli,
+    port,
+    id,
+    statePath,
+    sharedMetrics,
+    listenerFrom,
+  );
   let argv: string[];
   if (Deno.build.standalone) {
     argv = args;
@@ -688,10 +721,10 @@ async function serveMasterMetrics(
   }
 }
 
-/** The supervisor of `count` workers, each started on `bound` with the shared state. */
+/** The supervisor of `count` workers, each started on the workers' listener with the shared state. */
 function workerSupervisor(
   cli: TcpservdCli,
-  bound: number,
+  listener: WorkersListener,
   count: number,
   shared: SharedMemory,
   masterMetrics: import("./worker_metrics.ts").MasterMetrics | undefined,
@@ -700,8 +733,14 @@ function workerSupervisor(
   return new WorkerSupervisor({
     count,
     spawn: (id) => {
-      const child = workerCommand(cli, bound, id, shared.path, region)
-        .spawn();
+      const child = workerCommand(
+        cli,
+        listener.port,
+        id,
+        shared.path,
+        region,
+        listener.handOffPath,
+      ).spawn();
       // A dead worker's connections are gone: its gauges go to 0.
       if (masterMetrics) {
         void child.status.then(() => masterMetrics.workerExited(id));
@@ -749,17 +788,33 @@ async function startWorkers(
   return notifier.keepAlive(() => `serving on ${addr} with ${count} workers`);
 }
 
-/** The master: reserve the port, share the state, keep the workers running. */
-async function master(
+/** Where the workers listen: a port the master holds, or the socket systemd passed. */
+interface WorkersListener {
+  /** The address, for the log and systemd's status. */
+  hostname: string;
+  /** The port, for the workers' `-p`. */
+  port: number;
+  /** The master's socket that hands out the passed listener, if that is it. */
+  handOffPath: string | undefined;
+  /** Lets the port go, or stops handing out (and removes the socket). */
+  close(): Promise<void>;
+}
+
+/** Reserves the port for the workers to listen on with SO_REUSEPORT; logs why not. */
+function reserveWorkersPort(
   cli: TcpservdCli,
   port: number,
-  count: number,
-): Promise<number> {
-  let reservation: PortReservation;
+): WorkersListener | ExitCodeValue {
   try {
     // Held, never listened on: port 0 resolves once for all workers, and
     // the port stays ours while workers come and go.
-    reservation = PortReservation.reserve(cli.address, port);
+    const reservation = PortReservation.reserve(cli.address, port);
+    return {
+      hostname: cli.address,
+      port: reservation.port,
+      handOffPath: undefined,
+      close: () => Promise.resolve(reservation.close()),
+    };
   } catch (error) {
     log.error("cannot listen on {addr}: {error}", {
       addr: formatHostPort(cli.address, port),
@@ -767,28 +822,72 @@ async function master(
     });
     return ExitCode.OS_ERROR;
   }
+}
+
+/**
+ * Keeps the socket systemd passed, never accepting on it, and hands a copy
+ * to each running worker that asks (respawned ones too); logs why not.
+ */
+function handOutPassedSocket(
+  socket: ActivatedSocket,
+  isWorker: (pid: number) => boolean,
+): WorkersListener | ExitCodeValue {
+  try {
+    const handOff = ListenerHandOff.open({ listenFd: socket.fd, isWorker });
+    log.debug("handing the passed socket to the workers on {path}", {
+      path: handOff.path,
+    });
+    return {
+      hostname: socket.addr.hostname,
+      port: socket.addr.port,
+      handOffPath: handOff.path,
+      close: () => handOff.close(),
+    };
+  } catch (error) {
+    log.error("cannot hand the passed socket to workers: {error}", {
+      error: error instanceof Error ? error.message : String(error),
+    });
+    return ExitCode.OS_ERROR;
+  }
+}
+
+/** The master: hold the port (or the passed socket), share the state, keep the workers running. */
+async function master(
+  cli: TcpservdCli,
+  port: number,
+  count: number,
+): Promise<number> {
+  // Set below, before any worker runs: until then nobody is a worker.
+  const workers = { pids: (): number[] => [] };
+  const listener = activated === null
+    ? reserveWorkersPort(cli, port)
+    : handOutPassedSocket(
+      activated[0]!,
+      (pid) => workers.pids().includes(pid),
+    );
+  if (typeof listener === "number") return listener;
   const shared = SharedMemory.create(4, "tcpservd-state");
   shared.int32[0] = cli.initialState === "BAD" ? 1 : 0;
-  const bound = reservation.port;
   const metrics = await serveMasterMetrics(cli, count, shared);
   if (typeof metrics === "number") {
-    reservation.close();
+    await listener.close();
     shared.close();
     return metrics;
   }
   const supervisor = workerSupervisor(
     cli,
-    bound,
+    listener,
     count,
     shared,
     metrics?.metrics,
   );
+  workers.pids = () => supervisor.pids;
   const cleanups = masterSignals(supervisor, count);
   cleanups.push(
     await startWorkers(
       supervisor,
       count,
-      formatHostPort(cli.address, bound),
+      formatHostPort(listener.hostname, listener.port),
       shared,
     ),
   );
@@ -796,7 +895,7 @@ async function master(
   for (const cleanup of cleanups) cleanup();
   await metrics?.server.close();
   metrics?.metrics.close();
-  reservation.close();
+  await listener.close();
   shared.close();
   if (outcome === "crash-loop") {
     log.error("workers crash in a loop: giving up");
@@ -804,6 +903,11 @@ async function master(
   }
   log.info("all workers stopped");
   return ExitCode.OK;
+}
+
+/** How many workers `-w` asks for: 0 is one per CPU. */
+function workerCount(cli: TcpservdCli): number {
+  return cli.workers === 0 ? navigator.hardwareConcurrency : cli.workers;
 }
 
 /** Runs tcpservd with the given arguments; resolves to the exit code. */
@@ -845,14 +949,16 @@ export async function main(args: string[]): Promise<number> {
         }`
       ).join(", "),
     });
-    return cli.takeoverPath === undefined
-      ? await serve(cli, 0)
-      : await serveWithTakeover(cli, 0);
+    if (cli.takeoverPath !== undefined) return await serveWithTakeover(cli, 0);
+    const count = workerCount(cli);
+    return cli.workerId === undefined && count > 1
+      ? await master(cli, 0, count)
+      : await serve(cli, 0);
   }
   if (cli.takeoverFrom !== undefined) return await serveWithTakeover(cli, 0);
   const port = resolvePort(cli);
   if (cli.takeoverPath !== undefined) return await serveWithTakeover(cli, port);
-  const count = cli.workers === 0 ? navigator.hardwareConcurrency : cli.workers;
+  const count = workerCount(cli);
   if (cli.workerId === undefined && count > 1) {
     return await master(cli, port, count);
   }

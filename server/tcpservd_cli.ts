@@ -126,9 +126,17 @@ hang, which no new connection can undo).
 
 Under systemd (contrib/systemd/): a listening TCP socket passed by socket
 activation (LISTEN_FDS, LISTEN_PID) is served instead of -a/-p, in every
-mode but -w N and --takeover-from (exit 64); several only with --takeover
-PATH. With NOTIFY_SOCKET: READY=1 once listening, STATUS=, STOPPING=1 on a
-stop signal, and WATCHDOG=1 every WATCHDOG_USEC/2.
+mode but --takeover-from (exit 64); several only with --takeover PATH. With
+-w N the master keeps it (and never accepts on it) and hands each worker a
+copy over a private Unix socket (a fresh 0700 directory under TMPDIR or
+/tmp, removed at exit). With NOTIFY_SOCKET: READY=1 once listening (with -w
+N from the master, once all workers are), STATUS=, STOPPING=1 on a stop
+signal, and WATCHDOG=1 every WATCHDOG_USEC/2.
+
+INTERNAL (a master puts these on its workers' command lines):
+      --worker N, --shared-state PATH, --shared-metrics N:PATH
+      --listener-from PATH   Take the listening socket from the master's Unix
+                             socket PATH (SCM_RIGHTS) instead of listening
 `;
 
 /** The parsed command line. */
@@ -213,6 +221,8 @@ export interface TcpservdCli {
   metrics: MetricsAddress | undefined;
   /** Internal: the master's metrics region, as worker count and path. */
   sharedMetrics: { count: number; path: string } | undefined;
+  /** Internal: the master's Unix socket that hands this worker its listener. */
+  listenerFrom: string | undefined;
   /** Name in the reply to `hostname`, if given. */
   name: string | undefined;
   /** Port of the HAProxy agent-check responder, if given. */
@@ -263,6 +273,7 @@ const OPTIONS = {
   "handover-timeout": { type: "string" },
   worker: { type: "string" },
   "shared-state": { type: "string" },
+  "listener-from": { type: "string" },
   name: { type: "string" },
   "agent-port": { type: "string" },
   "agent-bad": { type: "string" },
@@ -617,16 +628,25 @@ function parseLimits(values: Values): {
   };
 }
 
-/** The flags a master passes to its workers: `--worker`, `--shared-state`, `--shared-metrics`. */
+/** The flags a master passes to its workers: `--worker`, `--shared-state`, `--shared-metrics`, `--listener-from`. */
 function parseWorkerFlags(values: Values): {
   workerId: number | undefined;
   sharedState: string | undefined;
   sharedMetrics: { count: number; path: string } | undefined;
+  listenerFrom: string | undefined;
 } {
+  const workerId = optional("--worker", values.worker, { min: 1, max: 256 });
+  const listenerFrom = checkPath("--listener-from", values["listener-from"]);
+  if (listenerFrom !== undefined && workerId === undefined) {
+    throw new UsageError(
+      "--listener-from is for a worker (--worker N): its master sets it",
+    );
+  }
   return {
-    workerId: optional("--worker", values.worker, { min: 1, max: 256 }),
+    workerId,
     sharedState: checkPath("--shared-state", values["shared-state"]),
     sharedMetrics: parseSharedMetrics(values["shared-metrics"]),
+    listenerFrom,
   };
 }
 
@@ -692,7 +712,8 @@ export function maxConnsOf(cli: TcpservdCli): number {
 
 /**
  * The arguments of worker `workerId`: the master's own options, with the
- * port the master reserved, one process per worker, and the shared state.
+ * port the master reserved, one process per worker, the shared state, and,
+ * under socket activation, the master's socket that hands out the listener.
  */
 export function workerArgs(
   cli: TcpservdCli,
@@ -700,6 +721,7 @@ export function workerArgs(
   workerId: number,
   sharedState: string,
   sharedMetrics?: { count: number; path: string },
+  listenerFrom?: string,
 ): string[] {
   const args = [
     "-a",
@@ -742,6 +764,7 @@ export function workerArgs(
       `${sharedMetrics.count}:${sharedMetrics.path}`,
     );
   }
+  if (listenerFrom !== undefined) args.push("--listener-from", listenerFrom);
   if (cli.name !== undefined) args.push("--name", cli.name);
   if (cli.controlFrom !== undefined) {
     args.push("--control-from", cli.controlFrom.map((r) => r.text).join(","));

@@ -52,6 +52,7 @@ Deno.test("parseTcpservdArgs() returns the defaults for no arguments", () => {
     sharedState: undefined,
     metrics: undefined,
     sharedMetrics: undefined,
+    listenerFrom: undefined,
     name: undefined,
     agentPort: undefined,
     agentBad: "down",
@@ -601,4 +602,21 @@ Deno.test("workerArgs() passes the master's metrics region, and workers read it 
   assert.deepEqual(worker.sharedMetrics, region);
   assert.equal(worker.metrics, undefined);
   assert.ok(!workerArgs(cli, 1971, 2, "/x").includes("--shared-metrics"));
+});
+
+Deno.test("workerArgs() passes the master's listener socket, and only a worker takes --listener-from", () => {
+  const cli = parseTcpservdArgs(["-w", "2", "--echo"]);
+  const path = "/tmp/tcpservd-abc123/listener.sock";
+  const args = workerArgs(cli, 0, 2, "/proc/1/fd/6", undefined, path);
+  assert.equal(parseTcpservdArgs(args).listenerFrom, path);
+  assert.ok(!workerArgs(cli, 0, 2, "/x").includes("--listener-from"));
+  assert.throws(
+    () => parseTcpservdArgs(["--listener-from", path]),
+    /--listener-from is for a worker \(--worker N\)/,
+  );
+  assert.throws(
+    () => parseTcpservdArgs(["--worker", "1", "--listener-from", ""]),
+    /Invalid value for --listener-from/,
+  );
+  assert.match(TCPSERVD_USAGE, /--listener-from PATH/);
 });

@@ -21,6 +21,7 @@ import {
   readUntil,
   ROOT,
   session,
+  waitFor,
   within,
 } from "./_helpers.ts";
 
@@ -333,7 +334,11 @@ Deno.test({
   ignore: activateMissing,
   async fn() {
     const cases: [string[], RegExp, number][] = [
-      [[...task("tcpservd"), "-w", "2"], /-w N: each worker opens its own/, 1],
+      [
+        [...task("tcpservd"), "-w", "2"],
+        /one socket is served \(2 were passed\) unless --takeover PATH/,
+        2,
+      ],
       [
         [...task("tcpservd"), "--takeover-from", "/nonexistent/ctl.sock"],
         /--takeover-from takes the listener from the old process/,
@@ -646,6 +651,148 @@ Deno.test("systemd: with -w 2 the master alone sends READY=1 (once, after its wo
     notify.messages.filter((m) => /^READY=1$/m.test(m)).length,
     1,
   );
+});
+
+/** The pid that holds each server-side connection of PORT, from `ss -tnp`. */
+async function connectionOwners(port: number): Promise<number[]> {
+  const out = await new Deno.Command("ss", {
+    args: ["-tnpH", "state", "established", `( sport = :${port} )`],
+  }).output();
+  if (!out.success) throw new Error("Cannot run ss");
+  return decoder.decode(out.stdout).split("\n").flatMap((line) => {
+    const match = line.match(/pid=(\d+),/);
+    return match ? [Number(match[1])] : [];
+  });
+}
+
+/** The `--listener-from` path on a process's command line, from `ps`. */
+async function listenerFromOf(pid: number): Promise<string> {
+  const out = await new Deno.Command("ps", {
+    args: ["-o", "args=", "-p", String(pid)],
+  }).output();
+  const match = decoder.decode(out.stdout).match(/--listener-from (\S+)/);
+  assert.ok(match, `--listener-from on pid ${pid}'s command line`);
+  return match[1]!;
+}
+
+/** One answered exchange on a new connection: a command, or an echo. */
+async function answeredConn(
+  port: number,
+  echo: boolean,
+): Promise<Deno.TcpConn> {
+  if (!echo) {
+    const conn = await session(port);
+    assert.equal(await ask(conn, "getstatus"), "GOOD\n");
+    return conn;
+  }
+  const conn = await connect(port);
+  await conn.write(encoder.encode("ping\n"));
+  assert.equal(
+    (await readUntil(conn, (t) => t.endsWith("\n"))).text,
+    "ping\n",
+  );
+  return conn;
+}
+
+/**
+ * `-w 2` under socket activation: both workers serve the passed socket
+ * (each takes 3 connections at most, so 6 need both), nobody listens
+ * elsewhere, a killed worker's replacement serves too, READY=1 comes once
+ * from the master, and the hand-off directory is gone after the stop.
+ */
+async function workersServePassedSocket(echo: boolean): Promise<void> {
+  await using notify = await NotifyListener.create();
+  const port = freePort();
+  await using master = await activate(
+    [
+      ...task("tcpservd"),
+      "-w",
+      "2",
+      "--max-concurrent-connections",
+      "3",
+      ...(echo ? ["--echo"] : []),
+    ],
+    { port, name: "tcpservd", env: [`NOTIFY_SOCKET=${notify.path}`] },
+  );
+  const conns: Deno.TcpConn[] = [];
+  try {
+    // The first connection starts the master; it waits for a worker.
+    conns.push(await answeredConn(port, echo));
+    const pids = await Promise.all([1, 2].map(async (id) =>
+      Number(
+        (await master.waitForLine(
+          new RegExp(
+            `worker ${id} \\(pid (\\d+)\\) accepting on 127\\.0\\.0\\.1:${port}`,
+          ),
+        ))[1],
+      )
+    ));
+    await notify.waitFor(/^READY=1$/m);
+    assert.equal(notify.messages.findIndex((m) => /^READY=1$/m.test(m)), 0);
+    while (conns.length < 6) conns.push(await answeredConn(port, echo));
+    const owners = await connectionOwners(port);
+    assert.equal(owners.length, 6, String(owners));
+    for (const pid of pids) {
+      assert.equal(owners.filter((owner) => owner === pid).length, 3);
+    }
+    // The one listener is systemd's socket, shared; nobody opened another.
+    for (const pid of [master.pid, ...pids]) {
+      assert.deepEqual(await listeningPorts(pid), [port], `pid ${pid}`);
+    }
+    const handOff = await listenerFromOf(pids[0]!);
+    // Worker 1 dies; its 3 connections go with it. Worker 2 is full, so
+    // the next 3 can only be the replacement's.
+    const from = master.lines.length;
+    Deno.kill(pids[0]!, "SIGKILL");
+    const respawned = Number(
+      (await master.waitForLine(
+        /worker 1 \(pid (\d+)\) accepting/,
+        15000,
+        from,
+      ))[1],
+    );
+    assert.notEqual(respawned, pids[0]);
+    // The dead worker's connections are gone from the server side.
+    await waitFor(async () => (await connectionOwners(port)).length === 3, {
+      what: `worker 1's connections to close (pid ${pids[0]})`,
+      ms: 15000,
+    });
+    for (let i = 0; i < 3; i++) conns.push(await answeredConn(port, echo));
+    const after = await connectionOwners(port);
+    assert.equal(after.filter((owner) => owner === respawned).length, 3);
+    assert.equal(after.filter((owner) => owner === pids[1]).length, 3);
+    assert.deepEqual(await listeningPorts(respawned), [port]);
+    assert.equal(await listenerFromOf(respawned), handOff);
+    assert.equal(
+      notify.messages.filter((m) => /^READY=1$/m.test(m)).length,
+      1,
+      JSON.stringify(notify.messages),
+    );
+    for (const conn of conns.splice(0)) conn.close();
+    master.kill("SIGTERM");
+    await notify.waitFor(/^STOPPING=1$/m);
+    assert.equal((await master.wait()).code, 0, master.stderr);
+    await assert.rejects(
+      Deno.lstat(handOff.slice(0, handOff.lastIndexOf("/"))),
+      Deno.errors.NotFound,
+    );
+  } finally {
+    for (const conn of conns) conn.close();
+  }
+}
+
+Deno.test({
+  name:
+    "systemd: tcpservd -w 2 (command mode): the master hands the passed socket to both workers and to a respawned one; READY=1 once",
+  ignore: activateMissing,
+  fn: () => workersServePassedSocket(false),
+});
+
+Deno.test({
+  name:
+    "systemd: tcpservd -w 2 --echo (epoll engine): the master hands the passed socket to both workers and to a respawned one; READY=1 once",
+  ignore: activateMissing,
+  fn: () => workersServePassedSocket(true),
 });
 
 Deno.test("systemd: each command's help says what it does under systemd", () => {
@@ -965,6 +1112,15 @@ Deno.test({
           await conn.write(encoder.encode("line\n"));
           assert.equal(await readToEnd(conn), "line\n");
           conn.close();
+        },
+      },
+      {
+        // The master hands the socket to its workers (mkdir, SCM_RIGHTS…).
+        command: [...task("tcpservd"), "-w", "2", "--echo"],
+        client: async (port) => {
+          using conn = await connect(port);
+          await conn.write(encoder.encode("workers\n"));
+          await readUntil(conn, (t) => t === "workers\n");
         },
       },
       {
