@@ -8,10 +8,18 @@
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import denoConfig from "../deno.json" with { type: "json" };
-import { closeFd, constants, EAGAIN, Reactor, tryRead } from "../ffi/mod.ts";
+import {
+  closeFd,
+  constants,
+  EAGAIN,
+  listenTcp,
+  Reactor,
+  tryRead,
+} from "../ffi/mod.ts";
 import { bindUnixDatagram } from "../ffi/unix_datagram.ts";
 import { IOTCPD_USAGE, parseIotcpdArgs } from "../pool/iotcpd_cli.ts";
 import { parseTcpservdArgs, TCPSERVD_USAGE } from "../server/tcpservd_cli.ts";
+import { ListenerHandOff, receiveListener } from "../server/worker_listener.ts";
 import { parseServerArgs, SERVER_USAGE } from "../takeover/server_cli.ts";
 import {
   ask,
@@ -740,6 +748,14 @@ async function workersServePassedSocket(echo: boolean): Promise<void> {
       assert.deepEqual(await listeningPorts(pid), [port], `pid ${pid}`);
     }
     const handOff = await listenerFromOf(pids[0]!);
+    // This test process is no worker of the master: it gets a hang-up.
+    await assert.rejects(
+      receiveListener(handOff, { masterPid: master.pid }),
+      /hung up .* without a listener/,
+    );
+    await master.waitForLine(
+      new RegExp(`refused the listener to pid ${Deno.pid} `),
+    );
     // Worker 1 dies; its 3 connections go with it. Worker 2 is full, so
     // the next 3 can only be the replacement's.
     const from = master.lines.length;
@@ -793,6 +809,54 @@ Deno.test({
     "systemd: tcpservd -w 2 --echo (epoll engine): the master hands the passed socket to both workers and to a respawned one; READY=1 once",
   ignore: activateMissing,
   fn: () => workersServePassedSocket(true),
+});
+
+Deno.test("systemd: a worker takes its listener only from its own master, else exits 71 saying why", async () => {
+  const worker = [
+    ...task("tcpservd"),
+    "--worker",
+    "1",
+    "-a",
+    "127.0.0.1",
+    "-p",
+    "0",
+    "--listener-from",
+  ];
+  await using missing = new CommandProcess([
+    ...worker,
+    "/nonexistent-tcpkit/listener.sock",
+  ]);
+  assert.equal((await missing.wait()).code, 71, missing.stderr);
+  assert.match(
+    missing.stderr,
+    /cannot take the listener from the master: Cannot reach the master's listener socket \/nonexistent-tcpkit\/listener\.sock/,
+  );
+  // A hand-off served by this process, asked by a worker whose parent is
+  // a shell: the worker hangs up before taking anything this side sends.
+  const tcp = listenTcp({ hostname: "127.0.0.1", port: 0 });
+  const handOff = ListenerHandOff.open({
+    listenFd: tcp.fd,
+    isWorker: () => true,
+  });
+  try {
+    await using stranger = new CommandProcess([
+      "-c",
+      `"$0" "$@"; exit $?`,
+      Deno.execPath(),
+      ...worker,
+      handOff.path,
+    ], { command: "/bin/sh" });
+    assert.equal((await stranger.wait()).code, 71, stranger.stderr);
+    assert.match(
+      stranger.stderr,
+      new RegExp(
+        `is served by pid ${Deno.pid} \\(uid \\d+\\), not by the master \\(pid ${stranger.pid},`,
+      ),
+    );
+  } finally {
+    await handOff.close();
+    closeFd(tcp.fd);
+  }
 });
 
 Deno.test("systemd: each command's help says what it does under systemd", () => {
