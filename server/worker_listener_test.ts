@@ -102,3 +102,33 @@ Deno.test("receiveListener() refuses an fd that is not a listening TCP socket", 
     closeFd(b);
   }
 });
+
+Deno.test("ListenerHandOff removes its socket and directory on a forced exit (Deno.exit) too", async () => {
+  const root = await Deno.makeTempDir({ prefix: "tcpkit_worker_listener_" });
+  try {
+    const module = new URL("./worker_listener.ts", import.meta.url).href;
+    const ffi = new URL("../ffi/mod.ts", import.meta.url).href;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        "--config",
+        new URL("../deno.json", import.meta.url).pathname,
+        `import { listenTcp } from "${ffi}";
+import { ListenerHandOff } from "${module}";
+const tcp = listenTcp({ hostname: "127.0.0.1", port: 0 });
+const handOff = ListenerHandOff.open({ listenFd: tcp.fd, isWorker: () => false, root: ${
+          JSON.stringify(root)
+        } });
+console.log(handOff.path);
+Deno.exit(70);`,
+      ],
+      env: { NO_COLOR: "1" },
+    }).output();
+    assert.equal(out.code, 70, new TextDecoder().decode(out.stderr));
+    const path = new TextDecoder().decode(out.stdout).trim();
+    assert.ok(path.startsWith(`${root}/tcpservd-`), path);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(root)), []);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
