@@ -4,7 +4,12 @@
  * `shut 1`, `die`…, see `local_commands.ts`) act on tcpcli's own socket
  * instead, for playing the abusive client.
  */
-import { type ByteReader, LineReader, writeAll } from "../common/mod.ts";
+import {
+  type ByteReader,
+  errorMessage,
+  LineReader,
+  writeAll,
+} from "../common/mod.ts";
 import {
   applySocketCommand,
   closeWithReset,
@@ -124,7 +129,7 @@ class Session {
       if (this.#ended === undefined) await this.#conn.closeWrite();
     } catch (error) {
       if (this.#ended !== undefined) return;
-      const message = error instanceof Error ? error.message : String(error);
+      const message = errorMessage(error);
       this.#note(`tcpcli: ${message}\n`);
     }
   }

@@ -11,6 +11,7 @@
  */
 import {
   commandPrologue,
+  errorMessage,
   ExitCode,
   printErr,
   printOut,
@@ -161,7 +162,7 @@ export async function main(args: string[]): Promise<number> {
         : ExitCode.OK;
     } catch (error) {
       printErr(
-        `tcpcli: ${error instanceof Error ? error.message : String(error)}\n`,
+        `tcpcli: ${errorMessage(error)}\n`,
       );
       return cli.failureCode ?? ExitCode.UNREACHABLE;
     }

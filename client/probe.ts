@@ -2,7 +2,7 @@
  * The health probe: one `getstatus` round trip under a hard deadline, for
  * cluster fault monitors whose only input is an exit code.
  */
-import { ExitCode, formatHostPort } from "../common/mod.ts";
+import { errorMessage, ExitCode, formatHostPort } from "../common/mod.ts";
 import { PeerResetError } from "./peer_reset_error.ts";
 import { ProtocolError } from "./protocol_error.ts";
 import { showBytes, TcpservdClient } from "./tcpservd_client.ts";
@@ -141,7 +141,7 @@ export async function probe(
 }
 
 function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return errorMessage(error);
 }
 
 /**

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { writeAll } from "../common/mod.ts";
+import { errorMessage, writeAll } from "../common/mod.ts";
 import { EchoPayload, type SoakPayload } from "./soak_payload.ts";
 import { SoakTimeline } from "./soak_timeline.ts";
 
@@ -494,7 +494,7 @@ class SoakEngine {
    */
   #noteError(error: unknown): void {
     if (isReset(error)) return;
-    const text = error instanceof Error ? error.message : String(error);
+    const text = errorMessage(error);
     const kind = error instanceof Error ? error.name : "error";
     if (this.#noted.has(kind)) return;
     this.#noted.add(kind);

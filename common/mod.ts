@@ -38,6 +38,7 @@ export {
   type StopSignalOptions,
 } from "./signals.ts";
 export { printErr, printOut, reportUsageError } from "./console_io.ts";
+export { errorMessage } from "./error_message.ts";
 export { ExitCode, type ExitCodeValue } from "./exit_codes.ts";
 export { LogBudget, type LogBudgetOptions } from "./log_budget.ts";
 export {

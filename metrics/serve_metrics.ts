@@ -3,7 +3,7 @@
  * `metrics on HOST:PORT` with the port really bound (port 0 resolved), as
  * `listening on` does for the service itself.
  */
-import { formatHostPort } from "../common/mod.ts";
+import { errorMessage, formatHostPort } from "../common/mod.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
 import type { MetricsAddress } from "./metrics_address.ts";
 import { MetricsServer } from "./metrics_server.ts";
@@ -27,7 +27,7 @@ export function serveMetrics(
     render: () => registry.render(),
     onError: (error) =>
       log.error("metrics failed to render: {error}", {
-        error: error instanceof Error ? error.message : String(error),
+        error: errorMessage(error),
       }),
   });
   log.info(`metrics on ${formatHostPort(address.hostname, server.addr.port)}`);

@@ -11,6 +11,7 @@
 import { sendUnixDatagram } from "../ffi/unix_datagram.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
 import { takeEnv } from "./socket_activation.ts";
+import { errorMessage } from "../common/mod.ts";
 
 const log = tcpkitLogger("systemd");
 const encoder = new TextEncoder();
@@ -145,7 +146,7 @@ export class ServiceNotifier {
       if (!this.#failed) {
         log.warn("cannot notify {socket}: {error}", {
           socket: this.#socket,
-          error: error instanceof Error ? error.message : String(error),
+          error: errorMessage(error),
         });
       }
       this.#failed = true;

@@ -19,6 +19,7 @@ import {
   socketKinds,
 } from "../ffi/mod.ts";
 import { setCloseOnExec } from "../ffi/close_on_exec.ts";
+import { errorMessage } from "../common/mod.ts";
 
 /** The first fd passed (`SD_LISTEN_FDS_START`). */
 export const LISTEN_FDS_START = 3;
@@ -174,9 +175,7 @@ function checkSocket(fd: number, name: string): ActivatedSocket {
     kind = socketKinds([fd])[0] ?? null;
   } catch (error) {
     throw new SocketActivationError(
-      `${which} is not open: ${
-        error instanceof Error ? error.message : String(error)
-      }`,
+      `${which} is not open: ${errorMessage(error)}`,
     );
   }
   if (!isTcp(kind) || !kind.listening) {

@@ -16,6 +16,7 @@ import {
   type RequestFailedError,
 } from "./request_errors.ts";
 import { type PoolCounters, Statistics } from "./statistics.ts";
+import { errorMessage } from "../common/mod.ts";
 
 const log = tcpkitLogger("iotcpd", "pool");
 const LF = 0x0a;
@@ -431,7 +432,7 @@ export class DaemonPool {
       );
       log.error("cannot start {name}: {error}; retrying in {delay} ms", {
         name: slot.name,
-        error: error instanceof Error ? error.message : String(error),
+        error: errorMessage(error),
         delay,
       });
       slot.state = "SPAWNING";
@@ -612,7 +613,7 @@ export class DaemonPool {
         "cannot start a successor for {name}: {error}; keeping pid {pid}",
         {
           name: slot.name,
-          error: error instanceof Error ? error.message : String(error),
+          error: errorMessage(error),
           pid: old.pid,
         },
       );

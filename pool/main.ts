@@ -17,6 +17,7 @@
  */
 import {
   commandPrologue,
+  errorMessage,
   ExitCode,
   formatHostPort,
   onSignal,
@@ -128,7 +129,7 @@ async function run(cli: IotcpdCli): Promise<number> {
           : { listenFds: sockets.map((socket) => socket.fd) }),
       });
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = errorMessage(error);
       if (error instanceof DaemonSpawnError) {
         log.error("{message}", { message });
       } else {
@@ -152,7 +153,7 @@ async function run(cli: IotcpdCli): Promise<number> {
       } catch (error) {
         log.error("cannot serve metrics on {addr}: {error}", {
           addr: formatHostPort(cli.metrics.hostname, cli.metrics.port),
-          error: error instanceof Error ? error.message : String(error),
+          error: errorMessage(error),
         });
         await iotcpd.shutdown();
         return ExitCode.OS_ERROR;

@@ -14,6 +14,7 @@
  */
 import {
   commandPrologue,
+  errorMessage,
   ExitCode,
   type ExitCodeValue,
   formatHostPort,
@@ -176,7 +177,7 @@ async function openServeMetrics(
     return { module, own, worker };
   } catch (error) {
     log.error("cannot open the master's metrics: {error}", {
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
     });
     return ExitCode.OS_ERROR;
   }
@@ -265,7 +266,7 @@ function startEngine(
     shared?.close();
     log.error("cannot listen on {addr}: {error}", {
       addr: formatHostPort(cli.address, port),
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
     });
     return ExitCode.OS_ERROR;
   }
@@ -296,7 +297,7 @@ function serveProcessMetrics(
   } catch (error) {
     log.error("cannot serve metrics on {addr}: {error}", {
       addr: formatHostPort(cli.metrics.hostname, cli.metrics.port),
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
     });
     return null;
   }
@@ -318,7 +319,7 @@ function startAgent(
   } catch (error) {
     log.error("cannot listen for the agent on {addr}: {error}", {
       addr: formatHostPort(cli.address, cli.agentPort!),
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
     });
     return null;
   }
@@ -421,7 +422,7 @@ async function passedListenFd(
     return await receiveListener(cli.listenerFrom);
   } catch (error) {
     log.error("cannot take the listener from the master: {error}", {
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
     });
     return null;
   }
@@ -512,7 +513,7 @@ async function takeOverTcpservd(
       restore: (snapshot) => restoreHealth(state, snapshot),
     });
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     log.error("takeover from {path} failed: {message}", {
       path: from,
       message,
@@ -552,7 +553,7 @@ function listenTakeover(
   } catch (error) {
     log.error("cannot listen on {addr}: {error}", {
       addr: formatHostPort(cli.address, port),
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
     });
     return ExitCode.OS_ERROR;
   }
@@ -597,7 +598,7 @@ function offerTcpservd(
   } catch (error) {
     log.error("cannot offer takeover on {path}: {error}", {
       path,
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
     });
     return false;
   }
@@ -714,7 +715,7 @@ async function serveMasterMetrics(
   } catch (error) {
     log.error("cannot serve metrics on {addr}: {error}", {
       addr: formatHostPort(cli.metrics.hostname, cli.metrics.port),
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
     });
     metrics.close();
     return ExitCode.OS_ERROR;
@@ -818,7 +819,7 @@ function reserveWorkersPort(
   } catch (error) {
     log.error("cannot listen on {addr}: {error}", {
       addr: formatHostPort(cli.address, port),
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
     });
     return ExitCode.OS_ERROR;
   }
@@ -845,7 +846,7 @@ function handOutPassedSocket(
     };
   } catch (error) {
     log.error("cannot hand the passed socket to workers: {error}", {
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
     });
     return ExitCode.OS_ERROR;
   }

@@ -31,6 +31,7 @@ import {
 import { EPOLLIN } from "../ffi/constants.ts";
 import { makePrivateDir, removeEmptyDir } from "../ffi/private_dir.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
+import { errorMessage } from "../common/mod.ts";
 
 const log = tcpkitLogger("master");
 
@@ -67,7 +68,7 @@ export interface ListenerHandOffOptions {
 }
 
 function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return errorMessage(error);
 }
 
 /**

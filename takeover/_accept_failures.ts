@@ -1,3 +1,4 @@
+import { errorMessage } from "../common/mod.ts";
 /**
  * A stretch of failing `accept()` calls on one socket, logged as one
  * episode: a line when it starts, at most one a minute while it lasts, and
@@ -57,7 +58,7 @@ export class AcceptFailures {
   /** An accept failed: logs the first of an episode, then once a minute. */
   failed(error: unknown): void {
     const now = this.#now();
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     this.#count++;
     if (this.#count === 1) {
       this.#since = now;

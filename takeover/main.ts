@@ -14,6 +14,7 @@
 
 import {
   commandPrologue,
+  errorMessage,
   ExitCode,
   formatHostPort,
   onSignal,
@@ -85,7 +86,7 @@ function offerPathProblem(path: string): string | undefined {
       }`;
     }
   } catch (error) {
-    return error instanceof Error ? error.message : String(error);
+    return errorMessage(error);
   }
   return undefined;
 }
@@ -135,7 +136,7 @@ async function takeOverServer(
       restore: (state) => service.restore(state),
     });
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     if (error instanceof TakeoverRefusedError) {
       log.error("takeover refused: {message}", { message });
       return EXIT_TAKEOVER_REFUSED;
@@ -174,7 +175,7 @@ function adoptSystemdSockets(
     return TakeoverServer.adopt(activated.map((socket) => socket.fd), parts);
   } catch (error) {
     log.error("cannot serve the sockets systemd passed: {error}", {
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
     });
     return ExitCode.OS_ERROR;
   }
@@ -195,7 +196,7 @@ function listenOwn(
   } catch (error) {
     log.error("cannot listen on {addr}: {error}", {
       addr: formatHostPort(cli.address!, cli.port!),
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
     });
     return ExitCode.OS_ERROR;
   }
@@ -252,7 +253,7 @@ function offerServer(
   } catch (error) {
     log.error("cannot offer takeover on {path}: {error}", {
       path: cli.offerPath,
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
     });
     return false;
   }
@@ -286,7 +287,7 @@ async function serveServerMetrics(
   } catch (error) {
     log.error("cannot serve metrics on {addr}: {error}", {
       addr: formatHostPort(cli.metrics.hostname, cli.metrics.port),
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
     });
     return null;
   }
@@ -364,9 +365,7 @@ async function runClient(cli: ClientCli): Promise<number> {
     });
   } catch (error) {
     printErr(
-      `takeover client: cannot connect to ${target}: ${
-        error instanceof Error ? error.message : String(error)
-      }\n`,
+      `takeover client: cannot connect to ${target}: ${errorMessage(error)}\n`,
     );
     return ExitCode.UNREACHABLE;
   }

@@ -30,6 +30,7 @@ import {
   TakeoverUntrustedError,
 } from "./takeover_error.ts";
 import type { PeerIdentity, TakeoverEnv } from "./takeover_env.ts";
+import { errorMessage } from "../common/mod.ts";
 
 /** How often a connect is retried while the old process's queue is full. */
 const CONNECT_RETRY_MS = 10;
@@ -440,7 +441,7 @@ async function connect(
         await new Promise((resolve) => setTimeout(resolve, CONNECT_RETRY_MS));
         continue;
       }
-      const detail = error instanceof Error ? error.message : String(error);
+      const detail = errorMessage(error);
       if (code === "ENOENT" || code === "ECONNREFUSED") {
         throw new TakeoverUnavailableError(
           `Nothing offers a takeover at ${path}: ${detail}`,

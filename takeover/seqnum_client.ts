@@ -8,6 +8,7 @@
  */
 
 import { SEQNUM_BYTES } from "./seqnum_server.ts";
+import { errorMessage } from "../common/mod.ts";
 
 /** Options of {@linkcode SeqnumClient.connect}. */
 export interface SeqnumClientOptions {
@@ -458,7 +459,7 @@ function describeError(error: unknown): string {
   if (error instanceof Deno.errors.ConnectionReset) return "reset";
   if (error instanceof Deno.errors.BrokenPipe) return "broken pipe";
   if (error instanceof Deno.errors.ConnectionRefused) return "refused";
-  return error instanceof Error ? error.message : String(error);
+  return errorMessage(error);
 }
 
 function withTimeout<T>(

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { formatHostPort, LogBudget } from "../common/mod.ts";
+import { errorMessage, formatHostPort, LogBudget } from "../common/mod.ts";
 import {
   acceptSocket,
   closeFd,
@@ -433,7 +433,7 @@ export class TakeoverServer {
       options.restore?.(received.appState);
     } catch (error) {
       log.error("restore() failed: {error}", {
-        error: error instanceof Error ? error.message : String(error),
+        error: errorMessage(error),
       });
     }
     const conns: [ServedConn, (typeof received.connections)[number]][] = [];
@@ -689,7 +689,7 @@ export class TakeoverServer {
       this.#onEvent?.(event);
     } catch (error) {
       log.error("onEvent() failed: {error}", {
-        error: error instanceof Error ? error.message : String(error),
+        error: errorMessage(error),
       });
     }
   }
