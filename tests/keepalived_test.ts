@@ -302,6 +302,9 @@ Deno.test({
       const common = {
         VIP: `${VIP}/24`,
         TCPCLI: tcpcli,
+        // The test's tcpcli runs deno from the checkout, with root's cache:
+        // root here; the shipped default is nobody (installed wrappers).
+        SCRIPT_USER: "root",
         TCPSERVD: `127.0.0.1 ${server.port}`,
       };
       const masterConf = configFor({
