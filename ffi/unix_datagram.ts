@@ -8,6 +8,7 @@
 
 import {
   AF_UNIX,
+  MSG_DONTWAIT,
   MSG_NOSIGNAL,
   SOCK_CLOEXEC,
   SOCK_DGRAM,
@@ -63,14 +64,16 @@ export function encodeUnixAddress(address: string): UnixAddress {
 
 /**
  * Sends one datagram to a Unix datagram socket: `socket()`, `connect()`,
- * `send(MSG_NOSIGNAL)`, `close()`. Blocking, so a full receive queue makes
- * it wait rather than drop the message (systemd drains its queue quickly).
+ * `send(MSG_NOSIGNAL | MSG_DONTWAIT)`, `close()`. Never blocks: a receiver
+ * whose queue is full (a stuck service manager) makes it throw EAGAIN, so
+ * the caller drops the message instead of the server stopping to wait.
  *
  * @param address A path, or `@name` for the abstract namespace.
  * @param message The datagram.
  * @throws {RangeError | TypeError} For a bad address.
  * @throws {ErrnoError} ENOENT or ECONNREFUSED when nothing is bound there,
  * EACCES, EMSGSIZE…
+ * @throws {Deno.errors.WouldBlock} When its queue is full (EAGAIN).
  */
 export function sendUnixDatagram(address: string, message: Uint8Array): void {
   const { bytes, length } = encodeUnixAddress(address);
@@ -82,7 +85,12 @@ export function sendUnixDatagram(address: string, message: Uint8Array): void {
     const data = new Uint8Array(new ArrayBuffer(message.byteLength));
     data.set(message);
     while (true) {
-      const sent = c.send(fd, data, BigInt(data.byteLength), MSG_NOSIGNAL);
+      const sent = c.send(
+        fd,
+        data,
+        BigInt(data.byteLength),
+        MSG_NOSIGNAL | MSG_DONTWAIT,
+      );
       if (sent >= 0n) break;
       const n = errno();
       if (n !== EINTR) throw errnoError(n, "send", `to ${address}`);

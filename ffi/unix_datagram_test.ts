@@ -84,3 +84,28 @@ Deno.test("sendUnixDatagram() to nothing throws an ErrnoError naming the address
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("sendUnixDatagram() never blocks: a full queue throws WouldBlock (EAGAIN)", () => {
+  const name = `@tcpkit-test-full-${Deno.pid}-${
+    Math.random().toString(36).slice(2)
+  }`;
+  const fd = bindUnixDatagram(name);
+  try {
+    // Nobody reads: the receiver's queue (net.unix.max_dgram_qlen, 512 by
+    // default) fills, and then a blocking send would wait for ever.
+    let sent = 0;
+    assert.throws(
+      () => {
+        for (; sent < 100_000; sent++) {
+          sendUnixDatagram(name, encoder.encode("WATCHDOG=1"));
+        }
+      },
+      (error: unknown) =>
+        error instanceof Deno.errors.WouldBlock &&
+        error.message.includes("EAGAIN"),
+    );
+    assert.ok(sent > 0, "some datagrams went through first");
+  } finally {
+    closeFd(fd);
+  }
+});
