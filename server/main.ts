@@ -303,22 +303,27 @@ function serveProcessMetrics(
   }
 }
 
-/** Starts the HAProxy agent-check responder; `null` (logged) if it cannot listen. */
+/**
+ * Starts the HAProxy agent-check responder on the address the server
+ * serves (a socket systemd passed included: `-a` is ignored then); `null`
+ * (logged) if it cannot listen.
+ */
 function startAgent(
   cli: TcpservdCli,
   server: Tcpservd,
   agent: AgentState,
 ): AgentResponder | null {
+  const hostname = server.addr.hostname;
   try {
     return new AgentResponder({
-      hostname: cli.address,
+      hostname,
       port: cli.agentPort!,
       state: server.state,
       agent,
     });
   } catch (error) {
     log.error("cannot listen for the agent on {addr}: {error}", {
-      addr: formatHostPort(cli.address, cli.agentPort!),
+      addr: formatHostPort(hostname, cli.agentPort!),
       error: errorMessage(error),
     });
     return null;

@@ -515,6 +515,30 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "systemd: tcpservd's agent-check listens on the passed socket's address, not on -a's default 0.0.0.0",
+  ignore: activateMissing,
+  async fn() {
+    const port = freePort();
+    const agentPort = freePort();
+    await using server = await activate(
+      [...task("tcpservd"), "--agent-port", String(agentPort)],
+      { port, name: "tcpservd" },
+    );
+    using conn = await session(port);
+    assert.equal(await ask(conn, "getstatus"), "GOOD\n");
+    await server.waitForLine(
+      new RegExp(`agent-check on 127\\.0\\.0\\.1:${agentPort}`),
+    );
+    const out = await new Deno.Command("ss", { args: ["-ltnH"] }).output();
+    const locals = decoder.decode(out.stdout).split("\n")
+      .map((line) => line.trim().split(/\s+/)[3] ?? "")
+      .filter((local) => local.endsWith(`:${agentPort}`));
+    assert.deepEqual(locals, [`127.0.0.1:${agentPort}`]);
+  },
+});
+
 Deno.test("systemd: a malformed LISTEN_FDS or LISTEN_FDNAMES is a clear error", async () => {
   const cases: [string, string[], RegExp][] = [
     [
