@@ -5,8 +5,11 @@
  * byte a minute, would take file descriptors from the server it watches.
  * Scrapes need very little of HTTP/1.1 (one GET, one reply, `Connection:
  * close`), so this serves exactly that over `Deno.listen`, with a cap on
- * connections at once, a deadline per connection and a cap on the request
- * head. Prometheus, curl and fetch all scrape it.
+ * connections at once, a short deadline for the request head, a deadline
+ * per connection and a cap on the head's size. When every slot is taken,
+ * a new connection takes the slot of the oldest one that has not sent its
+ * whole head yet: silent connections cannot keep a real scrape out.
+ * Prometheus, curl and fetch all scrape it.
  */
 import { CONTENT_TYPE } from "./exposition.ts";
 
@@ -22,6 +25,8 @@ export interface MetricsServerOptions {
   maxConnections?: number;
   /** Longest a connection may take, request and reply, in ms. @default {10000} */
   timeoutMs?: number;
+  /** Longest a client may take to send its whole request head, in ms. @default {2000} */
+  headTimeoutMs?: number;
   /** Longest request head (request line and headers), in bytes. @default {8192} */
   maxHeadBytes?: number;
   /** Told when a scrape fails to render (it gets a 500). */
@@ -30,15 +35,20 @@ export interface MetricsServerOptions {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const HEAD_END = encoder.encode("\r\n\r\n");
+const LF = 0x0a;
+const CR = 0x0d;
 
-/** Where the request head ends (after the blank line), or -1. */
+/**
+ * Where the request head ends (after the blank line), or -1. Lines may end
+ * in CRLF or, as some clients send, a bare LF.
+ */
 function headEnd(bytes: Uint8Array, length: number): number {
-  outer: for (let i = 0; i + 4 <= length; i++) {
-    for (let j = 0; j < 4; j++) {
-      if (bytes[i + j] !== HEAD_END[j]) continue outer;
+  for (let i = 0; i < length; i++) {
+    if (bytes[i] !== LF) continue;
+    if (i + 1 < length && bytes[i + 1] === LF) return i + 2;
+    if (i + 2 < length && bytes[i + 1] === CR && bytes[i + 2] === LF) {
+      return i + 3;
     }
-    return i + 4;
   }
   return -1;
 }
@@ -71,6 +81,8 @@ export class MetricsServer {
   readonly #options: Required<Omit<MetricsServerOptions, "onError">>;
   readonly #onError: ((error: unknown) => void) | undefined;
   readonly #conns = new Set<Deno.TcpConn>();
+  // Connections still sending their request head, oldest first.
+  readonly #waiting = new Set<Deno.TcpConn>();
   readonly #loop: Promise<void>;
   #closed = false;
   #scrapes = 0;
@@ -87,6 +99,7 @@ export class MetricsServer {
       render: options.render,
       maxConnections: options.maxConnections ?? 4,
       timeoutMs: options.timeoutMs ?? 10_000,
+      headTimeoutMs: options.headTimeoutMs ?? 2000,
       maxHeadBytes: options.maxHeadBytes ?? 8192,
     };
     this.#onError = options.onError;
@@ -118,7 +131,11 @@ export class MetricsServer {
     return this.#scrapes;
   }
 
-  /** Connections closed at once because {@linkcode MetricsServerOptions.maxConnections} were open. */
+  /**
+   * Connections closed because {@linkcode MetricsServerOptions.maxConnections}
+   * were open: a new one with no slot, or a silent one whose slot a new one
+   * took.
+   */
   get turnedAway(): number {
     return this.#turnedAway;
   }
@@ -145,8 +162,15 @@ export class MetricsServer {
       }
       if (this.#conns.size >= this.#options.maxConnections) {
         this.#turnedAway++;
-        closeQuietly(conn);
-        continue;
+        // The oldest connection still silent gives its slot up, else the new one goes.
+        const silent = this.#waiting.values().next().value;
+        if (silent === undefined) {
+          closeQuietly(conn);
+          continue;
+        }
+        this.#waiting.delete(silent);
+        this.#conns.delete(silent);
+        closeQuietly(silent);
       }
       this.#conns.add(conn);
       void this.#serve(conn).finally(() => {
@@ -161,14 +185,23 @@ export class MetricsServer {
       () => closeQuietly(conn),
       this.#options.timeoutMs,
     );
+    this.#waiting.add(conn);
+    const headDeadline = setTimeout(
+      () => closeQuietly(conn),
+      this.#options.headTimeoutMs,
+    );
     try {
       const head = await this.#readHead(conn);
+      this.#waiting.delete(conn);
+      clearTimeout(headDeadline);
       if (head === null) return;
       const reply = typeof head === "string" ? this.#answer(head) : head;
       await writeReply(conn, reply);
     } catch {
-      // The peer went away or the deadline closed it: nothing to tell.
+      // The peer went away or a deadline closed it: nothing to tell.
     } finally {
+      this.#waiting.delete(conn);
+      clearTimeout(headDeadline);
       clearTimeout(deadline);
     }
   }
@@ -185,7 +218,7 @@ export class MetricsServer {
       const end = headEnd(buffer, length);
       if (end >= 0) {
         const text = decoder.decode(buffer.subarray(0, end));
-        return text.slice(0, text.indexOf("\r\n"));
+        return text.slice(0, text.indexOf("\n")).replace(/\r$/, "");
       }
       if (length >= max) {
         return {
