@@ -74,14 +74,35 @@ async function missingPermission(cli: SoakCli): Promise<string | undefined> {
   return undefined;
 }
 
-/** The --during command: started at a time, its window marked on the timeline. */
+/** How long CMD's output is still forwarded after CMD exited, in ms. */
+export const DURING_OUTPUT_GRACE_MS = 500;
+/** How long a stopped CMD has between SIGTERM and SIGKILL, in ms. */
+export const DURING_KILL_GRACE_MS = 2000;
+
+/** Resolves after `ms`, or when `promise` settles, whichever is first. */
+function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    promise.then(() => {}, () => {}),
+    new Promise<void>((resolve) => timer = setTimeout(resolve, ms)),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The --during command: started at a time, its window marked on the
+ * timeline. CMD runs in its own session and process group (`detached`), so
+ * that what it leaves behind (`sleep 20 &`) can be stopped with it when the
+ * load ends, and soak never waits for a process that holds CMD's pipes.
+ */
 class DuringCommand {
   readonly command: string;
   startMs: number | null = null;
   endMs: number | null = null;
   exitCode: number | null = null;
   #child: Deno.ChildProcess | undefined;
-  #done: Promise<void> = Promise.resolve();
+  #exited: Promise<void> = Promise.resolve();
+  #forwarding: Promise<void>[] = [];
+  #readers: ReadableStreamDefaultReader<Uint8Array>[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
 
@@ -109,6 +130,7 @@ class DuringCommand {
         stdin: "null",
         stdout: "piped",
         stderr: "piped",
+        detached: true,
       }).spawn();
     } catch (error) {
       printErr(`tcpcli soak: cannot run --during command: ${error}\n`);
@@ -117,39 +139,59 @@ class DuringCommand {
     this.startMs = startMs;
     timeline.window = { start: startMs, end: undefined };
     const child = this.#child;
-    const forward = async (stream: ReadableStream<Uint8Array>) => {
-      for await (const chunk of stream) await Deno.stderr.write(chunk);
-    };
-    this.#done = Promise.all([
-      child.status,
-      forward(child.stdout),
-      forward(child.stderr),
-    ]).then(([status]) => {
+    for (const stream of [child.stdout, child.stderr]) {
+      const reader = stream.getReader();
+      this.#readers.push(reader);
+      this.#forwarding.push((async () => {
+        try {
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) return;
+            await Deno.stderr.write(value);
+          }
+        } catch { /* cancelled, or stderr is gone */ }
+      })());
+    }
+    this.#exited = child.status.then((status) => {
+      // The window ends when CMD exits, whatever its output still does.
       if (this.endMs === null) {
         this.endMs = performance.now() - t0;
         timeline.window!.end = this.endMs;
       }
       this.exitCode = status.signal === null ? status.code : null;
     });
-    child.status.then(() => {
-      // The window ends when CMD exits, whatever its output still does.
-      if (this.endMs === null) {
-        this.endMs = performance.now() - t0;
-        timeline.window!.end = this.endMs;
-      }
-    });
   }
 
-  /** At the end of the load: a CMD still running is stopped (SIGTERM). */
+  /** Sends `signal` to CMD's process group: CMD and what it started. */
+  #signalGroup(signal: Deno.Signal): void {
+    try {
+      Deno.kill(-this.#child!.pid, signal);
+    } catch { /* the group is empty */ }
+  }
+
+  /**
+   * At the end of the load: a CMD still running is stopped (SIGTERM, then
+   * SIGKILL after DURING_KILL_GRACE_MS), and so is whatever is left in its
+   * process group; its output is forwarded until it exited, plus
+   * DURING_OUTPUT_GRACE_MS.
+   */
   async finish(): Promise<void> {
     clearTimeout(this.#timer);
-    if (this.#child !== undefined && this.endMs === null) {
-      try {
-        this.#child.kill("SIGTERM");
-      } catch { /* exited meanwhile */ }
-      this.#stopped = true;
+    if (this.#child === undefined) return;
+    if (this.endMs === null) this.#stopped = true;
+    this.#signalGroup("SIGTERM");
+    if (this.#stopped) {
+      await within(this.#exited, DURING_KILL_GRACE_MS);
+      if (this.endMs === null) this.#signalGroup("SIGKILL");
     }
-    await this.#done;
+    await this.#exited;
+    // A process that left the group (its own session) may still hold the
+    // pipes: its output is not ours to wait for.
+    await within(Promise.all(this.#forwarding), DURING_OUTPUT_GRACE_MS);
+    for (const reader of this.#readers) {
+      reader.cancel().catch(() => {});
+    }
+    await within(Promise.all(this.#forwarding), DURING_OUTPUT_GRACE_MS);
     // Stopped by us: the window never closed on its own.
     if (this.#stopped) {
       this.endMs = null;

@@ -13,9 +13,15 @@
  */
 import { errorMessage, writeAll } from "../common/mod.ts";
 import { EchoPayload, type SoakPayload } from "./soak_payload.ts";
-import { SoakTimeline } from "./soak_timeline.ts";
+import { MAX_NODES, OTHER_NODE, SoakTimeline } from "./soak_timeline.ts";
 
-/** How long a failed connection waits before soak tries again, in ms. */
+/**
+ * How long a failed connection waits before soak tries again, in ms. A
+ * connection the server closes (or answers with something else than a
+ * reply) before its first reply counts as a failure too, so a server that
+ * accepts and closes at once costs each slot at most one connection per
+ * back-off, never a tight loop.
+ */
 export const REOPEN_BACKOFF_MS = 100;
 /** How long auto mode waits for a `> ` greeting on the first connection. */
 export const GREETING_WAIT_MS = 500;
@@ -46,7 +52,10 @@ export interface SoakLoadOptions {
   byNode: boolean;
   /** Ends the schedule early: what is due by then still counts. */
   stop?: AbortSignal;
-  /** Told once per kind of unusual connection error (not refused or reset). */
+  /**
+   * Told once per kind of unusual connection error (not refused or reset),
+   * and once when --by-node meets more than MAX_NODES nodes.
+   */
   onError?: (message: string) => void;
   /** Called once the load starts: its start (performance.now() ms) and timeline. */
   onStart?: (t0: number, timeline: SoakTimeline) => void;
@@ -140,6 +149,8 @@ class Slot {
   retiring = false;
   carry: Uint8Array | undefined;
   connectStarted = 0;
+  /** The connection gave a right reply: a close after it is no refusal. */
+  replied = false;
 }
 
 const MSG_DONE = 2;
@@ -199,7 +210,15 @@ class SoakEngine {
 
   constructor(options: SoakLoadOptions) {
     this.#o = options;
-    this.#timeline = new SoakTimeline(options.byNode);
+    this.#timeline = new SoakTimeline(
+      options.byNode,
+      (node) =>
+        options.onError?.(
+          `more than ${MAX_NODES} nodes answered (the latest: ${
+            JSON.stringify(node.slice(0, 80))
+          }): the rest are counted as ${OTHER_NODE}`,
+        ),
+    );
     this.#slots = Array.from({ length: options.conns }, () => new Slot());
     this.#state = new Uint8Array(options.messages);
     this.#msPerMessage = 1000 / options.rate;
@@ -230,11 +249,14 @@ class SoakEngine {
     const o = this.#o;
     // Before the start, times are negative; failures then count at 0.
     this.#t0 = performance.now();
-    if (this.#payload === undefined) await this.#detect();
-    await this.#openAll();
+    // Opening is bounded by the timeout (connect and greeting) and by Ctrl-C.
+    if (this.#payload === undefined) await this.#untilStopped(this.#detect());
+    if (this.#payload === undefined) this.#payload = this.#pick()(null);
+    await this.#untilStopped(this.#openAll());
     this.#t0 = performance.now();
     const startedAt = Date.now();
-    o.onStart?.(this.#t0, this.#timeline);
+    // Stopped while opening: the load never started.
+    if (!o.stop?.aborted) o.onStart?.(this.#t0, this.#timeline);
     if (o.connectRate > 0) this.#nextChurn = 1000 / o.connectRate;
     const hardCap = this.#due(o.messages) + o.timeoutMs + 5000;
     while (!this.#finished) {
@@ -275,16 +297,30 @@ class SoakEngine {
     };
   }
 
+  /** Resolves when `work` does or when the run is stopped, whichever is first. */
+  async #untilStopped(work: Promise<void>): Promise<void> {
+    const stop = this.#o.stop;
+    if (stop === undefined) return await work;
+    if (stop.aborted) return;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    stop.addEventListener("abort", () => resolve(), { once: true });
+    await Promise.race([work, promise]);
+  }
+
+  #pick(): (g: Uint8Array | null) => SoakPayload {
+    return this.#o.payload as (g: Uint8Array | null) => SoakPayload;
+  }
+
   // Auto mode: the first connection tells: a `> ` greeting is tcpservd.
   async #detect(): Promise<void> {
-    const pick = this.#o.payload as (g: Uint8Array | null) => SoakPayload;
+    const pick = this.#pick();
     const slot = this.#slots[0]!;
     let conn: Deno.TcpConn;
     try {
       conn = await this.#connectBounded();
     } catch {
       // Nothing to detect from: the run counts the refusals.
-      this.#payload = pick(null);
+      this.#payload ??= pick(null);
       return;
     }
     const buf = new Uint8Array(256);
@@ -296,6 +332,11 @@ class SoakEngine {
       }),
     ]);
     clearTimeout(timer);
+    if (this.#payload !== undefined) {
+      // Stopped meanwhile: the run has ended without it.
+      conn.close();
+      return;
+    }
     this.#payload = pick(n === null ? null : buf.slice(0, n));
     if (n === null || !this.#payload.prompted) {
       // An unread greeting of another server, or a pending read, would
@@ -309,6 +350,7 @@ class SoakEngine {
     slot.conn = conn;
     slot.generation++;
     slot.state = "up";
+    slot.replied = false;
     this.#timeline.count("opened", 0);
     this.#read(slot, conn, slot.generation, true);
   }
@@ -348,6 +390,7 @@ class SoakEngine {
     slot.retiring = false;
     slot.sentOnConn = 0;
     slot.carry = undefined;
+    slot.replied = false;
     const generation = ++slot.generation;
     slot.connectStarted = this.#now();
     const { promise, resolve } = Promise.withResolvers<void>();
@@ -364,7 +407,20 @@ class SoakEngine {
       this.#timeline.count("opened", Math.max(0, this.#now()));
       if (this.#p.prompted) {
         slot.state = "greeting";
-        this.#read(slot, conn, generation, false, resolve);
+        // The open (connect and greeting) is bounded by the timeout: a
+        // server that accepts and never greets (stopped, overloaded) is a
+        // failed connection, not a wait without end.
+        const left = this.#o.timeoutMs - (this.#now() - slot.connectStarted);
+        const timer = setTimeout(() => {
+          if (slot.generation === generation && slot.state === "greeting") {
+            this.#broken(slot, "refused", this.#now());
+          }
+          resolve();
+        }, Math.max(0, left));
+        this.#read(slot, conn, generation, false, () => {
+          clearTimeout(timer);
+          resolve();
+        });
         return;
       }
       slot.state = "up";
@@ -404,14 +460,19 @@ class SoakEngine {
     }
   }
 
-  /** The connection broke: its outstanding messages are lost. */
-  #broken(slot: Slot, how: "reset" | "timeout", now: number): void {
+  /**
+   * The connection broke (reset), failed before it served (refused: closed
+   * or answered otherwise before its greeting or first reply, or no greeting
+   * within the timeout), or is stuck (timeout): its outstanding messages are
+   * lost or timed out, and it is reopened after the back-off.
+   */
+  #broken(slot: Slot, how: "reset" | "refused" | "timeout", now: number): void {
     const t = Math.max(0, now);
-    if (how === "reset") this.#timeline.count("reset", t);
+    if (how !== "timeout") this.#timeline.count(how, t);
     const owed = [...slot.skipped, ...slot.outstanding.drain()];
     slot.skipped = [];
     for (const index of owed) {
-      this.#fail(index, how === "reset" ? "lost" : "timeout");
+      this.#fail(index, how === "timeout" ? "timeout" : "lost");
     }
     this.#close(slot);
     slot.reopenAt = now + REOPEN_BACKOFF_MS;
@@ -460,11 +521,16 @@ class SoakEngine {
         if (!isGreeted) {
           // The greeting `> ` (tcpservd) comes alone, before any reply.
           const seen = slot.carry ? concat(slot.carry, data) : data.slice();
-          if (seen.length < 2) {
+          if (seen.length < 2 && seen[0] === 0x3e) {
             slot.carry = seen;
             continue;
           }
           slot.carry = undefined;
+          if (seen[0] !== 0x3e || seen[1] !== 0x20) {
+            // Anything else first (`ERR too many connections`): refused.
+            this.#broken(slot, "refused", this.#now());
+            return;
+          }
           isGreeted = true;
           slot.state = "up";
           // Keep the prompt: every reply line then starts with one.
@@ -508,7 +574,13 @@ class SoakEngine {
 
   #eof(slot: Slot, greeted: boolean): void {
     const now = this.#now();
-    if (!greeted || slot.outstanding.length > 0 || this.#partial(slot.carry)) {
+    if (!greeted || !slot.replied) {
+      // Closed before its greeting or first reply: the server would not
+      // serve it (at its connection limit, say). Reopened after the back-off.
+      this.#broken(slot, "refused", now);
+      return;
+    }
+    if (slot.outstanding.length > 0 || this.#partial(slot.carry)) {
       this.#broken(slot, "reset", now);
       return;
     }
@@ -576,7 +648,16 @@ class SoakEngine {
     const verdict = this.#p.check(line, expected);
     if (verdict.kind === "ok" && expected >= 0) {
       slot.outstanding.shift();
+      slot.replied = true;
       this.#answer(verdict.index, now, verdict.node);
+      return;
+    }
+    if (
+      !slot.replied && verdict.kind === "wrong" && verdict.index === undefined
+    ) {
+      // Not a reply at all before the first one (a refusal line, a banner):
+      // the connection counts as refused, not each line as wrong.
+      this.#broken(slot, "refused", now);
       return;
     }
     const index = verdict.kind === "ok" ? undefined : verdict.index;
@@ -606,6 +687,7 @@ class SoakEngine {
         slot.skipped.push(slot.outstanding.shift());
       }
       slot.outstanding.shift();
+      slot.replied = true;
       this.#answer(index, now);
     } else {
       this.#faults.unexpected++;
@@ -726,13 +808,6 @@ class SoakEngine {
       ) {
         // The connection is stuck: give it up, with what it still owes.
         this.#broken(slot, "timeout", now);
-      }
-      if (
-        slot.state === "greeting" && now - slot.connectStarted > limit
-      ) {
-        this.#timeline.count("timeout", Math.max(0, now));
-        this.#close(slot);
-        slot.reopenAt = now + REOPEN_BACKOFF_MS;
       }
       if (
         slot.state === "down" && now >= slot.reopenAt &&

@@ -229,9 +229,13 @@ export function renderReport(summary: SoakSummary, steps: SoakStep[]): string {
     nodes: s.nodes === null ? null : s.nodes.map((n) => n.node),
     colours: SERIES_COLOURS,
   };
-  const verdict = s.failures === 0
+  const verdict = s.lostMessages + s.failedConnections === 0
     ? `<span class="verdict ok">nothing lost</span>`
-    : `<span class="verdict lost">LOST ${s.failures}</span>`;
+    : `<span class="verdict lost">LOST ${s.lostMessages} message${
+      s.lostMessages === 1 ? "" : "s"
+    }, ${s.failedConnections} connection${
+      s.failedConnections === 1 ? "" : "s"
+    } failed</span>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">

@@ -21,7 +21,8 @@ function summary(command: string): SoakSummary {
     elapsedMs: 210,
     messages: 2,
     totals: { ...emptyCounts(), sent: 2, answered: 1, timeout: 1 },
-    failures: 1,
+    lostMessages: 1,
+    failedConnections: 0,
     wrongReplies: { corrupt: 0, duplicate: 0, reordered: 0, unexpected: 0 },
     latencyMs: { min: 1, p50: 1, p90: 1, p99: 1, p999: 1, max: 1, mean: 1 },
     histogram: [{ fromUs: 1000, toUs: 1007, count: 1 }],
@@ -58,7 +59,7 @@ Deno.test("renderReport() is one page that loads nothing from the network", () =
   for (const id of ["throughput", "latency", "failures"]) {
     assert.equal(html.split(`id="${id}"`).length, 2, `one element ${id}`);
   }
-  assert.match(html, /LOST 1/);
+  assert.match(html, /LOST 1 message, 0 connections failed/);
   assert.match(
     html,
     /--during<\/span> kill -HUP 1: from 0\.05 s to 0\.12 s, exit 0/,

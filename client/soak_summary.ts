@@ -7,7 +7,8 @@
 import type { EchoFaults, SoakLoadResult } from "./soak_load.ts";
 import type { HistogramBucket } from "./soak_histogram.ts";
 import {
-  failuresOf,
+  failedConnectionsOf,
+  lostMessagesOf,
   type SoakCounts,
   type SoakPhase,
 } from "./soak_timeline.ts";
@@ -80,8 +81,10 @@ export interface SoakSummary {
   messages: number;
   /** Totals of the run. */
   totals: SoakCounts;
-  /** Failures in all: refused + reset + timeout + lost + wrong. */
-  failures: number;
+  /** Messages that failed: timed out + lost + wrong. */
+  lostMessages: number;
+  /** Connections that failed: refused + reset. */
+  failedConnections: number;
   /** Details of wrong replies. */
   wrongReplies: EchoFaults;
   /** Latency figures, in ms. */
@@ -92,7 +95,7 @@ export interface SoakSummary {
   during: SoakDuringSummary | null;
   /** Replies per node, with --by-node. */
   nodes: SoakNodeSummary[] | null;
-  /** The exit code: 0 nothing lost, 1 something was. */
+  /** The exit code: 0 nothing lost, 1 a message or a connection failed. */
   exitCode: number;
 }
 
@@ -116,7 +119,8 @@ export function summarize(
 ): SoakSummary {
   const { timeline } = result;
   const h = timeline.histogram;
-  const failures = failuresOf(timeline.totals);
+  const lostMessages = lostMessagesOf(timeline.totals);
+  const failedConnections = failedConnectionsOf(timeline.totals);
   const host = settings.hostname.includes(":")
     ? `[${settings.hostname}]`
     : settings.hostname;
@@ -132,7 +136,8 @@ export function summarize(
     elapsedMs: r1(result.elapsedMs),
     messages: result.messages,
     totals: { ...timeline.totals },
-    failures,
+    lostMessages,
+    failedConnections,
     wrongReplies: { ...result.faults },
     latencyMs: {
       min: ms3(h.min),
@@ -153,7 +158,7 @@ export function summarize(
         lastMs: r1(n.last),
       })).sort((a, b) => a.firstMs - b.firstMs)
       : null,
-    exitCode: failures > 0 ? 1 : 0,
+    exitCode: lostMessages + failedConnections > 0 ? 1 : 0,
   };
 }
 
@@ -239,12 +244,29 @@ export function formatSummary(s: SoakSummary): string {
       );
     }
   }
-  lines.push(
-    s.failures === 0
-      ? "  result: nothing lost (exit 0)"
-      : `  result: LOST ${s.failures} (refused ${t.refused}, reset ${t.reset}, timed out ${t.timeout}, lost ${t.lost}, wrong ${t.wrong}) (exit 1)`,
-  );
+  lines.push(`  result: ${verdict(s)}`);
   return `${lines.join("\n")}\n`;
+}
+
+/** The headline: messages lost and connections failed, each on its own. */
+export function verdict(s: SoakSummary): string {
+  const t = s.totals;
+  if (s.lostMessages === 0 && s.failedConnections === 0) {
+    return "nothing lost (exit 0)";
+  }
+  const plural = (n: number, word: string) =>
+    `${n} ${word}${n === 1 ? "" : "s"}`;
+  const messages = s.lostMessages === 0
+    ? "no message lost"
+    : `LOST ${
+      plural(s.lostMessages, "message")
+    } (timed out ${t.timeout}, lost ${t.lost}, wrong ${t.wrong})`;
+  const conns = s.failedConnections === 0
+    ? "no connection failed"
+    : `${
+      plural(s.failedConnections, "connection")
+    } failed (refused ${t.refused}, reset ${t.reset})`;
+  return `${messages}; ${conns} (exit ${s.exitCode})`;
 }
 
 function wrongDetail(s: SoakSummary): string {

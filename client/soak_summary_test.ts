@@ -37,7 +37,8 @@ Deno.test("summarize() totals a clean run: exit 0, latency from the histogram", 
   );
   assert.equal(s.target, "[::1]:1971");
   assert.equal(s.mode, "echo");
-  assert.equal(s.failures, 0);
+  assert.equal(s.lostMessages, 0);
+  assert.equal(s.failedConnections, 0);
   assert.equal(s.exitCode, 0);
   assert.equal(s.startedAt, "2026-01-01T00:00:00.000Z");
   assert.equal(s.elapsedMs, 1000);
@@ -83,7 +84,8 @@ Deno.test("summarize() and formatSummary() show losses, the window and the nodes
       exitCode: 0,
     },
   );
-  assert.equal(s.failures, 3);
+  assert.equal(s.lostMessages, 2);
+  assert.equal(s.failedConnections, 1);
   assert.equal(s.exitCode, 1);
   assert.equal(s.during?.phases.during.timeout, 2);
   assert.deepEqual(s.nodes, [
@@ -103,6 +105,56 @@ Deno.test("summarize() and formatSummary() show losses, the window and the nodes
   );
   assert.match(
     text,
-    /result: LOST 3 \(refused 0, reset 1, timed out 2, lost 0, wrong 0\) \(exit 1\)/,
+    /result: LOST 2 messages \(timed out 2, lost 0, wrong 0\); 1 connection failed \(refused 0, reset 1\) \(exit 1\)/,
+  );
+});
+
+/** A summary of `timeline` with the test's settings. */
+function summaryOf(timeline: SoakTimeline, messages: number) {
+  timeline.finish(1000);
+  return summarize(
+    {
+      payload: new EchoPayload(),
+      timeline,
+      faults: noFaults,
+      t0: 0,
+      startedAt: 0,
+      elapsedMs: 1000,
+      messages,
+    },
+    settings,
+    null,
+  );
+}
+
+Deno.test("the headline counts lost messages apart from failed connections", () => {
+  // 10 messages lost on 10 connections that were reset, and 10 refusals.
+  const timeline = new SoakTimeline();
+  timeline.count("lost", 100, 10);
+  timeline.count("reset", 100, 10);
+  timeline.count("refused", 200, 10);
+  const s = summaryOf(timeline, 10);
+  assert.equal(s.lostMessages, 10);
+  assert.equal(s.failedConnections, 20);
+  assert.equal(s.exitCode, 1);
+  assert.match(
+    formatSummary(s),
+    /\n {2}result: LOST 10 messages \(timed out 0, lost 10, wrong 0\); 20 connections failed \(refused 10, reset 10\) \(exit 1\)\n$/,
+  );
+  // Connections only: nothing was lost, and the exit code is still 1.
+  const refusedOnly = new SoakTimeline();
+  refusedOnly.count("refused", 100, 3);
+  const r = summaryOf(refusedOnly, 10);
+  assert.equal(r.lostMessages, 0);
+  assert.equal(r.exitCode, 1);
+  assert.match(
+    formatSummary(r),
+    /result: no message lost; 3 connections failed \(refused 3, reset 0\) \(exit 1\)/,
+  );
+  const oneLost = new SoakTimeline();
+  oneLost.count("timeout", 100);
+  assert.match(
+    formatSummary(summaryOf(oneLost, 10)),
+    /result: LOST 1 message \(timed out 1, lost 0, wrong 0\); no connection failed \(exit 1\)/,
   );
 });

@@ -11,6 +11,16 @@ import { LatencyHistogram } from "./soak_histogram.ts";
 /** Length of one timeline step, in ms. */
 export const STEP_MS = 100;
 
+/**
+ * Most distinct nodes counted by name (--by-node); replies from any further
+ * node count under {@linkcode OTHER_NODE}, so a server naming a new node per
+ * reply cannot grow the timeline without bound.
+ */
+export const MAX_NODES = 64;
+
+/** Where replies from nodes beyond {@linkcode MAX_NODES} are counted. */
+export const OTHER_NODE = "(other)";
+
 /** The failure kinds, each a count of failure events. */
 export const FAILURE_KINDS = [
   "refused",
@@ -71,10 +81,19 @@ export function emptyCounts(): SoakCounts {
   };
 }
 
-/** The failures in `counts`: everything that counts as lost. */
+/** The failures in `counts`: connection and message failures together. */
 export function failuresOf(counts: SoakCounts): number {
-  return counts.refused + counts.reset + counts.timeout + counts.lost +
-    counts.wrong;
+  return failedConnectionsOf(counts) + lostMessagesOf(counts);
+}
+
+/** Connection failures in `counts`: refused and reset. */
+export function failedConnectionsOf(counts: SoakCounts): number {
+  return counts.refused + counts.reset;
+}
+
+/** Messages that failed in `counts`: timed out, lost or answered wrong. */
+export function lostMessagesOf(counts: SoakCounts): number {
+  return counts.timeout + counts.lost + counts.wrong;
 }
 
 /** Where an event falls against the --during window. */
@@ -100,6 +119,7 @@ export class SoakTimeline {
   readonly #stepHistogram = new LatencyHistogram();
   #stepOpen = -1;
   readonly #byNode: boolean;
+  readonly #onNodeOverflow: ((node: string) => void) | undefined;
   /** Per node: answers, first and last answer (ms since the start). */
   readonly nodes: Map<
     string,
@@ -119,9 +139,14 @@ export class SoakTimeline {
     after: emptyCounts(),
   };
 
-  /** Makes an empty timeline; `byNode` keeps answers per node per step. */
-  constructor(byNode = false) {
+  /**
+   * Makes an empty timeline; `byNode` keeps answers per node per step.
+   * `onNodeOverflow` is told once, with its name, of the first node beyond
+   * {@linkcode MAX_NODES}.
+   */
+  constructor(byNode = false, onNodeOverflow?: (node: string) => void) {
     this.#byNode = byNode;
+    this.#onNodeOverflow = onNodeOverflow;
   }
 
   /** The phase of time `t`. */
@@ -169,6 +194,11 @@ export class SoakTimeline {
     this.histogram.record(us);
     this.#stepHistogram.record(us);
     if (node !== undefined) {
+      if (!this.nodes.has(node) && this.nodes.size >= MAX_NODES) {
+        // One slot is kept for the rest: MAX_NODES names plus OTHER_NODE.
+        if (!this.nodes.has(OTHER_NODE)) this.#onNodeOverflow?.(node);
+        node = OTHER_NODE;
+      }
       if (step.nodes) step.nodes[node] = (step.nodes[node] ?? 0) + 1;
       const seen = this.nodes.get(node);
       if (seen === undefined) {

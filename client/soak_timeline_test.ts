@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { failuresOf, SoakTimeline, STEP_MS } from "./soak_timeline.ts";
+import {
+  failedConnectionsOf,
+  failuresOf,
+  lostMessagesOf,
+  MAX_NODES,
+  OTHER_NODE,
+  SoakTimeline,
+  STEP_MS,
+} from "./soak_timeline.ts";
 
 Deno.test("SoakTimeline puts events in 100 ms steps and totals them", () => {
   const tl = new SoakTimeline();
@@ -25,6 +33,8 @@ Deno.test("SoakTimeline puts events in 100 ms steps and totals them", () => {
   assert.equal(tl.totals.sent, 2);
   assert.equal(tl.totals.answered, 3);
   assert.equal(failuresOf(tl.totals), 4);
+  assert.equal(failedConnectionsOf(tl.totals), 1);
+  assert.equal(lostMessagesOf(tl.totals), 3);
   assert.equal(tl.histogram.count, 3);
 });
 
@@ -57,4 +67,31 @@ Deno.test("SoakTimeline attributes events to before, during and after the window
   assert.equal(tl.phases.during.timeout, 1);
   assert.equal(tl.phases.after.timeout, 1);
   assert.equal(tl.phaseOf(99), "before");
+});
+
+Deno.test("SoakTimeline counts at most MAX_NODES nodes by name, the rest as (other), and says so once", () => {
+  const overflows: string[] = [];
+  const tl = new SoakTimeline(true, (node) => overflows.push(node));
+  // A server naming a new node in every reply, over 10 steps.
+  const replies = 5000;
+  for (let i = 0; i < replies; i++) {
+    tl.answer(i / 5, 1, `node-${i}-${"x".repeat(200)}`);
+  }
+  tl.answer(1000, 1, `node-0-${"x".repeat(200)}`);
+  tl.finish(1000);
+  assert.equal(MAX_NODES, 64);
+  assert.equal(tl.nodes.size, MAX_NODES + 1);
+  assert.equal(tl.nodes.get(OTHER_NODE)?.answers, replies - MAX_NODES);
+  assert.equal(tl.nodes.get(`node-0-${"x".repeat(200)}`)?.answers, 2);
+  assert.deepEqual(overflows, [`node-${MAX_NODES}-${"x".repeat(200)}`]);
+  for (const step of tl.steps) {
+    assert.ok(Object.keys(step.nodes!).length <= MAX_NODES + 1);
+  }
+  assert.equal(tl.steps[9]!.nodes![OTHER_NODE], 500);
+  const total = tl.steps.reduce(
+    (n, s) => n + Object.values(s.nodes!).reduce((a, b) => a + b, 0),
+    0,
+  );
+  assert.equal(total, replies + 1);
+  assert.ok(JSON.stringify(tl.steps).length < 200_000);
 });

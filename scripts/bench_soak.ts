@@ -159,7 +159,8 @@ async function runSoak(
     await watch;
     const summary = JSON.parse((await stdout).trim()) as {
       totals: { answered: number };
-      failures: number;
+      lostMessages: number;
+      failedConnections: number;
       elapsedMs: number;
     };
     if (status.code > 1) {
@@ -169,7 +170,7 @@ async function runSoak(
       msgs: summary.totals.answered,
       seconds: summary.elapsedMs / 1000,
       cpuSeconds: (endTicks - startTicks) / ticksPerS,
-      lost: summary.failures,
+      lost: summary.lostMessages + summary.failedConnections,
     };
   } finally {
     await stopChild(child, 0).catch(() => {});

@@ -26,6 +26,7 @@ const SOAK_RUN = (denoConfig.tasks as Record<string, string>)["soak"]!
 /** What the tests read from `--json -`. */
 interface Summary {
   messages: number;
+  elapsedMs: number;
   totals: {
     sent: number;
     answered: number;
@@ -36,7 +37,8 @@ interface Summary {
     lost: number;
     wrong: number;
   };
-  failures: number;
+  lostMessages: number;
+  failedConnections: number;
   exitCode: number;
   mode: string;
   during: {
@@ -114,10 +116,13 @@ Deno.test("soak counts tcpservd's seeded resets exactly, the same on every run",
     assert.equal(run.summary.totals.reset, run.applied, run.text);
     assert.equal(run.summary.totals.opened, 30 + run.applied);
     assert.equal(run.summary.totals.answered, 300);
-    assert.equal(run.summary.failures, run.applied);
+    assert.equal(run.summary.failedConnections, run.applied);
+    assert.equal(run.summary.lostMessages, 0);
     assert.match(
       run.text,
-      new RegExp(`LOST ${run.applied} \\(refused 0, reset ${run.applied},`),
+      new RegExp(
+        `result: no message lost; ${run.applied} connections failed \\(refused 0, reset ${run.applied}\\) \\(exit 1\\)`,
+      ),
     );
   }
   assert.deepEqual(runs[0]!.summary.totals, runs[1]!.summary.totals);
@@ -146,11 +151,14 @@ Deno.test("soak reports the losses when --during kills the server, all during or
   assert.ok(summary.totals.refused > 0, text);
   assert.ok(summary.totals.timeout > 0, text);
   const t = summary.totals;
-  assert.equal(
-    summary.failures,
-    t.refused + t.reset + t.timeout + t.lost + t.wrong,
+  assert.equal(summary.lostMessages, t.timeout + t.lost + t.wrong);
+  assert.equal(summary.failedConnections, t.refused + t.reset);
+  assert.match(
+    text,
+    new RegExp(
+      `result: LOST ${summary.lostMessages} messages \\(timed out ${t.timeout}, lost ${t.lost}, wrong ${t.wrong}\\); ${summary.failedConnections} connections failed \\(refused ${t.refused}, reset ${t.reset}\\) \\(exit 1\\)`,
+    ),
   );
-  assert.match(text, /result: LOST \d+/);
   // The window: kill ran at 1 s and exited at once.
   const d = summary.during!;
   assert.equal(d.exitCode, 0);
@@ -165,7 +173,7 @@ Deno.test("soak reports the losses when --during kills the server, all during or
   assert.ok(d.phases.after!.answered < d.phases.before!.answered / 10, text);
   assert.equal(
     failed(d.phases.during!) + failed(d.phases.after!),
-    summary.failures,
+    summary.lostMessages + summary.failedConnections,
   );
   for (const key of Object.keys(t) as (keyof Summary["totals"])[]) {
     assert.equal(
@@ -207,7 +215,7 @@ Deno.test("soak loses nothing across a takeover -T handover", async () => {
   assert.equal(soak.exited, undefined, "the handover came during the load");
   assert.equal((await old.wait(30000)).code, 0);
   const { code, summary, text } = await finish(soak);
-  assert.equal(summary.failures, 0, text);
+  assert.equal(summary.lostMessages + summary.failedConnections, 0, text);
   assert.equal(code, 0);
   assert.equal(summary.totals.answered, summary.messages);
   assert.ok(summary.totals.opened > 20, "new connections were opened");
@@ -241,7 +249,7 @@ Deno.test("soak loses nothing across an iotcpd SIGHUP sent by --during", async (
     String(iotcpd.port),
   ]);
   await iotcpd.waitForLine(/SIGHUP: restarting the daemons/, 10000);
-  assert.equal(summary.failures, 0, text);
+  assert.equal(summary.lostMessages + summary.failedConnections, 0, text);
   assert.equal(code, 0);
   assert.equal(summary.totals.answered, summary.messages);
   assert.equal(summary.during?.exitCode, 0);
@@ -306,7 +314,7 @@ Deno.test("soak stops a --during command that outlives the load and says so", as
     String(server.port),
   ]);
   assert.equal(code, 0, text);
-  assert.equal(summary.failures, 0);
+  assert.equal(summary.lostMessages + summary.failedConnections, 0);
   assert.equal(summary.during?.endMs, null);
   assert.equal(summary.during?.exitCode, null);
   assert.ok(summary.during!.startMs! >= 200);
@@ -499,7 +507,7 @@ Deno.test({
         String(front),
       ]);
       assert.equal(code, 0, text);
-      assert.equal(summary.failures, 0, text);
+      assert.equal(summary.lostMessages + summary.failedConnections, 0, text);
       const byName = new Map(summary.nodes!.map((n) => [n.node, n]));
       assert.deepEqual([...byName.keys()].sort(), names, text);
       const total = summary.nodes!.reduce((n, x) => n + x.answers, 0);
@@ -677,7 +685,7 @@ Deno.test({
         assert.equal(d!.split(/[ML]/).length - 1, Number(points));
       }
       assert.equal([...dom.stdout.matchAll(/data-window="during"/g)].length, 3);
-      assert.match(dom.stdout, /LOST \d+/);
+      assert.match(dom.stdout, /LOST \d+ messages?, \d+ connections? failed/);
       const consoleLines = dom.stderr.split("\n").filter((l) =>
         /CONSOLE/.test(l)
       );
@@ -737,7 +745,7 @@ Deno.test("soak: Ctrl-C (SIGINT) ends the load early and still reports", async (
   // Every message that fell due before the SIGINT was sent and answered.
   assert.equal(summary.totals.sent, summary.messages);
   assert.equal(summary.totals.answered, summary.messages);
-  assert.equal(summary.failures, 0);
+  assert.equal(summary.lostMessages + summary.failedConnections, 0);
 });
 
 Deno.test("soak --mode echo finds a duplicated, a corrupted, a reordered and a lost echo", async () => {
@@ -799,10 +807,222 @@ Deno.test("soak --mode echo finds a duplicated, a corrupted, a reordered and a l
     assert.equal(s.totals.answered, 47, text);
     assert.equal(s.totals.wrong, 3);
     assert.equal(s.totals.timeout, 1);
-    assert.equal(s.failures, 4);
+    assert.equal(s.lostMessages, 4);
+    assert.equal(s.failedConnections, 0);
     assert.match(text, /wrong 3 \(corrupt 1, duplicate 1, reordered 1\)/);
   } finally {
     listener.close();
     await served;
+  }
+});
+
+Deno.test("soak against a stopped tcpservd (accepts, never greets) ends within --duration plus the timeout, the greeting time-outs counted as refused", async () => {
+  await using server = await ServerProcess.start([]);
+  server.kill("SIGSTOP");
+  try {
+    const started = performance.now();
+    const { code, summary, text } = await runSoak([
+      "--mode",
+      "tcpservd",
+      "--conns",
+      "2",
+      "--rate",
+      "5",
+      "--duration",
+      "2",
+      "--timeout",
+      "500",
+      "127.0.0.1",
+      String(server.port),
+    ]);
+    const wallMs = performance.now() - started;
+    assert.equal(code, 1, text);
+    // 2 s of load, 0.5 s to open, 0.5 s for the last message; the rest is
+    // process start-up, generous for a loaded CI machine.
+    assert.ok(wallMs < 15000, `${wallMs} ms`);
+    assert.ok(summary.elapsedMs <= 2000 + 500 + 300, text);
+    assert.equal(summary.totals.sent, 0, text);
+    assert.equal(summary.totals.timeout, summary.messages, text);
+    assert.equal(summary.lostMessages, summary.messages);
+    // Each slot: one open per greeting time-out plus back-off (0.6 s).
+    assert.ok(summary.totals.refused >= 2, text);
+    assert.ok(summary.totals.refused <= 2 * Math.ceil(3000 / 600) + 2, text);
+    assert.equal(summary.failedConnections, summary.totals.refused);
+    assert.match(text, /connections failed \(refused [1-9]\d*, reset 0\)/);
+  } finally {
+    server.kill("SIGCONT");
+  }
+});
+
+Deno.test("soak: Ctrl-C while the connections wait for a greeting ends the run", async () => {
+  // A server that accepts and never greets; each accept tells the test.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) held.push(conn);
+    } catch { /* closed */ }
+  })();
+  try {
+    await using soak = startSoak([
+      "--mode",
+      "tcpservd",
+      "--conns",
+      "2",
+      "--duration",
+      "60",
+      "--timeout",
+      "30000",
+      "127.0.0.1",
+      String((listener.addr as Deno.NetAddr).port),
+    ]);
+    await waitFor(() => held.length >= 2, {
+      what: "soak's 2 connections",
+      ms: 20000,
+    });
+    const interrupted = performance.now();
+    soak.kill("SIGINT");
+    const { code, summary, text } = await finish(soak, 20000);
+    assert.ok(performance.now() - interrupted < 10000, text);
+    assert.match(text, /SIGINT: ending the load early/);
+    assert.doesNotMatch(text, /load started/);
+    // Stopped before the load started: no message was due.
+    assert.equal(summary.messages, 0, text);
+    assert.equal(code, 0, text);
+  } finally {
+    listener.close();
+    await accepting;
+    for (const conn of held) conn.close();
+  }
+});
+
+Deno.test("soak against tcpservd --max-conns 1 with 2 connections: the refusals are counted as such, reopened after the back-off", async () => {
+  await using server = await ServerProcess.start(["--max-conns", "1"]);
+  const { code, summary, text } = await runSoak([
+    "--mode",
+    "tcpservd",
+    "--conns",
+    "2",
+    "--rate",
+    "5",
+    "--duration",
+    "2",
+    "--timeout",
+    "500",
+    "127.0.0.1",
+    String(server.port),
+  ]);
+  assert.equal(code, 1, text);
+  const t = summary.totals;
+  // One slot is served; the other's 5 messages wait for it and time out.
+  assert.equal(t.answered, 5, text);
+  assert.equal(t.timeout, 5, text);
+  assert.equal(t.wrong, 0, text);
+  assert.equal(summary.lostMessages, 5);
+  // Refused, and at most one attempt per back-off (100 ms) while it runs
+  // (before the fix: thousands in 2 s).
+  const attempts = 2 + Math.ceil(summary.elapsedMs / 100) + 2;
+  assert.ok(t.refused >= 5, text);
+  assert.ok(t.opened <= attempts, `${t.opened} > ${attempts}:\n${text}`);
+  assert.equal(t.opened, t.refused + 1, text);
+  assert.equal(summary.failedConnections, t.refused);
+  assert.match(
+    text,
+    new RegExp(
+      `result: LOST 5 messages \\(timed out 5, lost 0, wrong 0\\); ${t.refused} connections failed \\(refused ${t.refused}, reset 0\\)`,
+    ),
+  );
+});
+
+Deno.test("soak --mode echo against a server that accepts and closes at once: refused, reopened after the back-off", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let accepted = 0;
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) {
+        accepted++;
+        conn.close();
+      }
+    } catch { /* closed */ }
+  })();
+  try {
+    const { code, summary, text } = await runSoak([
+      "--mode",
+      "echo",
+      "--conns",
+      "2",
+      "--rate",
+      "5",
+      "--duration",
+      "2",
+      "--timeout",
+      "500",
+      "127.0.0.1",
+      String((listener.addr as Deno.NetAddr).port),
+    ]);
+    assert.equal(code, 1, text);
+    const t = summary.totals;
+    assert.equal(t.answered, 0, text);
+    assert.equal(t.wrong, 0, text);
+    assert.equal(t.answered + summary.lostMessages, summary.messages, text);
+    const attempts = 2 * (Math.ceil(summary.elapsedMs / 100) + 2);
+    assert.ok(accepted <= attempts, `${accepted} > ${attempts}:\n${text}`);
+    assert.ok(t.refused >= 4, text);
+    assert.ok(t.refused + t.reset >= t.opened - 2, text);
+  } finally {
+    listener.close();
+    await accepting;
+  }
+});
+
+Deno.test("soak does not wait for what --during leaves holding its output, and stops it", async () => {
+  await using server = await ServerProcess.start(["--echo"]);
+  // A sleep of a length no other process has, to find it in /proc.
+  const marker = `20.${Math.floor(Math.random() * 1e9)}`;
+  // Its pids, zombies left out (through `ps`: Deno wants --allow-all for /proc).
+  const sleeping = async () => {
+    const out = await new Deno.Command("ps", {
+      args: ["-eo", "pid=,stat=,args="],
+      stdout: "piped",
+    }).output();
+    return new TextDecoder().decode(out.stdout).split("\n").map((line) =>
+      line.trim().split(/\s+/)
+    ).filter(([, stat, ...args]) =>
+      stat !== undefined && !stat.startsWith("Z") &&
+      args.join(" ") === `sleep ${marker}`
+    ).map(([pid]) => Number(pid));
+  };
+  try {
+    for (const command of [`sleep ${marker} &`, `sleep 0.2; sleep ${marker}`]) {
+      const started = performance.now();
+      const { code, summary, text } = await runSoak([
+        "--mode",
+        "echo",
+        "--conns",
+        "2",
+        "--rate",
+        "10",
+        "--duration",
+        "2",
+        "--during",
+        command,
+        "--at",
+        "0.5",
+        "127.0.0.1",
+        String(server.port),
+      ]);
+      const wallMs = performance.now() - started;
+      assert.equal(code, 0, text);
+      // Before the fix: 21 s (the sleep's 20 s).
+      assert.ok(wallMs < 12000, `${command}: ${wallMs} ms\n${text}`);
+      assert.ok(summary.during!.startMs! >= 500, text);
+      // What CMD left is stopped with it.
+      await waitFor(async () => (await sleeping()).length === 0, {
+        what: `the sleep of "${command}" to be stopped`,
+        ms: 10000,
+      });
+    }
+  } finally {
+    for (const pid of await sleeping()) Deno.kill(pid, "SIGKILL");
   }
 });
