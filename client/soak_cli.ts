@@ -13,7 +13,7 @@ import {
 } from "../common/mod.ts";
 import { SOAK_MODES, type SoakMode } from "./soak_payload.ts";
 
-/** Exit code when anything was lost (refused, reset, timed out, wrong). */
+/** Exit code when anything failed (refused, reset, timed out, lost, wrong). */
 export const SOAK_LOSS_EXIT = 1;
 /** Exit code when the run itself could not be done (e.g. an output file). */
 export const SOAK_ERROR_EXIT = 2;
@@ -33,10 +33,10 @@ export const SOAK_USAGE = `USAGE:
   clients: --conns connections carry --rate messages per second in all,
   open loop (message i is due at start + i/rate, and its latency counts
   from then, so a stall cannot hide), while --connect-rate new connections
-  per second replace old ones. Prints a text summary and exits 0 when
-  nothing was lost, 1 when anything was (a connection refused or reset, a
-  message timed out, lost or answered wrong), 2 when the run could not be
-  done, 64 for a bad command line.
+  per second replace old ones. Prints a text summary, messages lost apart
+  from connections failed, and exits 0 when nothing failed, 1 when anything
+  did (a connection refused or reset, a message timed out, lost or answered
+  wrong), 2 when the run could not be done, 64 for a bad command line.
 
 MODES (--mode, default auto: tcpservd if the server greets with "> ",
 else echo):
@@ -53,8 +53,10 @@ OPTIONS:
                            (default 100)
       --connect-rate R     New connections per second: each replaces the
                            oldest connection, closed once its replies are in
-                           (default 0). A connection that fails is reopened
-                           after 100 ms; one the server closes, at once.
+                           (default 0). A connection that fails, or that the
+                           server closes or answers otherwise before its
+                           first reply (refused), is reopened after 100 ms;
+                           one closed after a reply, at once.
       --per-conn N         Messages per connection, then close and reopen
                            it (default 0: no limit; 1 for a server that
                            answers once and closes, such as iotcpd)
@@ -62,17 +64,22 @@ OPTIONS:
   -n, --count N            Send exactly N messages instead (at --rate),
                            for a run that repeats exactly
   -t, --timeout MS         A message not answered this long after it was
-                           due is timed out (default 2000)
+                           due is timed out (default 2000); opening a
+                           connection (connect and greeting) is bounded by
+                           it too
   -m, --mode MODE          auto, tcpservd, echo or line
       --send LINE          The line to send (line mode; tcpservd mode too)
       --expect REGEX       What each reply must match
       --by-node            Count replies per node: the first capture group
                            of --expect names the node (tcpservd mode sends
                            hostname); reports each node's first and last
-                           reply
+                           reply (at most 64 nodes by name, the rest as
+                           "(other)")
       --during CMD         Run CMD (sh -c) during the load and mark the
                            window from its start to its exit; every failure
-                           is attributed to before, during or after it
+                           is attributed to before, during or after it. CMD
+                           runs in its own process group: what is left of
+                           it when the load ends gets SIGTERM
       --at SECS            When to start CMD (default: a third of the run)
       --json FILE          Write the summary as one JSON object (- for stdout)
       --timeline-json FILE Write the 100 ms timeline as JSON (- for stdout)
