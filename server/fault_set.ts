@@ -136,7 +136,10 @@ export class FaultSet {
         continue;
       }
       if (!fault.random.chance(fault.spec.p)) continue;
-      (chosen ??= new ConnFaults((name) => this.noteApplied(name))).add(fault.spec, fault.random);
+      (chosen ??= new ConnFaults((name) => this.noteApplied(name))).add(
+        fault.spec,
+        fault.random,
+      );
     }
     return chosen;
   }
