@@ -193,7 +193,9 @@ export class WorkerSupervisor {
   ): void {
     if (slot.child !== child) return;
     slot.child = undefined;
-    slot.stdin?.releaseLock();
+    // Close our end of its stdin pipe: releasing the lock alone kept the fd,
+    // one per respawn.
+    slot.stdin?.close().catch(() => {});
     slot.stdin = undefined;
     const how = status.signal
       ? `signal ${status.signal}`

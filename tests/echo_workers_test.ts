@@ -8,6 +8,7 @@ import {
   ask,
   bytes,
   connect,
+  fdCountOf,
   fdCountSettled,
   isRunning,
   readExactly,
@@ -391,6 +392,36 @@ Deno.test("tcpservd -w 2 forwards SIGUSR1: each worker logs its connection count
   } finally {
     conn.close();
   }
+});
+
+Deno.test("tcpservd -w 2: replacing workers leaks no fd in the master (each worker's stdin pipe is closed)", async () => {
+  await using server = await ServerProcess.start(["--echo", "-w", "2"]);
+  const fds = () => fdCountOf(server.pid);
+  // Both workers up: the master's fd table as it runs.
+  await waitFor(() => workerPids(server).size === 2, { what: "two workers" });
+  const before = await fds();
+  for (let round = 1; round <= 4; round++) {
+    const victim = workerPids(server).get(1)!;
+    const mark = server.lines.length;
+    Deno.kill(victim, "SIGKILL");
+    const started = await server.waitForLine(
+      /worker 1 started \(pid (\d+)\)/,
+      15000,
+      mark,
+    );
+    await server.waitForLine(
+      new RegExp(`worker-1: worker 1 \\(pid ${started[1]}\\) accepting`),
+      15000,
+      mark,
+    );
+  }
+  // One pipe a respawn leaked before the fix: 4 more fds after 4 rounds.
+  const after = await waitFor(async () => {
+    const now = await fds();
+    return now <= before ? now : undefined;
+  }, { what: `the master's fds back to ${before}`, ms: 5000, intervalMs: 100 })
+    .catch(async () => await fds());
+  assert.ok(after <= before, `master fds ${before} -> ${after}`);
 });
 
 Deno.test("tcpservd --max-connections retires a worker after N and the master replaces it", async () => {
