@@ -156,11 +156,14 @@ export class FdConn implements StreamConn {
     }
   }
 
-  /** Sends a FIN; reading goes on. */
-  closeWrite(): Promise<void> {
+  /**
+   * Sends a FIN; reading goes on. Fails (as a rejected promise, like
+   * Deno's) when the connection is closed or reset.
+   */
+  // deno-lint-ignore require-await -- async so that errors reject, never throw
+  async closeWrite(): Promise<void> {
     this.#assertOpen();
     shutdownSocket(this.fd, SHUT_WR);
-    return Promise.resolve();
   }
 
   /** Closes with an RST (SO_LINGER {1, 0}). Safe to call twice. */

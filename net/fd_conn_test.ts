@@ -108,3 +108,13 @@ Deno.test("FdConn writes 8 MB to a slow reader without losing a byte", async () 
   await within(30000, "the writes", writing);
   assert.deepEqual(got, sent);
 });
+
+Deno.test("FdConn.closeWrite() on a closed or reset connection rejects, and never throws", async () => {
+  await using reactor = Reactor.create();
+  using p = await pair(reactor);
+  p.server.close();
+  // A caller's .catch() must see the failure: a synchronous throw skips it.
+  let caught: unknown;
+  await p.server.closeWrite().catch((error) => caught = error);
+  assert.ok(caught instanceof Deno.errors.BadResource);
+});
