@@ -31,8 +31,9 @@ import {
 import { EPOLLIN } from "../ffi/constants.ts";
 import { makePrivateDir, removeEmptyDir } from "../ffi/private_dir.ts";
 import { tcpkitLogger } from "../logging/mod.ts";
-import { errorMessage } from "../common/mod.ts";
+import { errorMessage, LogBudget } from "../common/mod.ts";
 
+const budget = new LogBudget();
 const log = tcpkitLogger("master");
 
 /** The one byte that carries the fd: a version of this exchange. */
@@ -65,10 +66,6 @@ export interface ListenerHandOffOptions {
   isWorker: (pid: number) => boolean;
   /** Where the private directory goes. @default {TMPDIR if readable, else /tmp} */
   root?: string;
-}
-
-function message(error: unknown): string {
-  return errorMessage(error);
 }
 
 /**
@@ -168,7 +165,7 @@ export class ListenerHandOff {
     } catch (error) {
       log.warn("cannot remove {dir}: {error}", {
         dir: this.#dir,
-        error: message(error),
+        error: errorMessage(error),
       });
     }
   }
@@ -187,7 +184,7 @@ export class ListenerHandOff {
         // Out of fds: the socket stays readable; look again later, not at once.
         log.warn("cannot accept a worker on {path}: {error}", {
           path: this.path,
-          error: message(error),
+          error: errorMessage(error),
         });
         this.#reactor.unwatch(this.#fd);
         this.#retry = setTimeout(() => {
@@ -201,7 +198,7 @@ export class ListenerHandOff {
         this.#answer(conn);
       } catch (error) {
         log.warn("cannot hand the listener over: {error}", {
-          error: message(error),
+          error: errorMessage(error),
         });
       } finally {
         closeFd(conn);
@@ -214,10 +211,14 @@ export class ListenerHandOff {
     const peer = getPeerCredentials(conn);
     if (peer.uid !== effectiveUid() || !this.#isWorker(peer.pid)) {
       this.#refused++;
-      log.warn(
-        "refused the listener to pid {pid} (uid {uid}): not a worker of this master",
-        { pid: peer.pid, uid: peer.uid },
-      );
+      // Any process of this uid can ask: a flood of them must not flood the log.
+      const more = budget.tail("refused");
+      if (more !== undefined) {
+        log.warn(
+          "refused the listener to pid {pid} (uid {uid}): not a worker of this master{more}",
+          { pid: peer.pid, uid: peer.uid, more },
+        );
+      }
       return;
     }
     // A fresh connection's buffer is empty: the one byte always fits.
@@ -261,7 +262,9 @@ export async function receiveListener(
     conn = connectUnix(path);
   } catch (error) {
     throw new ListenerHandOffError(
-      `Cannot reach the master's listener socket ${path}: ${message(error)}`,
+      `Cannot reach the master's listener socket ${path}: ${
+        errorMessage(error)
+      }`,
     );
   }
   try {
@@ -318,7 +321,7 @@ async function receiveFds(
     } catch (error) {
       done.reject(
         new ListenerHandOffError(
-          `Cannot receive the listener on ${path}: ${message(error)}`,
+          `Cannot receive the listener on ${path}: ${errorMessage(error)}`,
         ),
       );
     }

@@ -780,6 +780,22 @@ async function workersServePassedSocket(echo: boolean): Promise<void> {
     await master.waitForLine(
       new RegExp(`refused the listener to pid ${Deno.pid} `),
     );
+    // A flood of such askers is refused without flooding the log.
+    const floodStart = performance.now();
+    for (let i = 0; i < 40; i++) {
+      await assert.rejects(
+        receiveListener(handOff, { masterPid: master.pid }),
+        /hung up .* without a listener/,
+      );
+    }
+    const floodSeconds = Math.ceil((performance.now() - floodStart) / 1000);
+    const refusedLines = master.lines.filter((line) =>
+      line.includes("refused the listener to pid")
+    ).length;
+    assert.ok(
+      refusedLines <= 10 * (floodSeconds + 1),
+      `${refusedLines} refusal lines for 41 askers`,
+    );
     // Worker 1 dies; its 3 connections go with it. Worker 2 is full, so
     // the next 3 can only be the replacement's.
     const from = master.lines.length;
@@ -793,7 +809,8 @@ async function workersServePassedSocket(echo: boolean): Promise<void> {
     );
     assert.notEqual(respawned, pids[0]);
     // The dead worker's connections are gone from the server side.
-    await waitFor(async () => (await connectionOwners(port)).length === 3, {
+    await waitFor(async () =>
+      (await connectionOwners(port)).length === 3, {
       what: `worker 1's connections to close (pid ${pids[0]})`,
       ms: 15000,
     });
