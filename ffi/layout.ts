@@ -121,14 +121,6 @@ export const SOCKADDR_UN = {
   pathMax: 108,
 } as const;
 
-/** `struct pollfd` (8 bytes): fd int @0, events short @4, revents short @6. */
-export const POLLFD = {
-  size: 8,
-  fd: 0,
-  events: 4,
-  revents: 6,
-} as const;
-
 /**
  * `struct linux_dirent64`, one record of `getdents64()` (variable length):
  * ino u64 @0, off s64 @8, reclen u16 @16 (the record's full length, the

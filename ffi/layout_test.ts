@@ -13,7 +13,6 @@ import {
   LINUX_DIRENT64,
   MSGHDR,
   ntohs,
-  POLLFD,
   RLIMIT,
   SERVENT,
   SOCKADDR_IN,
@@ -55,7 +54,6 @@ Deno.test("layout has the known sizes and offsets of Linux LP64 structs", () => 
   assert.deepEqual(CMSGHDR, { size: 16, len: 0, level: 8, type: 12, data: 16 });
   assert.deepEqual(RLIMIT, { size: 16, cur: 0, max: 8 });
   assert.deepEqual(UCRED, { size: 12, pid: 0, uid: 4, gid: 8 });
-  assert.deepEqual(POLLFD, { size: 8, fd: 0, events: 4, revents: 6 });
   assert.deepEqual(LINUX_DIRENT64, {
     ino: 0,
     off: 8,
@@ -153,10 +151,6 @@ int main(void) {
   P("UCRED.pid", offsetof(struct ucred, pid));
   P("UCRED.uid", offsetof(struct ucred, uid));
   P("UCRED.gid", offsetof(struct ucred, gid));
-  P("POLLFD.size", sizeof(struct pollfd));
-  P("POLLFD.fd", offsetof(struct pollfd, fd));
-  P("POLLFD.events", offsetof(struct pollfd, events));
-  P("POLLFD.revents", offsetof(struct pollfd, revents));
   P("LINUX_DIRENT64.ino", offsetof(struct dirent64, d_ino));
   P("LINUX_DIRENT64.off", offsetof(struct dirent64, d_off));
   P("LINUX_DIRENT64.reclen", offsetof(struct dirent64, d_reclen));
@@ -189,7 +183,6 @@ Deno.test({
       CMSGHDR,
       RLIMIT,
       UCRED,
-      POLLFD,
       LINUX_DIRENT64,
       EPOLL_EVENT: { ...EPOLL_EVENT },
     };

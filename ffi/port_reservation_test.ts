@@ -3,13 +3,13 @@ import {
   AF_INET,
   AF_INET6,
   F_DUPFD_CLOEXEC,
-  POLLIN,
   SOCK_CLOEXEC,
   SOCK_NONBLOCK,
   SOCK_STREAM,
 } from "./constants.ts";
-import { check } from "./errno.ts";
-import { POLLFD, SOCKADDR_STORAGE } from "./layout.ts";
+import { check, EAGAIN, errno } from "./errno.ts";
+import { waitFor } from "../tests/_kit.ts";
+import { SOCKADDR_STORAGE } from "./layout.ts";
 import { libc } from "./libc.ts";
 import { PortReservation } from "./port_reservation.ts";
 import {
@@ -80,23 +80,22 @@ function closeOnce(fd: number): () => void {
   };
 }
 
-/** Accepts one connection on a raw listener, waiting up to `ms`; returns its fd and peer. */
-function rawAccept(
+/** Accepts one connection on a non-blocking raw listener, waiting (bounded) up to `ms`; returns its fd and peer. */
+async function rawAccept(
   listenerFd: number,
   ms: number,
-): { fd: number; peer: ReturnType<typeof decodeSockaddr> } & Disposable {
-  const pollfd = new Uint8Array(POLLFD.size);
-  const view = new DataView(pollfd.buffer);
-  view.setInt32(POLLFD.fd, listenerFd, true);
-  view.setInt16(POLLFD.events, POLLIN, true);
-  const ready = check(libc().poll(pollfd, 1n, ms), "poll");
-  assert.equal(ready, 1, `no connection on the raw listener within ${ms} ms`);
+): Promise<
+  { fd: number; peer: ReturnType<typeof decodeSockaddr> } & Disposable
+> {
   const address = new Uint8Array(SOCKADDR_STORAGE.size);
   const length = new Uint32Array([address.byteLength]);
-  const fd = check(
-    libc().accept4(listenerFd, address, length, SOCK_CLOEXEC),
-    "accept4",
-  );
+  const fd = await waitFor(() => {
+    length[0] = address.byteLength;
+    const got = libc().accept4(listenerFd, address, length, SOCK_CLOEXEC);
+    if (got >= 0) return got;
+    if (errno() === EAGAIN) return undefined;
+    return check(got, "accept4");
+  }, { what: "a connection on the raw listener", ms, intervalMs: 5 });
   return {
     fd,
     peer: decodeSockaddr(address, length[0]),
@@ -179,7 +178,7 @@ Deno.test("PortReservation receives no connections: refused alone, delivered to 
   assert.equal(getSocketOption(listener.fd, "SO_ACCEPTCONN"), 1);
   for (let i = 0; i < 3; i++) {
     using client = await Deno.connect({ hostname: "127.0.0.1", port });
-    using accepted = rawAccept(listener.fd, 5000);
+    using accepted = await rawAccept(listener.fd, 5000);
     assert.ok(accepted.peer !== null);
     assert.ok(sameAddress(accepted.peer, fromNetAddr(client.localAddr)));
   }
@@ -238,7 +237,7 @@ Deno.test("PortReservation.reserve() of a port a raw reusePort listener holds jo
     hostname: "127.0.0.1",
     port: first.port,
   });
-  using accepted = rawAccept(listener.fd, 5000);
+  using accepted = await rawAccept(listener.fd, 5000);
   assert.ok(accepted.peer !== null);
   assert.ok(sameAddress(accepted.peer, fromNetAddr(client.localAddr)));
 });
@@ -317,7 +316,7 @@ Deno.test({
     // A dual-stack reusePort listener joins and gets IPv4 clients.
     using listener = rawReusePortListener("::", port);
     using client = await Deno.connect({ hostname: "127.0.0.1", port });
-    using accepted = rawAccept(listener.fd, 5000);
+    using accepted = await rawAccept(listener.fd, 5000);
     assert.ok(accepted.peer !== null);
     assert.ok(sameAddress(accepted.peer, fromNetAddr(client.localAddr)));
   },

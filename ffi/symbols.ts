@@ -181,15 +181,6 @@ export const LIBC_SYMBOLS = {
     ],
     result: "isize",
   },
-  /** `int poll(struct pollfd *fds, nfds_t nfds, int timeout)` */
-  poll: {
-    parameters: [
-      "buffer", // struct pollfd *fds (in/out)
-      "usize", // nfds_t nfds (unsigned long)
-      "i32", // int timeout (milliseconds, -1 = forever)
-    ],
-    result: "i32",
-  },
   /** `int memfd_create(const char *name, unsigned int flags)` */
   memfd_create: {
     parameters: [
