@@ -81,7 +81,8 @@ Deno.test("ControlChannel refuses a frame over its limit from the header, before
 async function socketLinks(pid: number, fd: number): Promise<number> {
   const out = await new Deno.Command("ls", { args: ["-l", `/proc/${pid}/fd`] })
     .output();
-  assert.ok(out.success, `cannot list /proc/${pid}/fd`);
+  // No success check: ls fails when an fd of another thread closes between
+  // its listing and its lstat; the lines it printed are still right.
   const text = new TextDecoder().decode(out.stdout);
   const own = text.match(new RegExp(` ${fd} -> (socket:\\[\\d+\\])$`, "m"));
   assert.ok(own, `fd ${fd} is not a socket of ${pid}`);
