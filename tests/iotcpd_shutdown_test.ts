@@ -32,8 +32,12 @@ async function open(port: number): Promise<Deno.TcpConn | Result> {
     if (error instanceof Deno.errors.ConnectionRefused) {
       return { outcome: "refused", detail: "" };
     }
-    // The listener closed during the handshake.
-    if (error instanceof Deno.errors.ConnectionReset) {
+    // The listener closed during the handshake (reset before Deno's
+    // getpeername after connect: NotConnected).
+    if (
+      error instanceof Deno.errors.ConnectionReset ||
+      error instanceof Deno.errors.NotConnected
+    ) {
       return { outcome: "reset", detail: "" };
     }
     return { outcome: "wrong", detail: `connect: ${error}` };
