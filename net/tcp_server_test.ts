@@ -92,9 +92,12 @@ Deno.test("TcpServer serves a listening socket it is given by fd (socket activat
       port: raw.address.port,
     });
     try {
-      await waitFor(() => server.connectionCount === 1, {
-        what: "the idle one",
-      });
+      // Accepted (the fourth), not still in the listen queue, which the
+      // listener's close would reset.
+      await waitFor(
+        () => server.acceptedCount === 4 && server.connectionCount === 1,
+        { what: "the idle one served" },
+      );
       await within(3000, "the shutdown", server.shutdown());
       assert.equal(await idle.read(new Uint8Array(8)), null);
     } finally {
