@@ -252,6 +252,9 @@ export interface StatisticsJson extends StatisticsSnapshot {
   daemonTable: DaemonInfo[];
 }
 
+// Temporary files written so far: each write gets a name of its own.
+let jsonWrites = 0;
+
 /**
  * Writes `data` as JSON to `path` atomically (a temporary file, then a
  * rename), so a reader never sees half a document.
@@ -260,7 +263,9 @@ export async function writeJsonFile(
   path: string,
   data: unknown,
 ): Promise<void> {
-  const temporary = `${path}.${Deno.pid}.tmp`;
+  // A name of its own per write: two writes at once (SIGUSR1 and SIGUSR2
+  // back to back) sharing one temporary file mixed their bytes.
+  const temporary = `${path}.${Deno.pid}.${++jsonWrites}.tmp`;
   await Deno.writeTextFile(temporary, JSON.stringify(data, null, 2) + "\n");
   await Deno.rename(temporary, path);
 }

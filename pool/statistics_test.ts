@@ -152,3 +152,26 @@ Deno.test("writeJsonFile() replaces the file whole, leaving no temporary", async
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("writeJsonFile() twice at once leaves one whole document, never a mix", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tcpkit_stats_" });
+  try {
+    const path = `${dir}/stats.json`;
+    const long = { which: "long", filler: "x".repeat(100_000) };
+    const short = { which: "short" };
+    for (let round = 0; round < 20; round++) {
+      await Promise.all([
+        writeJsonFile(path, long),
+        writeJsonFile(path, short),
+      ]);
+      const parsed = JSON.parse(await Deno.readTextFile(path));
+      assert.ok(["long", "short"].includes(parsed.which), `round ${round}`);
+    }
+    // No temporary file is left behind.
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), [
+      "stats.json",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
