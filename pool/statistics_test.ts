@@ -168,9 +168,8 @@ Deno.test("writeJsonFile() twice at once leaves one whole document, never a mix"
       assert.ok(["long", "short"].includes(parsed.which), `round ${round}`);
     }
     // No temporary file is left behind.
-    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), [
-      "stats.json",
-    ]);
+    const left = await Array.fromAsync(Deno.readDir(dir));
+    assert.deepEqual(left.map((e) => e.name), ["stats.json"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
