@@ -254,6 +254,13 @@ export class ErrnoError extends Error {
   }
 }
 
+// A view of this thread's errno: its address is fixed for the thread's
+// life, so it is found once. Reading it afterwards is a plain memory read:
+// no op and no FFI call runs between the failed call and the read, where
+// the runtime's own syscalls (a permission check, an allocation) could
+// overwrite errno (a read once reported ENOENT that way, under load).
+let errnoCell: Int32Array | undefined;
+
 /**
  * Reads the calling thread's `errno`.
  *
@@ -264,10 +271,15 @@ export class ErrnoError extends Error {
  * @returns The current errno value.
  */
 export function errno(): number {
-  const pointer = libc().__errno_location();
-  // glibc never returns NULL here; guard anyway rather than assert.
-  if (pointer === null) return 0;
-  return new Deno.UnsafePointerView(pointer).getInt32();
+  if (errnoCell === undefined) {
+    const pointer = libc().__errno_location();
+    // glibc never returns NULL here; guard anyway rather than assert.
+    if (pointer === null) return 0;
+    errnoCell = new Int32Array(
+      Deno.UnsafePointerView.getArrayBuffer(pointer, 4),
+    );
+  }
+  return errnoCell[0]!;
 }
 
 /**

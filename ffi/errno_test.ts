@@ -133,6 +133,16 @@ Deno.test("errno() reads errno right after a failed call", () => {
   assert.equal(n, 9);
 });
 
+Deno.test("errno() follows errno from one failed call to the next (a live view, read without an op)", () => {
+  for (let round = 0; round < 3; round++) {
+    assert.equal(libc().close(NEVER_OPEN_FD), -1);
+    assert.equal(errno(), 9); // EBADF
+    // An address family that does not exist: EAFNOSUPPORT.
+    assert.equal(libc().socket(9999, 1, 0), -1);
+    assert.equal(errno(), 97);
+  }
+});
+
 Deno.test("check() returns a non-negative rc as a number", () => {
   assert.equal(check(0, "close"), 0);
   assert.equal(check(5, "dup"), 5);

@@ -20,7 +20,7 @@ import {
   SOCK_STREAM,
   SOL_SOCKET,
 } from "./constants.ts";
-import { EBADF, ENOTSOCK, errno, errnoError } from "./errno.ts";
+import { ENOTSOCK, errno, errnoError } from "./errno.ts";
 import { libc } from "./libc.ts";
 import { validateFd } from "./_validate.ts";
 
@@ -59,17 +59,7 @@ export function socketKinds(fds: readonly number[]): (SocketKind | null)[] {
     if (c.getsockopt(fd, SOL_SOCKET, option, value, length) === 0) {
       return value[0]!;
     }
-    let n = errno();
-    if (n !== ENOTSOCK && n !== EBADF) {
-      // Not what these options fail with on an open fd (ENOENT was seen
-      // once, under load): something else on this thread set errno before
-      // we read it. Ask again rather than refuse a good fd.
-      length[0] = 4;
-      if (c.getsockopt(fd, SOL_SOCKET, option, value, length) === 0) {
-        return value[0]!;
-      }
-      n = errno();
-    }
+    const n = errno();
     if (n === ENOTSOCK) return null;
     throw errnoError(n, "getsockopt", `${name} on fd ${fd}`);
   };
