@@ -49,8 +49,19 @@ export class TakeoverProcess extends CommandProcess {
   }
 
   /** Starts `takeover server` on 127.0.0.1, any port, offering on `path`. */
-  static offering(path: string): Promise<TakeoverProcess> {
-    return TakeoverProcess.start(["-a", "127.0.0.1", "-p", "0", "-t", path]);
+  static offering(
+    path: string,
+    extra: readonly string[] = [],
+  ): Promise<TakeoverProcess> {
+    return TakeoverProcess.start([
+      "-a",
+      "127.0.0.1",
+      "-p",
+      "0",
+      "-t",
+      path,
+      ...extra,
+    ]);
   }
 }
 

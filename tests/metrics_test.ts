@@ -361,13 +361,7 @@ Deno.test({
   fn: async () => {
     await using dir = await openTempDir();
     const path = `${dir.path}/takeover.sock`;
-    await using old = await TakeoverProcess.start([
-      "-a",
-      "127.0.0.1",
-      "-p",
-      "0",
-      "-t",
-      path,
+    await using old = await TakeoverProcess.offering(path, [
       "--metrics",
       "127.0.0.1:0",
     ]);

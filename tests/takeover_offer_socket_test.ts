@@ -16,22 +16,6 @@ import {
 
 const STALL_FIXTURE = "tests/fixtures/takeover_stall.ts";
 
-/** A takeover server on 127.0.0.1, any port, offering itself on `path`. */
-function startOffering(
-  path: string,
-  extra: string[] = [],
-): Promise<TakeoverProcess> {
-  return TakeoverProcess.start([
-    "-a",
-    "127.0.0.1",
-    "-p",
-    "0",
-    "-t",
-    path,
-    ...extra,
-  ]);
-}
-
 /** Resident memory of a process, in KiB. */
 async function rssKib(pid: number): Promise<number> {
   // Through cat: Deno wants --allow-all to read /proc itself, and the test
@@ -63,7 +47,7 @@ async function readsEof(conn: Deno.Conn, ms: number): Promise<void> {
 Deno.test("takeover: silent and slow askers on the offer socket hold up no real takeover", async () => {
   await using dir = await openTempDir();
   const path = `${dir.path}/takeover.sock`;
-  await using server = await startOffering(path);
+  await using server = await TakeoverProcess.offering(path);
   const askers: Deno.Conn[] = [];
   try {
     // One alone first: it is dropped once its hello is overdue.
@@ -123,7 +107,7 @@ async function unixAcceptQueue(path: string): Promise<number | undefined> {
 Deno.test(`takeover: at most ${MAX_WAITING_ASKERS} askers are talked to at once; the rest wait in the queue, then get their turn`, async () => {
   await using dir = await openTempDir();
   const path = `${dir.path}/takeover.sock`;
-  await using server = await startOffering(path);
+  await using server = await TakeoverProcess.offering(path);
   const extra = 6;
   const askers: Deno.Conn[] = [];
   try {
@@ -163,7 +147,7 @@ Deno.test(`takeover: at most ${MAX_WAITING_ASKERS} askers are talked to at once;
 Deno.test("takeover: an asker that is ready while a handover is under way is refused at once", async () => {
   await using dir = await openTempDir();
   const path = `${dir.path}/takeover.sock`;
-  await using server = await startOffering(path, [
+  await using server = await TakeoverProcess.offering(path, [
     "--handover-timeout",
     "30000",
   ]);
@@ -195,7 +179,7 @@ Deno.test("takeover: an asker that is ready while a handover is under way is ref
 Deno.test("takeover: a 60 MB frame on the offer socket is refused from its header and costs no memory", async () => {
   await using dir = await openTempDir();
   const path = `${dir.path}/takeover.sock`;
-  await using server = await startOffering(path);
+  await using server = await TakeoverProcess.offering(path);
   const before = await rssKib(server.pid);
   const size = 60_000_000;
   const frame = new Uint8Array(8 + size).fill(0x20);

@@ -66,13 +66,7 @@ Deno.test("takeover server -h, client -h and a bad flag", async () => {
 Deno.test("takeover: 1,000 connections and a new one every 20 ms lose nothing across three chained takeovers", async () => {
   await using dir = await openTempDir();
   const path = `${dir.path}/takeover.sock`;
-  let server = await TakeoverProcess.start([
-    "-a",
-    "127.0.0.1",
-    "-p",
-    "0",
-    "-t",
-    path,
+  let server = await TakeoverProcess.offering(path, [
     "--handover-timeout",
     "30000",
   ]);
@@ -186,13 +180,7 @@ for (
   Deno.test(`takeover rolls back when the new process is killed ${when}`, async () => {
     await using dir = await openTempDir();
     const path = `${dir.path}/takeover.sock`;
-    await using server = await TakeoverProcess.start([
-      "-a",
-      "127.0.0.1",
-      "-p",
-      "0",
-      "-t",
-      path,
+    await using server = await TakeoverProcess.offering(path, [
       "--handover-timeout",
       "30000",
     ]);
@@ -246,13 +234,7 @@ for (
 Deno.test("takeover rolls back when the new process does not acknowledge within --handover-timeout", async () => {
   await using dir = await openTempDir();
   const path = `${dir.path}/takeover.sock`;
-  await using server = await TakeoverProcess.start([
-    "-a",
-    "127.0.0.1",
-    "-p",
-    "0",
-    "-t",
-    path,
+  await using server = await TakeoverProcess.offering(path, [
     "--handover-timeout",
     "1500",
   ]);
@@ -298,11 +280,6 @@ Deno.test("takeover rolls back when the new process does not acknowledge within 
   stall.kill("SIGKILL");
 });
 
-/** A takeover server on 127.0.0.1, any port, offering itself on `path`. */
-function startOffering(path: string): Promise<TakeoverProcess> {
-  return TakeoverProcess.start(["-a", "127.0.0.1", "-p", "0", "-t", path]);
-}
-
 /** The server still runs and echoes a seqnum frame. */
 async function assertStillServes(
   server: TakeoverProcess,
@@ -327,7 +304,7 @@ Deno.test({
     // A copy nobody can read, wherever the clone lives.
     await using workspace = await openNobodyWorkspace(["takeover/main.ts"]);
     const path = `${dir.path}/takeover.sock`;
-    await using server = await startOffering(path);
+    await using server = await TakeoverProcess.offering(path);
     const attempt = await runAsNobody(
       [...TAKEOVER_RUN, "server", "-T", path],
       workspace,
@@ -351,7 +328,7 @@ Deno.test({
     // A copy nobody can read, wherever the clone lives.
     await using workspace = await openNobodyWorkspace(["takeover/main.ts"]);
     const path = `${dir.path}/takeover.sock`;
-    await using server = await startOffering(path);
+    await using server = await TakeoverProcess.offering(path);
     // Loosen the file's mode as a careless admin might: now nobody reaches
     // the listener, and the uid check must refuse.
     await Deno.chmod(path, 0o666);
